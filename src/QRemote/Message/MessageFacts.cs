@@ -1,0 +1,8 @@
+namespace QRemote.Message;
+
+/// <summary>What one pass over the message tells the SMTP layer before anything is sent.</summary>
+/// <param name="Length">Bytes in the queued message.</param>
+/// <param name="WireLength">Bytes on the wire after CRLF conversion, without dot-stuffing (the BDAT and SIZE= figure).</param>
+/// <param name="EndsWithNewline">False for a partial final line (qmail's #5.6.2); true for an empty message.</param>
+/// <param name="HasEightBit">Any byte above 127 (BODY=8BITMIME is declared when the server offers it).</param>
+public sealed record MessageFacts(long Length, long WireLength, bool EndsWithNewline, bool HasEightBit);

@@ -1,0 +1,192 @@
+using System.Buffers;
+using Microsoft.Win32.SafeHandles;
+
+namespace QRemote.Message;
+
+/// <summary>
+/// The message on stdin, read once and replayable. Under qmail-rspawn stdin is the queue file
+/// itself, a regular seekable file, and is streamed from where it stands. From a pipe (a person
+/// typing, a script) it is spooled to an unlinked temporary file under <c>$TMPDIR</c>, never the
+/// working directory: under qmail that is the queue, which qmailr cannot write.
+/// </summary>
+public sealed class MessageSource : IAsyncDisposable
+{
+    private const int BufferSize = 64 * 1024;
+    private readonly Stream _stream;
+    private readonly long _start;
+
+    private MessageSource(Stream stream, long start, MessageFacts facts)
+    {
+        _stream = stream;
+        _start = start;
+        Facts = facts;
+    }
+
+    public MessageFacts Facts { get; }
+
+    /// <summary>Opens standard input (file descriptor 0) without taking ownership of it.</summary>
+    public static Task<MessageSource> OpenStandardInputAsync(string? temporaryDirectory, CancellationToken cancellationToken)
+    {
+        var handle = new SafeFileHandle(0, ownsHandle: false);
+        Stream stdin;
+        try
+        {
+            stdin = new FileStream(handle, FileAccess.Read, bufferSize: 0);
+        }
+        catch (ArgumentException)
+        {
+            // Not a file descriptor FileStream accepts (a socket, say): read it as a plain stream.
+            stdin = Console.OpenStandardInput();
+        }
+        catch (IOException)
+        {
+            stdin = Console.OpenStandardInput();
+        }
+
+        return OpenAsync(stdin, temporaryDirectory, cancellationToken);
+    }
+
+    /// <summary>Takes ownership of <paramref name="input"/>; spools it first when it cannot seek.</summary>
+    public static async Task<MessageSource> OpenAsync(Stream input, string? temporaryDirectory, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        Stream stream = input;
+        long start;
+        if (IsSeekable(input))
+        {
+            start = input.Position;
+        }
+        else
+        {
+            stream = await SpoolAsync(input, temporaryDirectory, cancellationToken).ConfigureAwait(false);
+            await input.DisposeAsync().ConfigureAwait(false);
+            start = 0;
+        }
+
+        var facts = await ScanAsync(stream, start, cancellationToken).ConfigureAwait(false);
+        return new MessageSource(stream, start, facts);
+    }
+
+    /// <summary>Writes the message in wire form (CRLF line endings; dot-stuffed if asked) to <paramref name="destination"/>.</summary>
+    public async Task WriteWireFormAsync(Stream destination, bool dotStuff, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        _stream.Seek(_start, SeekOrigin.Begin);
+        var encoder = new WireEncoder(dotStuff);
+        var input = ArrayPool<byte>.Shared.Rent(BufferSize);
+        var output = ArrayPool<byte>.Shared.Rent(WireEncoder.MaxOutputLength(BufferSize));
+        try
+        {
+            int read;
+            while ((read = await _stream.ReadAsync(input.AsMemory(0, BufferSize), cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                var n = encoder.Encode(input.AsSpan(0, read), output);
+                await destination.WriteAsync(output.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(input);
+            ArrayPool<byte>.Shared.Return(output);
+        }
+    }
+
+    /// <summary>The same, synchronously: MimeKit's synchronous WriteTo path calls this.</summary>
+    public void WriteWireForm(Stream destination, bool dotStuff, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        _stream.Seek(_start, SeekOrigin.Begin);
+        var encoder = new WireEncoder(dotStuff);
+        var input = ArrayPool<byte>.Shared.Rent(BufferSize);
+        var output = ArrayPool<byte>.Shared.Rent(WireEncoder.MaxOutputLength(BufferSize));
+        try
+        {
+            int read;
+            while ((read = _stream.Read(input, 0, BufferSize)) > 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var n = encoder.Encode(input.AsSpan(0, read), output);
+                destination.Write(output, 0, n);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(input);
+            ArrayPool<byte>.Shared.Return(output);
+        }
+    }
+
+    public ValueTask DisposeAsync() => _stream.DisposeAsync();
+
+    private static bool IsSeekable(Stream input)
+    {
+        try
+        {
+            return input.CanSeek && input.Length >= 0 && input.Position >= 0;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (NotSupportedException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task<Stream> SpoolAsync(Stream input, string? temporaryDirectory, CancellationToken cancellationToken)
+    {
+        var directory = string.IsNullOrEmpty(temporaryDirectory) ? "/tmp" : temporaryDirectory;
+        var path = Path.Combine(directory, $"qremote.{Environment.ProcessId}.{Guid.NewGuid():N}");
+        var spool = new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.ReadWrite,
+            Share = FileShare.None,
+            Options = FileOptions.DeleteOnClose,
+            BufferSize = 0,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        });
+        try
+        {
+            await input.CopyToAsync(spool, BufferSize, cancellationToken).ConfigureAwait(false);
+            await spool.FlushAsync(cancellationToken).ConfigureAwait(false);
+            return spool;
+        }
+        catch
+        {
+            await spool.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static async Task<MessageFacts> ScanAsync(Stream stream, long start, CancellationToken cancellationToken)
+    {
+        stream.Seek(start, SeekOrigin.Begin);
+        var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        var scratch = ArrayPool<byte>.Shared.Rent(WireEncoder.MaxOutputLength(BufferSize));
+        try
+        {
+            var encoder = new WireEncoder(dotStuff: false);
+            long length = 0, wire = 0;
+            var eightBit = false;
+            byte last = (byte)'\n';
+            int read;
+            while ((read = await stream.ReadAsync(buffer.AsMemory(0, BufferSize), cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                var chunk = buffer.AsSpan(0, read);
+                length += read;
+                last = chunk[^1];
+                eightBit = eightBit || chunk.IndexOfAnyInRange((byte)0x80, (byte)0xff) >= 0;
+                wire += encoder.Encode(chunk, scratch);
+            }
+
+            return new MessageFacts(length, wire, last == (byte)'\n', eightBit);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
+}

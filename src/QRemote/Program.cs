@@ -1,0 +1,9 @@
+namespace QRemote;
+
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        return 0;
+    }
+}

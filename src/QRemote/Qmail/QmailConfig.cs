@@ -1,0 +1,68 @@
+namespace QRemote.Qmail;
+
+/// <summary>
+/// Everything qmail-remote reads from <c>control/</c>, read once per invocation. A missing file
+/// means its default; one that exists but cannot be read, or a missing <c>helohost</c> with no
+/// <c>me</c> to fall back on, is <see cref="ControlFileException"/> (the caller reports Z #4.3.0).
+/// </summary>
+public sealed record QmailConfig
+{
+    public const int DefaultTimeoutConnect = 60;
+    public const int DefaultTimeoutRemote = 1200;
+
+    /// <summary>The name we give in EHLO/HELO: <c>helohost</c>, else <c>me</c>.</summary>
+    public required string HeloHost { get; init; }
+
+    public required SmtpRoutes Routes { get; init; }
+
+    /// <summary>Seconds to wait for a TCP connection (<c>timeoutconnect</c>).</summary>
+    public int TimeoutConnect { get; init; } = DefaultTimeoutConnect;
+
+    /// <summary>Seconds to wait for each read or write on the connection (<c>timeoutremote</c>).</summary>
+    public int TimeoutRemote { get; init; } = DefaultTimeoutRemote;
+
+    /// <summary>Rewrite recipient domains to the end of their CNAME chain (RFC 1123 5.2.2, obsolete):
+    /// on only when <c>control/qremote-canonicalize</c> holds 1.</summary>
+    public bool CanonicalizeRecipients { get; init; }
+
+    /// <summary>The control files consulted, with the value used and where it came from (for --show-config).</summary>
+    public IReadOnlyList<ControlSetting> Settings { get; init; } = [];
+
+    public static QmailConfig Load(ControlFiles control)
+    {
+        ArgumentNullException.ThrowIfNull(control);
+        var settings = new List<ControlSetting>();
+
+        var me = control.ReadLine("me");
+        var helo = control.ReadLine("helohost");
+        settings.Add(new("me", me ?? "(none)", me is null ? "missing" : "file"));
+        var heloHost = helo ?? me ?? throw new ControlFileException(
+            Path.Combine(control.Directory, "helohost"), new FileNotFoundException("neither helohost nor me exists"));
+        settings.Add(new("helohost", heloHost, helo is null ? "from me" : "file"));
+
+        var routeLines = control.ReadLines("smtproutes");
+        var routes = SmtpRoutes.Parse(routeLines);
+        settings.Add(new("smtproutes", routeLines.Count == 0 ? "(none)" : string.Join("; ", routeLines), control.Exists("smtproutes") ? "file" : "missing"));
+
+        var timeoutConnect = control.ReadInt("timeoutconnect", DefaultTimeoutConnect);
+        settings.Add(new("timeoutconnect", timeoutConnect.ToString(System.Globalization.CultureInfo.InvariantCulture), control.Exists("timeoutconnect") ? "file" : "default"));
+        var timeoutRemote = control.ReadInt("timeoutremote", DefaultTimeoutRemote);
+        settings.Add(new("timeoutremote", timeoutRemote.ToString(System.Globalization.CultureInfo.InvariantCulture), control.Exists("timeoutremote") ? "file" : "default"));
+
+        var canonicalize = control.ReadInt("qremote-canonicalize", 0) == 1;
+        settings.Add(new("qremote-canonicalize", canonicalize ? "1" : "0", control.Exists("qremote-canonicalize") ? "file" : "default"));
+
+        return new QmailConfig
+        {
+            HeloHost = heloHost,
+            Routes = routes,
+            TimeoutConnect = Math.Max(1, timeoutConnect),
+            TimeoutRemote = Math.Max(1, timeoutRemote),
+            CanonicalizeRecipients = canonicalize,
+            Settings = settings,
+        };
+    }
+}
+
+/// <summary>One control setting as read: its value and whether it came from a file or a default.</summary>
+public sealed record ControlSetting(string Name, string Value, string Source);

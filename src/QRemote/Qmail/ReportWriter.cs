@@ -1,0 +1,78 @@
+using System.Text;
+
+namespace QRemote.Qmail;
+
+/// <summary>
+/// Writes a <see cref="DeliveryReport"/> in the form qmail-rspawn reads: each report a letter,
+/// its text and a NUL; recipient reports in argv order, then one message report. The bytes are
+/// produced in one buffer and written with one call, so a reader never sees half a report.
+/// </summary>
+public static class ReportWriter
+{
+    /// <summary>The exact bytes qmail-rspawn expects.</summary>
+    public static byte[] Format(DeliveryReport report)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        var output = new MemoryStream();
+        foreach (var recipient in report.Recipients)
+        {
+            Append(output, (char)recipient.Letter, recipient.Text);
+        }
+
+        Append(output, (char)report.Letter, report.Text);
+        return output.ToArray();
+    }
+
+    /// <summary>The same report for a person at a terminal: one line per report, NULs left out.</summary>
+    public static string FormatForTerminal(DeliveryReport report, IReadOnlyList<string> recipients)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        ArgumentNullException.ThrowIfNull(recipients);
+        var text = new StringBuilder();
+        for (var i = 0; i < report.Recipients.Count; i++)
+        {
+            var r = report.Recipients[i];
+            var who = i < recipients.Count ? ReportText.Sanitize(recipients[i]) : "?";
+            var verdict = r.Letter switch
+            {
+                RecipientLetter.Accepted => "accepted",
+                RecipientLetter.Rejected => "rejected (permanent)",
+                _ => "deferred (temporary)",
+            };
+            text.Append(CultureInvariant($"{(char)r.Letter} <{who}> {verdict}"));
+            AppendIndented(text, ReportText.Sanitize(r.Text));
+        }
+
+        var outcome = report.Letter switch
+        {
+            MessageLetter.Delivered => "delivered",
+            MessageLetter.Failed => "failed permanently (qmail would bounce)",
+            _ => "deferred (qmail would retry)",
+        };
+        text.Append(CultureInvariant($"{(char)report.Letter} message {outcome}"));
+        AppendIndented(text, ReportText.Sanitize(report.Text));
+        return text.ToString();
+    }
+
+    private static void Append(MemoryStream output, char letter, string text)
+    {
+        output.WriteByte((byte)letter);
+        var bytes = Encoding.UTF8.GetBytes(ReportText.Sanitize(text));
+        output.Write(bytes);
+        output.WriteByte(0);
+    }
+
+    private static void AppendIndented(StringBuilder text, string body)
+    {
+        text.Append('\n');
+        foreach (var line in body.TrimEnd('\n').Split('\n'))
+        {
+            if (line.Length > 0)
+            {
+                text.Append("    ").Append(line).Append('\n');
+            }
+        }
+    }
+
+    private static string CultureInvariant(FormattableString s) => FormattableString.Invariant(s);
+}
