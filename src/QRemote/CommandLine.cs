@@ -1,0 +1,126 @@
+using System.Globalization;
+
+namespace QRemote;
+
+/// <summary>
+/// Options for people and tests. They may only come before <c>host</c> and start with <c>--</c>
+/// (no host name can), so qmail's own argv, where a sender may be <c>-x@y</c>, is never touched.
+/// Each option also has an environment variable, for wrappers; under qmail the environment is
+/// empty (qmailr runs us with <c>env -</c>), so neither reaches a production delivery by accident.
+/// </summary>
+public sealed record CommandLine
+{
+    public const string DefaultQmailHome = "/var/qmail";
+
+    public string QmailHome { get; init; } = DefaultQmailHome;
+
+    /// <summary>Where nameservers come from; <c>/etc/resolv.conf</c> unless overridden.</summary>
+    public string ResolvConf { get; init; } = Dns.ResolverConfig.DefaultPath;
+
+    /// <summary>The port for MX and literal deliveries (25). For tests where no network namespace can
+    /// give the sink port 25; smtproutes ports are unaffected.</summary>
+    public int SmtpPort { get; init; } = 25;
+
+    public bool Verbose { get; init; }
+
+    public bool Help { get; init; }
+
+    public bool Version { get; init; }
+
+    public bool ShowConfig { get; init; }
+
+    /// <summary>Why the options could not be read, if they could not.</summary>
+    public string? Error { get; init; }
+
+    public IReadOnlyList<string> Positional { get; init; } = [];
+
+    public static CommandLine Parse(IReadOnlyList<string> args, Func<string, string?> environment)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(environment);
+        var result = new CommandLine();
+        if (environment("QREMOTE_QMAIL_HOME") is { Length: > 0 } home)
+        {
+            result = result with { QmailHome = home };
+        }
+
+        if (environment("QREMOTE_RESOLV_CONF") is { Length: > 0 } resolv)
+        {
+            result = result with { ResolvConf = resolv };
+        }
+
+        if (environment("QREMOTE_SMTP_PORT") is { Length: > 0 } envPort)
+        {
+            result = TryPort(envPort, out var p) ? result with { SmtpPort = p } : result with { Error = "QREMOTE_SMTP_PORT is not a port" };
+        }
+
+        var i = 0;
+        for (; i < args.Count && args[i].StartsWith("--", StringComparison.Ordinal); i++)
+        {
+            var arg = args[i];
+            if (arg == "--")
+            {
+                i++;
+                break;
+            }
+
+            var eq = arg.IndexOf('=', StringComparison.Ordinal);
+            var name = eq < 0 ? arg : arg[..eq];
+            string? value = eq < 0 ? null : arg[(eq + 1)..];
+            string Value()
+            {
+                if (value is not null)
+                {
+                    return value;
+                }
+
+                if (i + 1 < args.Count)
+                {
+                    return args[++i];
+                }
+
+                result = result with { Error = $"{name} needs a value" };
+                return "";
+            }
+
+            switch (name)
+            {
+                case "--help": result = result with { Help = true }; break;
+                case "--version": result = result with { Version = true }; break;
+                case "--verbose": result = result with { Verbose = true }; break;
+                case "--show-config": result = result with { ShowConfig = true }; break;
+                case "--qmail-home": result = result with { QmailHome = Value() }; break;
+                case "--resolv-conf": result = result with { ResolvConf = Value() }; break;
+                case "--smtp-port":
+                    result = TryPort(Value(), out var port) ? result with { SmtpPort = port } : result with { Error = "--smtp-port needs a port number" };
+                    break;
+                default: result = result with { Error = $"unknown option {name}" }; break;
+            }
+        }
+
+        return result with { Positional = args.Skip(i).ToArray() };
+    }
+
+    private static bool TryPort(string s, out int port) =>
+        int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out port) && port is > 0 and < 65536;
+
+    public const string Usage = """
+        usage: qremote [--option ...] host sender recipient [recipient ...]
+
+        A drop-in qmail-remote: delivers the message on stdin to host by SMTP and writes
+        qmail-remote's report (one r/h/s per recipient, then K/Z/D) on stdout.
+        host is a domain (mail goes to its MX) or a literal [1.2.3.4] / [IPv6:...].
+
+        options (only before host):
+          --help               this text
+          --version            the version
+          --verbose            the SMTP transcript on stderr (never under qmail)
+          --show-config        the control files read, their values and sources; no delivery
+          --qmail-home DIR     qmail's home (default /var/qmail; env QREMOTE_QMAIL_HOME)
+          --resolv-conf FILE   nameservers (default /etc/resolv.conf; env QREMOTE_RESOLV_CONF)
+          --smtp-port N        port for MX and [ip] deliveries (default 25; env QREMOTE_SMTP_PORT)
+
+        example:
+          echo 'Subject: test' | qremote example.org me@example.com you@example.org
+        """;
+}

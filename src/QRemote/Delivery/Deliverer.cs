@@ -1,0 +1,96 @@
+using System.Net;
+using QRemote.Dns;
+using QRemote.Message;
+using QRemote.Qmail;
+using QRemote.Smtp;
+
+namespace QRemote.Delivery;
+
+/// <summary>
+/// One delivery, data flowing one way: checks on argv and message, routing (smtproutes, literal or
+/// MX), resolution, then each address in turn until one gives an answer that settles the
+/// delivery. Returns the report; writes nothing.
+/// </summary>
+public static class Deliverer
+{
+    public static async Task<DeliveryReport> DeliverAsync(Invocation invocation, MessageSource message, DeliveryOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(invocation);
+        ArgumentNullException.ThrowIfNull(message);
+        ArgumentNullException.ThrowIfNull(options);
+
+        // Refused before anything is sent: a partial final line (netqmail finds out half-way
+        // through the data; the file is seekable, so we know before MAIL) and an unsendable sender.
+        if (!message.Facts.EndsWithNewline)
+        {
+            return Reports.PartialFinalLine();
+        }
+
+        if (EnvelopeAddress.ToWire(invocation.Sender) is null)
+        {
+            return Reports.BadSender();
+        }
+
+        var config = options.Config;
+        var route = config.Routes.Find(invocation.Host);
+        using var dns = new DnsLookup(options.Resolver);
+        var resolver = new MailRouteResolver(dns, options.LocalAddresses, options.Random);
+        using var resolutionDeadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        resolutionDeadline.CancelAfter(ResolutionDeadline);
+        Resolution resolution;
+        try
+        {
+            resolution = route is not null
+                ? await resolver.ResolveRelayAsync(route, resolutionDeadline.Token).ConfigureAwait(false)
+                : await resolver.ResolveMxAsync(invocation.Host, options.SmtpPort, resolutionDeadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return Reports.DnsTemporaryFailure();
+        }
+
+        if (options.Transcript is { } transcript)
+        {
+            foreach (var line in resolver.Trace)
+            {
+                transcript.WriteLine("dns: " + line);
+            }
+        }
+
+        if (resolution is Resolution.Failed failed)
+        {
+            return failed.Report;
+        }
+
+        var destinations = ((Resolution.Found)resolution).Destinations;
+        var transaction = new SmtpTransaction(invocation, message, config, options.Transcript);
+        DeliveryReport? last = null;
+        foreach (var destination in destinations)
+        {
+            var endpoint = new IPEndPoint(destination.Address, destination.Port);
+            var (socket, error) = await Connector.ConnectAsync(endpoint, TimeSpan.FromSeconds(config.TimeoutConnect), cancellationToken).ConfigureAwait(false);
+            if (socket is null)
+            {
+                options.Transcript?.WriteLine($"connect {endpoint}: {error}");
+                continue;
+            }
+
+            using (socket)
+            {
+                options.Transcript?.WriteLine($"connected to {endpoint} ({destination.ExchangerName})");
+                var outcome = await transaction.RunAsync(socket, destination, cancellationToken).ConfigureAwait(false);
+                if (!outcome.TryNextAddress)
+                {
+                    return outcome.Report;
+                }
+
+                last = outcome.Report;
+            }
+        }
+
+        return last ?? Reports.NoConnection();
+    }
+
+    /// <summary>The bound on all DNS work of one delivery (each query has its own, shorter deadline).</summary>
+    public static readonly TimeSpan ResolutionDeadline = TimeSpan.FromSeconds(60);
+}

@@ -1,0 +1,23 @@
+using QRemote.Dns;
+using QRemote.Qmail;
+
+namespace QRemote.Delivery;
+
+/// <summary>Everything a delivery depends on besides its argv and message; tests replace the parts they need.</summary>
+public sealed record DeliveryOptions
+{
+    public required QmailConfig Config { get; init; }
+
+    public required ResolverConfig Resolver { get; init; }
+
+    /// <summary>Port for MX and literal deliveries: 25 except in tests.</summary>
+    public int SmtpPort { get; init; } = 25;
+
+    public ILocalAddresses LocalAddresses { get; init; } = new HostLocalAddresses();
+
+    /// <summary>Orders equal-preference MX records; seeded in tests.</summary>
+    public Random Random { get; init; } = Random.Shared;
+
+    /// <summary>The SMTP transcript for --verbose, or null.</summary>
+    public TextWriter? Transcript { get; init; }
+}

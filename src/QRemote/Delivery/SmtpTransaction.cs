@@ -1,0 +1,233 @@
+using System.Net;
+using System.Net.Sockets;
+using MailKit;
+using MailKit.Net.Smtp;
+using MailKit.Security;
+using MimeKit;
+using QRemote.Dns;
+using QRemote.Message;
+using QRemote.Qmail;
+using QRemote.Smtp;
+
+namespace QRemote.Delivery;
+
+/// <summary>What one connection achieved: the report, and whether the next address may be tried
+/// (nothing was handed over yet: greeting or EHLO/HELO refused, or the connection lost before MAIL).</summary>
+public sealed record TransactionOutcome(DeliveryReport Report, bool TryNextAddress);
+
+/// <summary>
+/// One SMTP transaction over a connected socket, through MailKit, with every way it can end
+/// mapped to qmail-remote's letters: K/r only after the server's 2xx; D/h only on the server's 5xx
+/// (or on an address no server could be sent); everything else Z/s.
+/// </summary>
+public sealed class SmtpTransaction(Invocation invocation, MessageSource message, QmailConfig config, TextWriter? transcript)
+{
+    public async Task<TransactionOutcome> RunAsync(Socket socket, Destination destination, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        ArgumentNullException.ThrowIfNull(destination);
+        var ip = destination.Address;
+        using var recorder = new ReplyRecorder(transcript);
+        using var client = new QRemoteSmtpClient(recorder, message.Facts.WireLength)
+        {
+            LocalDomain = config.HeloHost,
+            Timeout = checked(config.TimeoutRemote * 1000),
+            CheckCertificateRevocation = false,
+        };
+
+        // ---- greeting and EHLO/HELO ----------------------------------------------------------
+        try
+        {
+            await client.ConnectAsync(socket, UriHost(destination), destination.Port, SecureSocketOptions.None, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SmtpCommandException e)
+        {
+            var greeting = recorder.ReplyCount <= 1;
+            var reply = ReplyFor(recorder, (int)e.StatusCode, e.Message);
+            var text = (greeting ? Reports.GreetingFailed(ip) : Reports.NameRejected(ip)) + Reports.RemoteHostSaid(reply.Lines);
+            return new(DeliveryReport.MessageOnly(MessageLetter.Deferred, text), TryNextAddress: true);
+        }
+        catch (Exception e) when (IsConnectionFailure(e))
+        {
+            return new(Reports.ConnectionDied(ip, possibleDuplicate: false, []), TryNextAddress: true);
+        }
+
+        // ---- envelope ----------------------------------------------------------------------------
+        var utf8 = client.Capabilities.HasFlag(SmtpCapabilities.UTF8);
+        var senderWire = EnvelopeAddress.ToWire(invocation.Sender)!;
+        if (!utf8 && EnvelopeAddress.NeedsSmtpUtf8(senderWire))
+        {
+            await QuitAsync(client, socket).ConfigureAwait(false);
+            return new(DeliveryReport.MessageOnly(MessageLetter.Failed,
+                $"Connected to {Reports.Host(ip)} but the sender address needs SMTPUTF8, which it does not offer. (#5.6.7)\n"), false);
+        }
+
+        if (!TryMailbox(senderWire, out var sender))
+        {
+            await QuitAsync(client, socket).ConfigureAwait(false);
+            return new(Reports.BadSender(), false);
+        }
+
+        var local = new RecipientReport?[invocation.Recipients.Count];
+        var keys = new string?[invocation.Recipients.Count];
+        var mailboxes = new List<MailboxAddress>();
+        for (var i = 0; i < invocation.Recipients.Count; i++)
+        {
+            var wire = EnvelopeAddress.ToWire(invocation.Recipients[i]);
+            if (wire is null)
+            {
+                local[i] = Reports.BadRecipient();
+            }
+            else if (!utf8 && EnvelopeAddress.NeedsSmtpUtf8(wire))
+            {
+                local[i] = new RecipientReport(RecipientLetter.Rejected,
+                    $"{Reports.Host(ip)} does not offer SMTPUTF8, which this address needs. (#5.6.7)\n");
+            }
+            else if (!TryMailbox(wire, out var mailbox))
+            {
+                local[i] = new RecipientReport(RecipientLetter.Rejected,
+                    "Sorry, this recipient address is not valid SMTP syntax. (#5.1.3)\n");
+            }
+            else
+            {
+                keys[i] = mailbox.Address;
+                if (!mailboxes.Any(m => string.Equals(m.Address, mailbox.Address, StringComparison.OrdinalIgnoreCase)))
+                {
+                    mailboxes.Add(mailbox);
+                }
+            }
+        }
+
+        IReadOnlyList<RecipientReport> RecipientReports() => local.Select((r, i) => r ?? RecipientFromReply(client, keys[i]!, ip)).ToList();
+
+        if (mailboxes.Count == 0)
+        {
+            await QuitAsync(client, socket).ConfigureAwait(false);
+            return new(Reports.GivingUp(ip, local.Select(r => r!).ToList()), false);
+        }
+
+        // ---- MAIL, RCPT, DATA or BDAT, the message ---------------------------------------------------
+        var (mime, body) = RawMessage.Create(message);
+        var stage = SmtpStage.Mail;
+        body.Writing += (_, _) =>
+        {
+            stage = SmtpStage.Body;
+            recorder.InBody = true;
+        };
+        body.Written += (_, _) =>
+        {
+            stage = SmtpStage.AfterDot;
+            recorder.InBody = false;
+        };
+
+        try
+        {
+            await client.SendAsync(RawMessage.FormatOptions, mime, sender, mailboxes, cancellationToken).ConfigureAwait(false);
+            var accepted = recorder.LastReply ?? new SmtpReply(250, "");
+            await QuitAsync(client, socket).ConfigureAwait(false);
+            return new(new(RecipientReports(), MessageLetter.Delivered, Reports.Accepted(ip) + Reports.RemoteHostSaid(accepted.Lines)), false);
+        }
+        catch (SmtpRefusedException e) when (e.Stage == SmtpStage.Mail)
+        {
+            await QuitAsync(client, socket).ConfigureAwait(false);
+            var reply = e.Reply!;
+            return new(DeliveryReport.MessageOnly(reply.Code >= 500 ? MessageLetter.Failed : MessageLetter.Deferred,
+                Reports.SenderRejected(ip) + Reports.RemoteHostSaid(reply.Lines)), false);
+        }
+        catch (SmtpRefusedException e) when (e.Stage == SmtpStage.Rcpt)
+        {
+            await QuitAsync(client, socket).ConfigureAwait(false);
+            return new(Reports.GivingUp(ip, RecipientReports()), false);
+        }
+        catch (Exception e) when (e is SmtpCommandException or ServiceNotAuthenticatedException)
+        {
+            // The server refused DATA (or BDAT), or answered the message with something other than 250.
+            var code = e is SmtpCommandException command ? (int)command.StatusCode : 530;
+            var reply = ReplyFor(recorder, code, e.Message);
+            await QuitAsync(client, socket).ConfigureAwait(false);
+            var afterMessage = stage == SmtpStage.AfterDot;
+            var rcptDone = client.RecipientReplies.Count >= mailboxes.Count;
+            if (!rcptDone)
+            {
+                // Refused before the recipients were answered: only MAIL can be (a 530 there, say).
+                return new(DeliveryReport.MessageOnly(reply.Code >= 500 ? MessageLetter.Failed : MessageLetter.Deferred,
+                    Reports.SenderRejected(ip) + Reports.RemoteHostSaid(reply.Lines)), false);
+            }
+
+            var letter = reply.Code is >= 200 and < 300 && afterMessage ? MessageLetter.Delivered
+                : reply.Code is >= 500 and < 600 ? MessageLetter.Failed
+                : MessageLetter.Deferred;
+            var what = letter == MessageLetter.Delivered ? Reports.Accepted(ip)
+                : afterMessage ? Reports.FailedAfterMessage(ip) : Reports.DataFailed(ip);
+            return new(new(RecipientReports(), letter, what + Reports.RemoteHostSaid(reply.Lines)), false);
+        }
+        catch (Exception e) when (IsConnectionFailure(e))
+        {
+            var rcptDone = client.RecipientReplies.Count >= mailboxes.Count;
+            return new(Reports.ConnectionDied(ip, stage == SmtpStage.AfterDot, rcptDone ? RecipientReports() : []), false);
+        }
+    }
+
+    /// <summary>The server's reply with its codes, from the wire when the last reply there is the one
+    /// MailKit complained about; else rebuilt from MailKit's text.</summary>
+    private static SmtpReply ReplyFor(ReplyRecorder recorder, int code, string text) =>
+        recorder.LastReply is { } last && last.Code == code ? last : SmtpReply.FromMailKit(code, text);
+
+    private static RecipientReport RecipientFromReply(QRemoteSmtpClient client, string key, IPAddress ip)
+    {
+        if (!client.RecipientReplies.TryGetValue(key, out var reply))
+        {
+            return new RecipientReport(RecipientLetter.Deferred, $"{Reports.Host(ip)} gave no answer for this recipient.\n");
+        }
+
+        return reply.Code switch
+        {
+            >= 200 and < 300 => RecipientReport.Accepted,
+            >= 500 and < 600 => new RecipientReport(RecipientLetter.Rejected, Reports.RecipientRejected(ip) + Reports.RemoteHostSaid(reply.Lines)),
+            _ => new RecipientReport(RecipientLetter.Deferred, Reports.RecipientRejected(ip) + Reports.RemoteHostSaid(reply.Lines)),
+        };
+    }
+
+    private static bool TryMailbox(string wire, out MailboxAddress mailbox)
+    {
+        try
+        {
+            mailbox = new MailboxAddress("", wire);
+            return true;
+        }
+        catch (ParseException)
+        {
+            mailbox = null!;
+            return false;
+        }
+    }
+
+    /// <summary>QUIT without waiting for its reply (netqmail: "waiting for remote side is just too
+    /// ridiculous"). A failure here never changes the outcome.</summary>
+    private static Task QuitAsync(SmtpClient client, Socket socket)
+    {
+        try
+        {
+            if (client.IsConnected && !client.IsSecure && socket.Connected)
+            {
+                socket.Send("QUIT\r\n"u8, SocketFlags.None);
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>MailKit builds a URI from the host it is given (for logs and TLS): the exchanger name when it is
+    /// a DNS name, else the address.</summary>
+    private static string UriHost(Destination destination) =>
+        Uri.CheckHostName(destination.ExchangerName) == UriHostNameType.Dns ? destination.ExchangerName
+        : destination.Address.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{destination.Address}]"
+        : destination.Address.ToString();
+
+    private static bool IsConnectionFailure(Exception e) =>
+        e is IOException or SocketException or TimeoutException or SmtpProtocolException or OperationCanceledException
+            or ServiceNotConnectedException or SslHandshakeException or ObjectDisposedException;
+}

@@ -1,0 +1,308 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using ARSoft.Tools.Net;
+using ARSoft.Tools.Net.Dns;
+using QRemote.Qmail;
+
+namespace QRemote.Dns;
+
+/// <summary>
+/// RFC 5321 section 5 resolution: MX for the domain, then A and AAAA for every exchanger, in
+/// parallel. Never ANY, never the CNAME type: a CNAME chain is read from the answer the MX or
+/// address query already returned, and asked again only where it leaves that answer.
+/// </summary>
+public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddresses, Random random)
+{
+    /// <summary>Links followed in one CNAME chain (within answers and across re-asks) before giving up.</summary>
+    public const int MaxChain = 16;
+
+    private readonly List<string> _trace = [];
+
+    /// <summary>Resolves <paramref name="host"/> by MX (a literal goes straight through).</summary>
+    public async Task<Resolution> ResolveMxAsync(string host, int port, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        if (TryLiteral(host, out var literal))
+        {
+            return Found([new Destination(literal, port, host, 0, false)], "literal");
+        }
+
+        if (!TryName(host, out var domain))
+        {
+            return Failed(Reports.NoSuchHost(host));
+        }
+
+        var mx = await QueryFollowingAsync(domain, RecordType.Mx, cancellationToken).ConfigureAwait(false);
+        if (mx.Status == DnsStatus.TemporaryFailure)
+        {
+            return Failed(Reports.DnsTemporaryFailure());
+        }
+
+        if (mx.Status == DnsStatus.NoSuchName)
+        {
+            return Failed(Reports.NoSuchHost(host));
+        }
+
+        var records = mx.Records.OfType<MxRecord>().ToList();
+        if (records.Count == 1 && records[0].ExchangeDomainName.LabelCount == 0)
+        {
+            // RFC 7505: "MX 0 ." alone says the domain accepts no mail; no A fallback.
+            return Failed(Reports.NullMx(host));
+        }
+
+        // A null MX mixed with real ones is a misconfiguration: the real ones are used.
+        records.RemoveAll(r => r.ExchangeDomainName.LabelCount == 0);
+        var exchangers = records.Count == 0
+            ? [(Name: mx.FinalName, Preference: 0)]
+            : records.Select(r => (Name: r.ExchangeDomainName, Preference: (int)r.Preference)).ToList();
+        var implicitMx = records.Count == 0;
+        Note(implicitMx ? $"no MX for {mx.FinalName}: implicit MX" : $"MX {string.Join(", ", exchangers.Select(e => $"{e.Preference} {e.Name}"))}");
+
+        var ordered = Order(exchangers);
+        var lookups = ordered.Select(e => AddressesAsync(e.Name, mx.Message, cancellationToken)).ToList();
+        var addresses = await Task.WhenAll(lookups).ConfigureAwait(false);
+
+        var destinations = new List<Destination>();
+        var soft = false;
+        var allNoSuchName = true;
+        for (var i = 0; i < ordered.Count; i++)
+        {
+            var (list, status) = addresses[i];
+            soft |= status == DnsStatus.TemporaryFailure;
+            allNoSuchName &= status == DnsStatus.NoSuchName;
+            destinations.AddRange(list.Select(a => new Destination(a, port, ordered[i].Name.ToString(false), ordered[i].Preference, mx.Authentic)));
+        }
+
+        if (destinations.Count == 0)
+        {
+            return Failed(soft ? Reports.DnsTemporaryFailure() : implicitMx && allNoSuchName ? Reports.NoSuchHost(host) : Reports.NoAddress());
+        }
+
+        // netqmail's ipme rule: an exchanger that is this host cuts off itself and every exchanger
+        // of equal or higher preference value (they would route the mail back here).
+        var self = destinations.Where(d => localAddresses.IsLocal(d.Address)).Select(d => d.Preference).DefaultIfEmpty(int.MaxValue).Min();
+        if (self != int.MaxValue)
+        {
+            Note($"this host is an exchanger at preference {self}");
+            destinations.RemoveAll(d => d.Preference >= self);
+            if (destinations.Count == 0)
+            {
+                return Failed(Reports.MxIsMe());
+            }
+        }
+
+        return Found(destinations, implicitMx ? "implicit MX" : "MX");
+    }
+
+    /// <summary>Resolves an smtproutes relay: a literal, or a name's A and AAAA records (no MX, as qmail).</summary>
+    public async Task<Resolution> ResolveRelayAsync(SmtpRoute route, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(route);
+        if (TryLiteral(route.Relay, out var literal))
+        {
+            return Found([new Destination(literal, route.Port, route.Relay, 0, false)], "smtproutes");
+        }
+
+        if (!TryName(route.Relay, out var name))
+        {
+            return Failed(Reports.NoSuchHost(route.Relay));
+        }
+
+        var (list, status) = await AddressesAsync(name, null, cancellationToken).ConfigureAwait(false);
+        if (list.Count == 0)
+        {
+            return Failed(status switch
+            {
+                DnsStatus.TemporaryFailure => Reports.DnsTemporaryFailure(),
+                DnsStatus.NoSuchName => Reports.NoSuchHost(route.Relay),
+                _ => Reports.NoAddress(),
+            });
+        }
+
+        return Found(list.Select(a => new Destination(a, route.Port, route.Relay, 0, false)).ToList(), "smtproutes");
+    }
+
+    /// <summary>The end of the CNAME chain of <paramref name="domain"/>'s MX answer (for the optional RFC 1123
+    /// canonicalization), or null when the lookup failed temporarily.</summary>
+    public async Task<string?> CanonicalNameAsync(string domain, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(domain);
+        if (TryLiteral(domain, out _) || !TryName(domain, out var name))
+        {
+            return domain;
+        }
+
+        var mx = await QueryFollowingAsync(name, RecordType.Mx, cancellationToken).ConfigureAwait(false);
+        return mx.Status switch
+        {
+            DnsStatus.TemporaryFailure => null,
+            DnsStatus.Ok => mx.FinalName.ToString(false),
+            _ => domain,
+        };
+    }
+
+    public IReadOnlyList<string> Trace => _trace;
+
+    /// <summary>Literals: <c>[1.2.3.4]</c>, <c>[IPv6:...]</c>, and a bare dotted quad as qmail accepts.</summary>
+    public static bool TryLiteral(string host, out IPAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        address = IPAddress.None;
+        if (host.Length > 2 && host[0] == '[' && host[^1] == ']')
+        {
+            var inner = host[1..^1];
+            if (inner.StartsWith("IPv6:", StringComparison.OrdinalIgnoreCase))
+            {
+                return IPAddress.TryParse(inner[5..], out address!) && address.AddressFamily == AddressFamily.InterNetworkV6;
+            }
+
+            return IsDottedQuad(inner) && IPAddress.TryParse(inner, out address!);
+        }
+
+        return IsDottedQuad(host) && IPAddress.TryParse(host, out address!);
+    }
+
+    private static bool IsDottedQuad(string s)
+    {
+        var parts = s.Split('.');
+        return parts.Length == 4 && parts.All(p => p.Length is > 0 and <= 3 && p.All(char.IsAsciiDigit) && int.Parse(p, CultureInfo.InvariantCulture) <= 255);
+    }
+
+    private static bool TryName(string host, out DomainName name)
+    {
+        name = DomainName.Root;
+        if (host.Length == 0 || host.Length > 253 || host.AsSpan().IndexOfAnyInRange('\0', ' ') >= 0 || host.Contains('\x7f', StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        if (!DomainName.TryParse(host, out var parsed) || parsed is null || parsed.LabelCount == 0)
+        {
+            return false;
+        }
+
+        name = parsed;
+        return true;
+    }
+
+    /// <summary>Equal preferences in random order (RFC 5321 5.1), lower preference first.</summary>
+    private List<(DomainName Name, int Preference)> Order(List<(DomainName Name, int Preference)> exchangers)
+    {
+        var result = new List<(DomainName Name, int Preference)>();
+        foreach (var group in exchangers.GroupBy(e => e.Preference).OrderBy(g => g.Key))
+        {
+            var members = group.DistinctBy(e => e.Name.ToString(false).ToLowerInvariant()).ToArray();
+            random.Shuffle(members);
+            result.AddRange(members);
+        }
+
+        return result;
+    }
+
+    /// <summary>A and AAAA for one name, in parallel, taking records from <paramref name="carrier"/>'s additional
+    /// section where it has them. Addresses come IPv6 and IPv4 alternately, IPv6 first (RFC 8305).</summary>
+    private async Task<(IReadOnlyList<IPAddress> Addresses, DnsStatus Status)> AddressesAsync(DomainName name, DnsMessage? carrier, CancellationToken cancellationToken)
+    {
+        var aTask = FromAdditionalOrQuery<ARecord>(name, RecordType.A, carrier, cancellationToken);
+        var aaaaTask = FromAdditionalOrQuery<AaaaRecord>(name, RecordType.Aaaa, carrier, cancellationToken);
+        var a = await aTask.ConfigureAwait(false);
+        var aaaa = await aaaaTask.ConfigureAwait(false);
+        var v4 = a.Records.OfType<ARecord>().Select(r => r.Address).Distinct().ToList();
+        var v6 = aaaa.Records.OfType<AaaaRecord>().Select(r => r.Address).Distinct().ToList();
+        var merged = new List<IPAddress>(v4.Count + v6.Count);
+        for (var i = 0; i < Math.Max(v4.Count, v6.Count); i++)
+        {
+            if (i < v6.Count)
+            {
+                merged.Add(v6[i]);
+            }
+
+            if (i < v4.Count)
+            {
+                merged.Add(v4[i]);
+            }
+        }
+
+        var status = a.Status == DnsStatus.TemporaryFailure || aaaa.Status == DnsStatus.TemporaryFailure
+            ? DnsStatus.TemporaryFailure
+            : a.Status == DnsStatus.NoSuchName && aaaa.Status == DnsStatus.NoSuchName ? DnsStatus.NoSuchName : DnsStatus.Ok;
+        Note($"{name}: {(merged.Count == 0 ? status.ToString() : string.Join(" ", merged))}");
+        return (merged, status);
+    }
+
+    private async Task<Followed> FromAdditionalOrQuery<T>(DomainName name, RecordType type, DnsMessage? carrier, CancellationToken cancellationToken)
+        where T : DnsRecordBase
+    {
+        if (carrier is not null)
+        {
+            var extra = carrier.AdditionalRecords.OfType<T>().Where(r => r.Name.Equals(name)).Cast<DnsRecordBase>().ToList();
+            if (extra.Count > 0)
+            {
+                return new Followed(DnsStatus.Ok, name, extra, carrier);
+            }
+        }
+
+        return await QueryFollowingAsync(name, type, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The records of <paramref name="type"/> at the end of <paramref name="name"/>'s CNAME chain, read
+    /// from the answer; asked again (for the chain's end, with the same type) only where the chain leaves it.</summary>
+    private async Task<Followed> QueryFollowingAsync(DomainName name, RecordType type, CancellationToken cancellationToken)
+    {
+        var current = name;
+        var seen = new HashSet<DomainName> { name };
+        DnsAnswer answer;
+        var asked = 0;
+        while (true)
+        {
+            answer = await dns.QueryAsync(current, type, cancellationToken).ConfigureAwait(false);
+            asked++;
+            if (answer.Status != DnsStatus.Ok || answer.Message is null)
+            {
+                Note($"{current} {type}: {answer.Detail}");
+                return new Followed(answer.Status, current, [], answer.Message);
+            }
+
+            var records = answer.Message.AnswerRecords;
+            var moved = false;
+            while (records.OfType<CNameRecord>().FirstOrDefault(c => c.Name.Equals(current)) is { } alias)
+            {
+                if (!seen.Add(alias.CanonicalName) || seen.Count > MaxChain)
+                {
+                    Note($"{name} {type}: CNAME loop or chain longer than {MaxChain}");
+                    return new Followed(DnsStatus.TemporaryFailure, current, [], answer.Message);
+                }
+
+                Note($"{current} is an alias for {alias.CanonicalName}");
+                current = alias.CanonicalName;
+                moved = true;
+            }
+
+            var found = records.Where(r => r.RecordType == type && r.Name.Equals(current)).ToList();
+            if (found.Count > 0 || !moved || asked >= MaxChain)
+            {
+                return new Followed(DnsStatus.Ok, current, found, answer.Message);
+            }
+
+            // The chain leaves this answer (its end is out of the server's zone): ask for the end.
+        }
+    }
+
+    private void Note(string line)
+    {
+        lock (_trace)
+        {
+            _trace.Add(line);
+        }
+    }
+
+    private Resolution.Found Found(IReadOnlyList<Destination> destinations, string route) => new(destinations, route, Trace);
+
+    private Resolution.Failed Failed(DeliveryReport report) => new(report, Trace);
+
+    private sealed record Followed(DnsStatus Status, DomainName FinalName, IReadOnlyList<DnsRecordBase> Records, DnsMessage? Message)
+    {
+        public bool Authentic => Message?.IsAuthenticData ?? false;
+    }
+}

@@ -1,0 +1,115 @@
+using System.Net;
+using System.Text;
+
+namespace QRemote.Qmail;
+
+/// <summary>
+/// The catalogue: every report text QRemote writes, in one place. Texts and codes are
+/// netqmail 1.06's for the same situation, so qmail-send's logs and bounces read as operators
+/// know them; the few of our own (null MX, bad addresses, message too large) are marked.
+/// Server replies follow as <c>Remote host said: </c> and the reply lines with their codes.
+/// </summary>
+public static class Reports
+{
+    // ---- before any connection ------------------------------------------------------------
+    public static DeliveryReport InvokedImproperly() => Fail("I (qmail-remote) was invoked improperly. (#5.3.5)\n");
+
+    public static DeliveryReport UnableToReadControlFiles() => Defer("Unable to read control files. (#4.3.0)\n");
+
+    public static DeliveryReport UnableToReadMessage() => Defer("Unable to read message. (#4.3.0)\n");
+
+    public static DeliveryReport OutOfMemory() => Defer("Out of memory. (#4.3.0)\n");
+
+    public static DeliveryReport ResourcesUnavailable() => Defer("System resources temporarily unavailable. (#4.3.0)\n");
+
+    public static DeliveryReport PartialFinalLine() => Fail("SMTP cannot transfer messages with partial final lines. (#5.6.2)\n");
+
+    /// <summary>Ours: netqmail would put the bytes on the wire (SMTP command injection); we refuse.</summary>
+    public static DeliveryReport BadSender() =>
+        Fail("Sorry, the envelope sender contains a character SMTP cannot carry (CR, LF or NUL). (#5.1.7)\n");
+
+    // ---- DNS ----------------------------------------------------------------------------------
+    /// <summary>NXDOMAIN. The name is shown with every byte outside 33..126 as <c>?</c>, as netqmail's outsafe.</summary>
+    public static DeliveryReport NoSuchHost(string host) => Fail($"Sorry, I couldn't find any host named {OutSafe(host)}. (#5.1.2)\n");
+
+    public static DeliveryReport DnsTemporaryFailure() => Defer("Sorry, I couldn't find any host by that name. (#4.1.2)\n");
+
+    public static DeliveryReport CnameTemporaryFailure() => Defer("CNAME lookup failed temporarily. (#4.4.3)\n");
+
+    public static DeliveryReport NoAddress() => Fail("Sorry, I couldn't find a mail exchanger or IP address. (#5.4.4)\n");
+
+    /// <summary>Ours (RFC 7505): the domain publishes a null MX, it accepts no mail.</summary>
+    public static DeliveryReport NullMx(string host) =>
+        Fail($"Sorry, {OutSafe(host)} does not accept mail: it publishes a null MX. (#5.1.10)\n");
+
+    public static DeliveryReport MxIsMe() => Fail(
+        "Sorry. Although I'm listed as a best-preference MX or A for that host,\n" +
+        "it isn't in my control/locals file, so I don't treat it as local. (#5.4.6)\n");
+
+    // ---- connection -----------------------------------------------------------------------------
+    public static DeliveryReport NoConnection() => Defer("Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)\n");
+
+    public static DeliveryReport ConnectionDied(IPAddress ip, bool possibleDuplicate, IReadOnlyList<RecipientReport> recipients) =>
+        new(recipients, MessageLetter.Deferred,
+            $"Connected to {Host(ip)} but connection died. {(possibleDuplicate ? "Possible duplicate! " : "")}(#4.4.2)\n");
+
+    public static string GreetingFailed(IPAddress ip) => $"Connected to {Host(ip)} but greeting failed.\n";
+
+    public static string NameRejected(IPAddress ip) => $"Connected to {Host(ip)} but my name was rejected.\n";
+
+    public static string SenderRejected(IPAddress ip) => $"Connected to {Host(ip)} but sender was rejected.\n";
+
+    public static string RecipientRejected(IPAddress ip) => $"{Host(ip)} does not like recipient.\n";
+
+    public static DeliveryReport GivingUp(IPAddress ip, IReadOnlyList<RecipientReport> recipients) =>
+        new(recipients, MessageLetter.Failed, $"Giving up on {Host(ip)}.\n");
+
+    public static string DataFailed(IPAddress ip) => $"{Host(ip)} failed on DATA command.\n";
+
+    public static string FailedAfterMessage(IPAddress ip) => $"{Host(ip)} failed after I sent the message.\n";
+
+    public static string Accepted(IPAddress ip) => $"{Host(ip)} accepted message.\n";
+
+    /// <summary>Ours: an address that holds CR, LF or NUL never reaches the wire.</summary>
+    public static RecipientReport BadRecipient() =>
+        new(RecipientLetter.Rejected, "Sorry, this recipient address contains a character SMTP cannot carry (CR, LF or NUL). (#5.1.3)\n");
+
+    /// <summary>The server's reply as qmail-send shows it: <c>Remote host said: </c> and each line with its code.</summary>
+    public static string RemoteHostSaid(string replyLines)
+    {
+        ArgumentNullException.ThrowIfNull(replyLines);
+        if (replyLines.Length == 0)
+        {
+            return "";
+        }
+
+        var kept = ReportText.Truncate(replyLines, ReportText.MaxServerTextBytes);
+        return "Remote host said: " + kept + (kept.EndsWith('\n') ? "" : "\n");
+    }
+
+    /// <summary>The peer as netqmail's outhost shows it: the address, no brackets.</summary>
+    public static string Host(IPAddress ip)
+    {
+        ArgumentNullException.ThrowIfNull(ip);
+        return (ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip).ToString();
+    }
+
+    /// <summary>netqmail's outsafe: bytes outside 33..126 become <c>?</c> (on the UTF-8 form, so one
+    /// non-ASCII character becomes as many <c>?</c> as it has bytes).</summary>
+    public static string OutSafe(string s)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        var bytes = Encoding.UTF8.GetBytes(s);
+        var chars = new char[bytes.Length];
+        for (var i = 0; i < bytes.Length; i++)
+        {
+            chars[i] = bytes[i] is >= 33 and <= 126 ? (char)bytes[i] : '?';
+        }
+
+        return new string(chars);
+    }
+
+    private static DeliveryReport Fail(string text) => DeliveryReport.MessageOnly(MessageLetter.Failed, text);
+
+    private static DeliveryReport Defer(string text) => DeliveryReport.MessageOnly(MessageLetter.Deferred, text);
+}

@@ -1,0 +1,81 @@
+using MailKit;
+using MailKit.Net.Smtp;
+using MimeKit;
+
+namespace QRemote.Smtp;
+
+/// <summary>
+/// MailKit's SmtpClient with the few hooks qmail-remote needs:
+/// <list type="bullet">
+/// <item>no <c>Prepare</c>: the message is sent as it is, never re-encoded;</item>
+/// <item>the size is the wire size we already measured (MailKit would write the whole message once
+/// more just to count it);</item>
+/// <item>BDAT (<c>BDAT n LAST</c>, no dot-stuffing) whenever the server offers CHUNKING;</item>
+/// <item>per-recipient results collected instead of thrown (MailKit throws at the first refused RCPT), and
+/// the MAIL and "no recipient accepted" refusals raised as <see cref="SmtpRefusedException"/>, which
+/// carries the server's own reply.</item>
+/// </list>
+/// </summary>
+public sealed class QRemoteSmtpClient(IProtocolLogger logger, long wireSize) : SmtpClient(logger)
+{
+    /// <summary>RCPT replies by the address as MailKit sent it (MailKit merges addresses case-insensitively).</summary>
+    public Dictionary<string, SmtpReply> RecipientReplies { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    protected override bool PreferSendAsBinaryData => true;
+
+    protected override void Prepare(FormatOptions options, MimeMessage message, EncodingConstraint constraint, int maxLineLength)
+    {
+    }
+
+    protected override long GetSize(FormatOptions options, MimeMessage message, CancellationToken cancellationToken) => wireSize;
+
+    protected override Task<long> GetSizeAsync(FormatOptions options, MimeMessage message, CancellationToken cancellationToken) =>
+        Task.FromResult(wireSize);
+
+    protected override void OnSenderNotAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response)
+    {
+        ArgumentNullException.ThrowIfNull(response);
+        throw new SmtpRefusedException(SmtpStage.Mail, SmtpReply.FromMailKit((int)response.StatusCode, response.Response));
+    }
+
+    protected override void OnRecipientAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response)
+    {
+        ArgumentNullException.ThrowIfNull(mailbox);
+        ArgumentNullException.ThrowIfNull(response);
+        RecipientReplies[mailbox.Address] = SmtpReply.FromMailKit((int)response.StatusCode, response.Response);
+    }
+
+    protected override void OnRecipientNotAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response)
+    {
+        ArgumentNullException.ThrowIfNull(mailbox);
+        ArgumentNullException.ThrowIfNull(response);
+        RecipientReplies[mailbox.Address] = SmtpReply.FromMailKit((int)response.StatusCode, response.Response);
+    }
+
+    protected override void OnNoRecipientsAccepted(MimeMessage message) =>
+        throw new SmtpRefusedException(SmtpStage.Rcpt, null);
+}
+
+/// <summary>Where in the SMTP dialogue a transaction stands; decides which report a failure gets.</summary>
+public enum SmtpStage
+{
+    Greeting,
+    Hello,
+    Mail,
+    Rcpt,
+    Data,
+    /// <summary>Body bytes are going out; the final dot may follow at any moment.</summary>
+    Body,
+    /// <summary>The final dot (or BDAT LAST) is sent: a failure now may be a duplicate.</summary>
+    AfterDot,
+}
+
+/// <summary>The server said no (as opposed to the connection breaking). A MailKit command exception, so
+/// MailKit resets the transaction and keeps the connection for a polite QUIT.</summary>
+public sealed class SmtpRefusedException(SmtpStage stage, SmtpReply? reply)
+    : SmtpCommandException(SmtpErrorCode.MessageNotAccepted, (SmtpStatusCode)(reply?.Code ?? 554), $"refused at {stage}: {reply?.Lines}")
+{
+    public SmtpStage Stage { get; } = stage;
+
+    public SmtpReply? Reply { get; } = reply;
+}

@@ -1,0 +1,129 @@
+using MailKit;
+using QRemote.Qmail;
+
+namespace QRemote.Smtp;
+
+/// <summary>
+/// MailKit's protocol logger is the only place that sees the server's replies with their codes
+/// (its exceptions carry the text without them). This logger splits the bytes the server sent
+/// into replies, keeping the last one for the report, and writes the transcript for
+/// <c>--verbose</c>. It keeps a bounded amount: a reply's text is capped at
+/// <see cref="ReportText.MaxServerTextBytes"/> bytes; the rest is counted and dropped.
+/// </summary>
+public sealed class ReplyRecorder : IProtocolLogger
+{
+    private readonly TextWriter? _transcript;
+    private readonly MemoryStream _line = new();
+    private readonly MemoryStream _reply = new();
+
+    public ReplyRecorder(TextWriter? transcript) => _transcript = transcript;
+
+    public IAuthenticationSecretDetector? AuthenticationSecretDetector { get; set; }
+
+    /// <summary>The last complete reply, or null before the first.</summary>
+    public SmtpReply? LastReply { get; private set; }
+
+    /// <summary>Replies completed so far.</summary>
+    public int ReplyCount { get; private set; }
+
+    /// <summary>Set while the message body is on the wire, so the transcript shows its size, not its bytes.</summary>
+    public bool InBody { get; set; }
+
+    private long _bodyBytes;
+
+    public void LogConnect(Uri uri)
+    {
+        _transcript?.WriteLine($"connected to {uri}");
+    }
+
+    public void LogClient(byte[] buffer, int offset, int count)
+    {
+        if (_transcript is null)
+        {
+            return;
+        }
+
+        if (InBody)
+        {
+            _bodyBytes += count;
+            return;
+        }
+
+        if (_bodyBytes > 0)
+        {
+            _transcript.WriteLine($"C: ({_bodyBytes} bytes of message)");
+            _bodyBytes = 0;
+        }
+
+        var text = System.Text.Encoding.UTF8.GetString(buffer, offset, count);
+        var secrets = AuthenticationSecretDetector?.DetectSecrets(buffer, offset, count);
+        if (secrets is { Count: > 0 })
+        {
+            text = "(authentication data redacted)\r\n";
+        }
+
+        foreach (var line in text.Split("\r\n", StringSplitOptions.RemoveEmptyEntries))
+        {
+            _transcript.WriteLine("C: " + ReportText.Sanitize(line));
+        }
+    }
+
+    public void LogServer(byte[] buffer, int offset, int count)
+    {
+        for (var i = offset; i < offset + count; i++)
+        {
+            var b = buffer[i];
+            if (b == (byte)'\n')
+            {
+                EndLine();
+            }
+            else if (b != (byte)'\r')
+            {
+                if (_line.Length < ReportText.MaxServerTextBytes)
+                {
+                    _line.WriteByte(b);
+                }
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _line.Dispose();
+        _reply.Dispose();
+    }
+
+    private void EndLine()
+    {
+        var bytes = _line.ToArray();
+        _line.SetLength(0);
+        if (_transcript is not null)
+        {
+            _transcript.WriteLine("S: " + ReportText.FromWire(bytes));
+        }
+
+        if (_reply.Length + bytes.Length + 1 <= ReportText.MaxServerTextBytes)
+        {
+            _reply.Write(bytes);
+            _reply.WriteByte((byte)'\n');
+        }
+
+        // A reply ends with a line whose fourth byte is not '-' (RFC 5321 4.2.1).
+        var last = bytes.Length < 4 || bytes[3] != (byte)'-';
+        if (!last)
+        {
+            return;
+        }
+
+        var code = ParseCode(_reply.Length > 0 ? _reply.GetBuffer().AsSpan(0, 3) : bytes);
+        LastReply = new SmtpReply(code, ReportText.FromWire(_reply.ToArray()));
+        ReplyCount++;
+        _reply.SetLength(0);
+    }
+
+    /// <summary>Three digits, or -1 (a malformed code is never taken for success).</summary>
+    private static int ParseCode(ReadOnlySpan<byte> line) =>
+        line.Length >= 3 && char.IsAsciiDigit((char)line[0]) && char.IsAsciiDigit((char)line[1]) && char.IsAsciiDigit((char)line[2])
+            ? ((line[0] - '0') * 100) + ((line[1] - '0') * 10) + (line[2] - '0')
+            : -1;
+}
