@@ -24,8 +24,6 @@ internal sealed class Bind : IDisposable
 
     public IPEndPoint EndPoint { get; }
 
-    public string QueryLogPath => Path.Combine(Directory, "query.log");
-
     /// <summary>Starts named with the given zones. <paramref name="signed"/> names zones to sign; a zone whose text
     /// is null is declared with a file that does not parse, so named answers SERVFAIL for it.</summary>
     public static Bind Start(IReadOnlyDictionary<string, string?> zones, IReadOnlySet<string> signed, IPAddress? address = null, int? port = null)
@@ -61,9 +59,8 @@ internal sealed class Bind : IDisposable
             };
             controls { };
             logging {
-              channel q { file "{{dir}}/query.log"; print-time no; severity info; };
               channel d { stderr; severity info; };
-              category queries { q; };
+              category queries { d; };
               category default { d; };
             };
 
@@ -118,9 +115,9 @@ internal sealed class Bind : IDisposable
         return path;
     }
 
-    /// <summary>The query log lines: "client ... query: NAME IN TYPE +flags (addr)".</summary>
+    /// <summary>The query log lines (named -g writes them to stderr, unbuffered): "client ... query: NAME IN TYPE +flags (addr)".</summary>
     public IReadOnlyList<string> QueryLog() =>
-        File.Exists(QueryLogPath) ? File.ReadAllLines(QueryLogPath) : [];
+        Output.Split('\n').Where(l => l.Contains(" query: ", StringComparison.Ordinal)).ToList();
 
     public string Output => _process.Output;
 
