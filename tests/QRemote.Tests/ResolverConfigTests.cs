@@ -1,0 +1,70 @@
+using System.Net;
+using QRemote.Dns;
+
+namespace QRemote.Tests;
+
+public sealed class ResolverConfigTests
+{
+    [Test]
+    public void Reads_nameservers_and_options()
+    {
+        var config = ResolverConfig.Parse("# c\nsearch example.com\nnameserver 192.0.2.53\nnameserver 2001:db8::53\noptions rotate timeout:3 attempts:4\n");
+        Assert.That(config.Servers, Is.EqualTo(new[] { new IPEndPoint(IPAddress.Parse("192.0.2.53"), 53), new IPEndPoint(IPAddress.Parse("2001:db8::53"), 53) }));
+        Assert.That((config.Timeout, config.Attempts), Is.EqualTo((TimeSpan.FromSeconds(3), 4)));
+    }
+
+    [Test]
+    public void No_nameserver_means_loopback_as_libc_never_a_public_resolver()
+    {
+        Assert.That(ResolverConfig.Parse("search x\n").Servers, Is.EqualTo(ResolverConfig.LoopbackServers));
+        Assert.That(ResolverConfig.Load("/nonexistent/resolv.conf").Servers, Is.EqualTo(ResolverConfig.LoopbackServers));
+    }
+
+    [Test]
+    public void At_most_three_servers_and_garbage_is_skipped()
+    {
+        var config = ResolverConfig.Parse("nameserver bogus\nnameserver 192.0.2.1\nnameserver 192.0.2.2\nnameserver 192.0.2.3\nnameserver 192.0.2.4\n");
+        Assert.That(config.Servers.Select(s => s.Address.ToString()), Is.EqualTo(new[] { "192.0.2.1", "192.0.2.2", "192.0.2.3" }));
+    }
+
+    [Test]
+    public void Test_override_ports()
+    {
+        Assert.That(ResolverConfig.Parse("nameserver 127.0.0.1#5353\nnameserver [::1]:5354\n").Servers,
+            Is.EqualTo(new[] { new IPEndPoint(IPAddress.Loopback, 5353), new IPEndPoint(IPAddress.IPv6Loopback, 5354) }));
+    }
+}
+
+public sealed class CommandLineTests
+{
+    private static CommandLine Parse(params string[] args) => CommandLine.Parse(args, _ => null);
+
+    [Test]
+    public void Qmail_argv_is_read_by_position_and_never_as_options()
+    {
+        var command = Parse("example.com", "-x@y", "--not-an-option@z");
+        Assert.That(command.Positional, Is.EqualTo(new[] { "example.com", "-x@y", "--not-an-option@z" }));
+        Assert.That(command.Error, Is.Null);
+    }
+
+    [Test]
+    public void Options_only_before_the_host()
+    {
+        var command = Parse("--verbose", "--qmail-home=/q", "--smtp-port", "2525", "host", "", "r@x");
+        Assert.That((command.Verbose, command.QmailHome, command.SmtpPort), Is.EqualTo((true, "/q", 2525)));
+        Assert.That(command.Positional, Is.EqualTo(new[] { "host", "", "r@x" }));
+    }
+
+    [Test]
+    public void Environment_overrides_for_wrappers()
+    {
+        var command = CommandLine.Parse(["h", "s", "r"], name => name == "QREMOTE_QMAIL_HOME" ? "/alt" : null);
+        Assert.That(command.QmailHome, Is.EqualTo("/alt"));
+    }
+
+    [Test]
+    public void Unknown_option_is_an_error()
+    {
+        Assert.That(Parse("--bogus", "h", "s", "r").Error, Is.EqualTo("unknown option --bogus"));
+    }
+}
