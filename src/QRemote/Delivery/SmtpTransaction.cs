@@ -122,6 +122,7 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
 
         try
         {
+            client.StartTransaction();
             await client.SendAsync(RawMessage.FormatOptions, mime, sender, mailboxes, cancellationToken).ConfigureAwait(false);
             var accepted = recorder.LastReply ?? new SmtpReply(250, "");
             await QuitAsync(client, socket).ConfigureAwait(false);

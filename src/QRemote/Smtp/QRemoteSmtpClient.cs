@@ -16,8 +16,17 @@ namespace QRemote.Smtp;
 /// carries the server's own reply.</item>
 /// </list>
 /// </summary>
-public sealed class QRemoteSmtpClient(IProtocolLogger logger, long wireSize) : SmtpClient(logger)
+public sealed class QRemoteSmtpClient(ReplyRecorder recorder, long wireSize) : SmtpClient(recorder)
 {
+    /// <summary>The reply to MAIL or a RCPT as the server sent it (with codes, raw bytes sanitized), taken in
+    /// command order from the recorder; MailKit's own text (codes stripped, bytes decoded as Latin-1 when
+    /// not UTF-8) only if the two disagree.</summary>
+    private SmtpReply Reply(SmtpResponse response) =>
+        recorder.Claim((int)response.StatusCode) ?? SmtpReply.FromMailKit((int)response.StatusCode, response.Response);
+
+    /// <summary>Call right before sending: the replies from here on belong to MAIL, then each RCPT.</summary>
+    public void StartTransaction() => recorder.StartQueueing();
+
     /// <summary>RCPT replies by the address as MailKit sent it (MailKit merges addresses case-insensitively).</summary>
     public Dictionary<string, SmtpReply> RecipientReplies { get; } = new(StringComparer.OrdinalIgnoreCase);
 
@@ -35,21 +44,27 @@ public sealed class QRemoteSmtpClient(IProtocolLogger logger, long wireSize) : S
     protected override void OnSenderNotAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response)
     {
         ArgumentNullException.ThrowIfNull(response);
-        throw new SmtpRefusedException(SmtpStage.Mail, SmtpReply.FromMailKit((int)response.StatusCode, response.Response));
+        throw new SmtpRefusedException(SmtpStage.Mail, Reply(response));
+    }
+
+    protected override void OnSenderAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response)
+    {
+        ArgumentNullException.ThrowIfNull(response);
+        Reply(response);
     }
 
     protected override void OnRecipientAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response)
     {
         ArgumentNullException.ThrowIfNull(mailbox);
         ArgumentNullException.ThrowIfNull(response);
-        RecipientReplies[mailbox.Address] = SmtpReply.FromMailKit((int)response.StatusCode, response.Response);
+        RecipientReplies[mailbox.Address] = Reply(response);
     }
 
     protected override void OnRecipientNotAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response)
     {
         ArgumentNullException.ThrowIfNull(mailbox);
         ArgumentNullException.ThrowIfNull(response);
-        RecipientReplies[mailbox.Address] = SmtpReply.FromMailKit((int)response.StatusCode, response.Response);
+        RecipientReplies[mailbox.Address] = Reply(response);
     }
 
     protected override void OnNoRecipientsAccepted(MimeMessage message) =>

@@ -26,6 +26,35 @@ public sealed class ReplyRecorder : IProtocolLogger
     /// <summary>Replies completed so far.</summary>
     public int ReplyCount { get; private set; }
 
+    /// <summary>Total reply text kept for <see cref="Claim"/>: 10,000 recipients' replies fit; a server that
+    /// sends 5000-byte replies to each gets the rest reported by code alone.</summary>
+    public const int MaxQueuedBytes = 1 << 20;
+
+    private readonly Queue<SmtpReply> _unclaimed = new();
+    private int _queuedBytes;
+    private bool _queueing;
+
+    /// <summary>From now on, keep each reply until a command's outcome claims it (MAIL and RCPT replies
+    /// are read in one flight, before MailKit reports on any of them).</summary>
+    public void StartQueueing()
+    {
+        _unclaimed.Clear();
+        _queuedBytes = 0;
+        _queueing = true;
+    }
+
+    /// <summary>The oldest unclaimed reply, if its code is <paramref name="code"/>; else null (the caller falls
+    /// back to MailKit's text).</summary>
+    public SmtpReply? Claim(int code)
+    {
+        if (_unclaimed.TryDequeue(out var reply))
+        {
+            return reply.Code == code ? reply : null;
+        }
+
+        return null;
+    }
+
     /// <summary>Set while the message body is on the wire, so the transcript shows its size, not its bytes.</summary>
     public bool InBody { get; set; }
 
@@ -118,6 +147,12 @@ public sealed class ReplyRecorder : IProtocolLogger
         var code = ParseCode(_reply.Length > 0 ? _reply.GetBuffer().AsSpan(0, 3) : bytes);
         LastReply = new SmtpReply(code, ReportText.FromWire(_reply.ToArray()));
         ReplyCount++;
+        if (_queueing)
+        {
+            var kept = _queuedBytes + LastReply.Lines.Length <= MaxQueuedBytes ? LastReply : LastReply with { Lines = FormattableString.Invariant($"{code} (reply text not kept)\n") };
+            _queuedBytes += kept.Lines.Length;
+            _unclaimed.Enqueue(kept);
+        }
         _reply.SetLength(0);
     }
 

@@ -1,0 +1,168 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace QRemote.Tests.Infrastructure;
+
+/// <summary>
+/// A server of our own, only for misbehaviour no real server produces on purpose (a greeting that
+/// never comes, malformed codes, a drop at an exact byte). Each connection runs the script.
+/// </summary>
+internal sealed class ScriptedSmtpServer : IDisposable
+{
+    private readonly TcpListener _listener;
+    private readonly Func<ScriptedSession, Task> _script;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<ScriptedSession> _sessions = [];
+
+    public ScriptedSmtpServer(IPAddress address, int port, Func<ScriptedSession, Task> script)
+    {
+        _script = script;
+        _listener = new TcpListener(address, port);
+        _listener.Start();
+        _ = AcceptAsync();
+    }
+
+    public IPEndPoint EndPoint => (IPEndPoint)_listener.LocalEndpoint;
+
+    public IReadOnlyList<ScriptedSession> Sessions
+    {
+        get
+        {
+            lock (_sessions)
+            {
+                return [.. _sessions];
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _listener.Stop();
+        foreach (var s in Sessions)
+        {
+            s.Dispose();
+        }
+
+        _stop.Dispose();
+    }
+
+    private async Task AcceptAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await _listener.AcceptSocketAsync(_stop.Token);
+            }
+            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                return;
+            }
+
+            var session = new ScriptedSession(socket, _stop.Token);
+            lock (_sessions)
+            {
+                _sessions.Add(session);
+            }
+
+            _ = RunAsync(session);
+        }
+    }
+
+    private async Task RunAsync(ScriptedSession session)
+    {
+        try
+        {
+            await _script(session);
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+        }
+        finally
+        {
+            session.Dispose();
+        }
+    }
+}
+
+/// <summary>One connection to the scripted server: send replies, read commands, keep a transcript.</summary>
+internal sealed class ScriptedSession(Socket socket, CancellationToken stop) : IDisposable
+{
+    private readonly NetworkStream _stream = new(socket, ownsSocket: true);
+    private readonly MemoryStream _received = new();
+    private readonly byte[] _one = new byte[1];
+
+    public CancellationToken Stop => stop;
+
+    /// <summary>Everything the client sent, as Latin-1.</summary>
+    public string Received
+    {
+        get
+        {
+            lock (_received)
+            {
+                return Encoding.Latin1.GetString(_received.ToArray());
+            }
+        }
+    }
+
+    public async Task SendAsync(string text) => await _stream.WriteAsync(Encoding.Latin1.GetBytes(text), stop);
+
+    public async Task SendBytesAsync(byte[] bytes) => await _stream.WriteAsync(bytes, stop);
+
+    /// <summary>One command line without its CRLF, or null at end of stream.</summary>
+    public async Task<string?> ReadLineAsync()
+    {
+        var line = new StringBuilder();
+        while (true)
+        {
+            var n = await _stream.ReadAsync(_one, stop);
+            if (n == 0)
+            {
+                return null;
+            }
+
+            lock (_received)
+            {
+                _received.WriteByte(_one[0]);
+            }
+
+            if (_one[0] == (byte)'\n')
+            {
+                return line.ToString().TrimEnd('\r');
+            }
+
+            line.Append((char)_one[0]);
+        }
+    }
+
+    /// <summary>Reads DATA content up to and including the terminating dot line.</summary>
+    public async Task ReadDataAsync()
+    {
+        string? line;
+        while ((line = await ReadLineAsync()) is not null && line != ".")
+        {
+        }
+    }
+
+    /// <summary>The usual opening: greeting, EHLO with the given keywords, then answer MAIL and each RCPT with 250
+    /// until DATA; returns after DATA is read (354 not yet sent).</summary>
+    public async Task OpenThroughRcptAsync(params string[] ehloKeywords)
+    {
+        await SendAsync("220 scripted ESMTP\r\n");
+        await ReadLineAsync();
+        var ehlo = new StringBuilder("250-scripted\r\n");
+        foreach (var k in ehloKeywords)
+        {
+            ehlo.Append("250-").Append(k).Append("\r\n");
+        }
+
+        ehlo.Append("250 HELP\r\n");
+        await SendAsync(ehlo.ToString());
+    }
+
+    public void Dispose() => _stream.Dispose();
+}
