@@ -44,6 +44,8 @@ public sealed class DnsFixture
             nodata       A     127.0.0.14
             v6only       MX    10 mx.v6only
             mx.v6only    AAAA  ::1
+            v6ula        MX    10 mx.v6ula
+            mx.v6ula     AAAA  fd51::25
             equal        MX    10 a.equal
             equal        MX    10 b.equal
             a.equal      A     127.0.0.15

@@ -26,7 +26,7 @@ internal sealed class Bind : IDisposable
 
     /// <summary>Starts named with the given zones. <paramref name="signed"/> names zones to sign; a zone whose text
     /// is null is declared with a file that does not parse, so named answers SERVFAIL for it.</summary>
-    public static Bind Start(IReadOnlyDictionary<string, string?> zones, IReadOnlySet<string> signed, IPAddress? address = null, int? port = null)
+    public static Bind Start(IReadOnlyDictionary<string, string?> zones, IReadOnlySet<string> signed, IPAddress? address = null, int? port = null, NetworkNamespace? netns = null)
     {
         foreach (var tool in new[] { Named, "/usr/bin/dnssec-keygen", "/usr/bin/dnssec-signzone" })
         {
@@ -40,7 +40,7 @@ internal sealed class Bind : IDisposable
         var dir = System.IO.Directory.CreateTempSubdirectory("qremote-bind-").FullName;
         File.SetUnixFileMode(dir, (UnixFileMode)0b111_111_101);
         var conf = new StringBuilder();
-        var listenPort = port ?? FreePort.TcpAndUdp(address);
+        var listenPort = port ?? (netns is null ? FreePort.TcpAndUdp(address) : 53);
         var v6 = address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
         conf.Append($$"""
             options {
@@ -98,10 +98,18 @@ internal sealed class Bind : IDisposable
             args.AddRange(["-u", "root"]);
         }
 
-        var process = ExternalProcess.Start(Named, args, dir);
+        var process = netns is null ? ExternalProcess.Start(Named, args, dir) : netns.Start(Named, args, dir);
         var endpoint = new IPEndPoint(address, listenPort);
         var bind = new Bind(process, dir, endpoint);
-        WaitFor.TcpListening(endpoint, process);
+        if (netns is null)
+        {
+            WaitFor.TcpListening(endpoint, process);
+        }
+        else
+        {
+            netns.WaitForListener(address.ToString(), listenPort, process);
+        }
+
         WaitFor.Condition(() => process.Output.Contains("running", StringComparison.Ordinal), "named to finish loading");
         return bind;
     }

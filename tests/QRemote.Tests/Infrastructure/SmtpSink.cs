@@ -26,7 +26,9 @@ internal sealed class SmtpSink : IDisposable
 
     public static SmtpSink Start(params string[] options) => StartOn(IPAddress.Loopback, FreePort.Tcp(), options);
 
-    public static SmtpSink StartOn(IPAddress address, int port, params string[] options)
+    public static SmtpSink StartOn(IPAddress address, int port, params string[] options) => StartOn(null, address, port, options);
+
+    public static SmtpSink StartOn(NetworkNamespace? netns, IPAddress address, int port, params string[] options)
     {
         if (!File.Exists(Binary))
         {
@@ -47,9 +49,17 @@ internal sealed class SmtpSink : IDisposable
         args.AddRange(options);
         args.Add($"{host}:{port}");
         args.Add("16");
-        var process = ExternalProcess.Start(Binary, args);
+        var process = netns is null ? ExternalProcess.Start(Binary, args) : netns.Start(Binary, args);
         var sink = new SmtpSink(process, endpoint, dump);
-        WaitFor.TcpListening(endpoint, process);
+        if (netns is null)
+        {
+            WaitFor.TcpListening(endpoint, process);
+        }
+        else
+        {
+            netns.WaitForListener(address.ToString(), port, process);
+        }
+
         return sink;
     }
 

@@ -1,0 +1,202 @@
+using System.Net;
+using QRemote.Tests.Dns;
+using QRemote.Tests.Infrastructure;
+
+namespace QRemote.Tests.EndToEnd;
+
+/// <summary>
+/// The published Native AOT binary, run exactly as qmail-rspawn runs it (stdin the message file,
+/// stdout and stderr one pipe, env - PATH=..., user nobody, an unwritable cwd), inside a network
+/// namespace of the test's own where BIND9 answers on 127.0.0.1:53 (through the namespace's
+/// resolv.conf) and Postfix's smtp-sink listens on port 25. Output is read with qmail-rspawn's rules.
+/// </summary>
+[NonParallelizable]
+public sealed class PublishedBinaryTests
+{
+    private NetworkNamespace _netns = null!;
+    private Bind _bind = null!;
+    private string _home = "";
+    private string _message = "";
+
+    [OneTimeSetUp]
+    public void CreateWorld()
+    {
+        var (netns, why) = NetworkNamespace.TryCreate();
+        if (netns is null)
+        {
+            Assert.Fail($"the end-to-end tests need a network namespace: {why}");
+        }
+
+        _netns = netns!;
+        _bind = Bind.Start(
+            new Dictionary<string, string?> { ["qremote.test"] = DnsFixture.Zone(), ["broken.test"] = null },
+            new HashSet<string> { "qremote.test" }, IPAddress.Loopback, netns: _netns);
+        _home = Directory.CreateTempSubdirectory("qremote-home-").FullName;
+        Directory.CreateDirectory(Path.Combine(_home, "control"));
+        File.WriteAllText(Path.Combine(_home, "control", "me"), "qremote.test\n");
+        File.SetUnixFileMode(_home, (UnixFileMode)0b111_101_101);
+        _message = Path.Combine(_home, "message");
+        File.WriteAllText(_message, "From: s@qremote.test\nSubject: end to end\n\n.a dotted line\nbody\n");
+        _ = PublishedBinary.Path;
+    }
+
+    [OneTimeTearDown]
+    public void DestroyWorld()
+    {
+        _bind?.Dispose();
+        _netns?.Dispose();
+        if (_home.Length > 0)
+        {
+            Directory.Delete(_home, recursive: true);
+        }
+    }
+
+    private RspawnResult Deliver(string domain, string? sinkAddress, params string[] sinkOptions)
+    {
+        SmtpSink? sink = sinkAddress is null ? null : SmtpSink.StartOn(_netns, IPAddress.Parse(sinkAddress), 25, sinkOptions);
+        using (sink)
+        {
+            var result = QmailRspawn.Run(_home, _message, [domain, "s@qremote.test", $"rcpt@{domain}"], _netns);
+            TestContext.Out.WriteLine(result.Shown);
+            if (sink is not null && result.Letter == 'K')
+            {
+                WaitFor.Condition(() => sink.Dumps().Count > 0, "the sink's dump");
+                Assert.That(sink.Dumps().Single(), Does.Contain("X-Rcpt-Args: <rcpt@" + domain + ">").And.EndWith("Subject: end to end\n\n.a dotted line\nbody\n\n"));
+            }
+
+            return result;
+        }
+    }
+
+    private static string Accepted(string ip) => $"r\\0K{ip} accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0";
+
+    [Test]
+    public void Plain_mx()
+    {
+        var r = Deliver("plain.qremote.test", "127.0.0.10");
+        Assert.That((r.Shown, r.Letter, r.ExitCode), Is.EqualTo((Accepted("127.0.0.10"), 'K', 0)));
+    }
+
+    [Test]
+    public void Cname_chain_to_an_mx_domain() =>
+        Assert.That(Deliver("alias1.qremote.test", "127.0.0.11").Shown, Is.EqualTo(Accepted("127.0.0.11")));
+
+    [Test]
+    public void Mx_target_that_is_a_cname() =>
+        Assert.That(Deliver("mxcname.qremote.test", "127.0.0.12").Shown, Is.EqualTo(Accepted("127.0.0.12")));
+
+    [Test]
+    public void Signed_answer_over_1232_bytes_via_tcp()
+    {
+        Assert.That(Deliver("big.qremote.test", "127.0.0.21").Shown, Is.EqualTo(Accepted("127.0.0.21")));
+        var mx = _bind.QueryLog().Where(l => l.Contains("query: big.qremote.test IN MX ", StringComparison.Ordinal)).ToList();
+        Assert.That(mx.Select(l => l.Split(" IN MX ")[1].Split(' ')[0]), Has.Some.Contains('T'), "MX asked again over TCP:\n" + string.Join("\n", mx));
+    }
+
+    [Test]
+    public void Aaaa_only_exchanger_over_ipv6() =>
+        Assert.That(Deliver("v6ula.qremote.test", "fd51::25").Shown, Is.EqualTo(Accepted("fd51::25")));
+
+    [Test]
+    public void Nodata_implicit_mx() =>
+        Assert.That(Deliver("nodata.qremote.test", "127.0.0.14").Shown, Is.EqualTo(Accepted("127.0.0.14")));
+
+    [Test]
+    public void Null_mx()
+    {
+        var r = Deliver("nullmxa.qremote.test", null);
+        Assert.That((r.Shown, r.Letter), Is.EqualTo(("DSorry, nullmxa.qremote.test does not accept mail: it publishes a null MX. (#5.1.10)\n\\0", 'D')));
+    }
+
+    [Test]
+    public void Nxdomain()
+    {
+        var r = Deliver("nonexistent.qremote.test", null);
+        Assert.That((r.Shown, r.Letter), Is.EqualTo(("DSorry, I couldn't find any host named nonexistent.qremote.test. (#5.1.2)\n\\0", 'D')));
+    }
+
+    [Test]
+    public void Servfail()
+    {
+        var r = Deliver("x.broken.test", null);
+        Assert.That((r.Shown, r.Letter), Is.EqualTo(("ZSorry, I couldn't find any host by that name. (#4.1.2)\n\\0", 'Z')));
+    }
+
+    [Test]
+    public void Cname_loop()
+    {
+        var r = Deliver("loop1.qremote.test", null);
+        Assert.That((r.Shown, r.Letter), Is.EqualTo(("ZSorry, I couldn't find any host by that name. (#4.1.2)\n\\0", 'Z')));
+    }
+
+    [Test]
+    public void Mx_is_this_host()
+    {
+        var r = Deliver("self.qremote.test", null);
+        Assert.That(r.Letter, Is.EqualTo('D'));
+        Assert.That(r.Shown, Does.EndWith("(#5.4.6)\n\\0"));
+    }
+
+    [Test]
+    public void Literal_on_port_25_with_a_rejected_recipient()
+    {
+        var r = Deliver("[127.0.0.30]", "127.0.0.30", "-f", "RCPT");
+        Assert.That((r.Shown, r.Letter), Is.EqualTo((
+            "h127.0.0.30 does not like recipient.\nRemote host said: 500 5.3.0 Error: command failed\n\\0DGiving up on 127.0.0.30.\n\\0", 'D')));
+    }
+
+    [Test]
+    public void Smtproutes_relay_by_name_resolved_without_mx()
+    {
+        File.WriteAllText(Path.Combine(_home, "control", "smtproutes"), "routed.example:mx1.plain.qremote.test\n");
+        try
+        {
+            var r = Deliver("routed.example", "127.0.0.10");
+            Assert.That(r.Shown, Is.EqualTo(Accepted("127.0.0.10")));
+            Assert.That(_bind.QueryLog().Where(l => l.Contains("routed.example", StringComparison.Ordinal)), Is.Empty, "no MX for a routed domain");
+        }
+        finally
+        {
+            File.Delete(Path.Combine(_home, "control", "smtproutes"));
+        }
+    }
+
+    [Test]
+    public void Smtproutes_literal_relay_with_port()
+    {
+        File.WriteAllText(Path.Combine(_home, "control", "smtproutes"), ":[127.0.0.31]:2525\n");
+        try
+        {
+            using var sink = SmtpSink.StartOn(_netns, IPAddress.Parse("127.0.0.31"), 2525);
+            var r = QmailRspawn.Run(_home, _message, ["anywhere.example", "s@qremote.test", "rcpt@anywhere.example"], _netns);
+            Assert.That(r.Shown, Is.EqualTo(Accepted("127.0.0.31")));
+        }
+        finally
+        {
+            File.Delete(Path.Combine(_home, "control", "smtproutes"));
+        }
+    }
+
+    [Test]
+    public void Invoked_improperly()
+    {
+        var r = QmailRspawn.Run(_home, _message, ["only-a-host"], _netns);
+        Assert.That((r.Shown, r.Letter, r.ExitCode), Is.EqualTo(("DI (qmail-remote) was invoked improperly. (#5.3.5)\n\\0", 'D', 0)));
+    }
+
+    [Test]
+    public void Unreadable_control_files_defer()
+    {
+        var r = QmailRspawn.Run("/nonexistent-qmail-home", _message, ["plain.qremote.test", "s@qremote.test", "r@plain.qremote.test"], _netns);
+        Assert.That((r.Shown, r.Letter), Is.EqualTo(("ZUnable to read control files. (#4.3.0)\n\\0", 'Z')));
+    }
+
+    [Test]
+    public void Query_log_has_no_any_and_no_cname_queries()
+    {
+        Deliver("alias1.qremote.test", "127.0.0.11");
+        var log = _bind.QueryLog();
+        Assert.That(log, Is.Not.Empty);
+        Assert.That(log.Where(l => l.Contains(" IN ANY ", StringComparison.Ordinal) || l.Contains(" IN CNAME ", StringComparison.Ordinal)), Is.Empty);
+    }
+}

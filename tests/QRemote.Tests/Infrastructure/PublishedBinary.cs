@@ -1,0 +1,42 @@
+namespace QRemote.Tests.Infrastructure;
+
+/// <summary>
+/// The Native AOT binary the end-to-end tests run: <c>$QREMOTE_BINARY</c> when set (the Cake Test
+/// target publishes first and sets it), else published once here into a temporary folder.
+/// </summary>
+internal static class PublishedBinary
+{
+    private static readonly Lazy<string> Path_ = new(Find, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    public static string Path => Path_.Value;
+
+    public static string RepositoryRoot()
+    {
+        var dir = new DirectoryInfo(TestContext.CurrentContext.TestDirectory);
+        while (dir is not null && !File.Exists(System.IO.Path.Combine(dir.FullName, "QRemote.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        return dir?.FullName ?? throw new InvalidOperationException("cannot find QRemote.sln above the test directory");
+    }
+
+    private static string Find()
+    {
+        var fromEnvironment = Environment.GetEnvironmentVariable("QREMOTE_BINARY");
+        if (!string.IsNullOrEmpty(fromEnvironment))
+        {
+            if (!File.Exists(fromEnvironment))
+            {
+                throw new FileNotFoundException($"QREMOTE_BINARY={fromEnvironment} does not exist");
+            }
+
+            return fromEnvironment;
+        }
+
+        var output = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"qremote-publish-{Environment.ProcessId}");
+        var project = System.IO.Path.Combine(RepositoryRoot(), "src", "QRemote", "QRemote.csproj");
+        ExternalProcess.Run("dotnet", "publish", project, "-c", "Release", "-o", output, "--nologo", "-v", "q");
+        return System.IO.Path.Combine(output, "qremote");
+    }
+}
