@@ -62,6 +62,19 @@ public static class Deliverer
             return failed.Report;
         }
 
+        if (config.CanonicalizeRecipients && route is null)
+        {
+            // RFC 1123 5.2.2, obsolete, off by default: each recipient domain becomes the end of the CNAME
+            // chain in its MX answer (the same query delivery makes; never ANY, never a CNAME query).
+            var canonical = await CanonicalizeAsync(invocation.Recipients, resolver, resolutionDeadline.Token).ConfigureAwait(false);
+            if (canonical is null)
+            {
+                return Reports.CnameTemporaryFailure();
+            }
+
+            invocation = invocation with { Recipients = canonical };
+        }
+
         var destinations = ((Resolution.Found)resolution).Destinations;
         var transaction = new SmtpTransaction(invocation, message, config, options.Transcript);
         DeliveryReport? last = null;
@@ -89,6 +102,39 @@ public static class Deliverer
         }
 
         return last ?? Reports.NoConnection();
+    }
+
+    private static async Task<IReadOnlyList<string>?> CanonicalizeAsync(IReadOnlyList<string> recipients, MailRouteResolver resolver, CancellationToken cancellationToken)
+    {
+        var result = new string[recipients.Count];
+        for (var i = 0; i < recipients.Count; i++)
+        {
+            var domain = EnvelopeAddress.Domain(recipients[i]);
+            if (domain is null || domain.Length == 0)
+            {
+                result[i] = recipients[i];
+                continue;
+            }
+
+            string? canonical;
+            try
+            {
+                canonical = await resolver.CanonicalNameAsync(domain, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                canonical = null;
+            }
+
+            if (canonical is null)
+            {
+                return null;
+            }
+
+            result[i] = recipients[i][..^domain.Length] + canonical;
+        }
+
+        return result;
     }
 
     /// <summary>The bound on all DNS work of one delivery (each query has its own, shorter deadline).</summary>

@@ -280,12 +280,14 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
             }
 
             var found = records.Where(r => r.RecordType == type && r.Name.Equals(current)).ToList();
-            if (found.Count > 0 || !moved || asked >= MaxChain)
+            if (found.Count > 0 || !moved || asked >= MaxChain || answer.Message.AuthorityRecords.Any(r => r.RecordType == RecordType.Soa))
             {
+                // Records found; or no alias at all; or the chain ends in NODATA inside this answer (the
+                // SOA in the authority section says so).
                 return new Followed(DnsStatus.Ok, current, found, answer.Message);
             }
 
-            // The chain leaves this answer (its end is out of the server's zone): ask for the end.
+            // The chain leaves this answer (its end is in a zone the server did not follow): ask for the end.
         }
     }
 

@@ -59,6 +59,7 @@ public sealed class DnsFixture
             other.self2  A     127.0.0.18
             me.self2     A     127.0.0.1
             noaddr       MX    10 nothing.noaddr
+            crosszone    CNAME outside.other.test.
             backup       MX    10 dead.backup
             backup       MX    20 live.backup
             dead.backup  A     127.0.0.19
@@ -80,11 +81,21 @@ public sealed class DnsFixture
         return z.ToString();
     }
 
+    /// <summary>A second, unsigned zone: the target of a CNAME that leaves qremote.test.</summary>
+    public const string OtherZone = """
+        $TTL 300
+        @             SOA ns.other.test. hostmaster.other.test. 1 3600 600 86400 300
+        @             NS  ns.qremote.test.
+        outside       MX  10 mx.outside
+        mx.outside    A   127.0.0.23
+
+        """;
+
     [OneTimeSetUp]
     public void Start()
     {
         Server = Bind.Start(
-            new Dictionary<string, string?> { ["qremote.test"] = Zone(), ["broken.test"] = null },
+            new Dictionary<string, string?> { ["qremote.test"] = Zone(), ["other.test"] = OtherZone, ["broken.test"] = null },
             new HashSet<string> { "qremote.test" });
         ResolvConf = Server.WriteResolvConf();
     }

@@ -43,6 +43,30 @@ public sealed partial class MxResolutionTests
         }
     }
 
+    [TestCase(false, "rcpt@alias1.qremote.test")]
+    [TestCase(true, "rcpt@target.qremote.test")]
+    public async Task Recipient_domains_are_canonicalized_only_when_the_control_file_asks(bool canonicalize, string expectedRcpt)
+    {
+        var sinkAddress = IPAddress.Parse("127.0.0.11");
+        var port = FreePort.Tcp(sinkAddress);
+        using var sink = SmtpSink.StartOn(sinkAddress, port);
+        var report = await Harness.DeliverAsync("alias1.qremote.test", "s@qremote.test", ["rcpt@alias1.qremote.test"], System.Text.Encoding.UTF8.GetBytes(Message),
+            Harness.Config() with { CanonicalizeRecipients = canonicalize }, port, DnsFixture.ResolvConf);
+        Assert.That(report, Is.EqualTo(Accepted("127.0.0.11")));
+        WaitFor.Condition(() => sink.Dumps().Count == 1, "the dump");
+        Assert.That(sink.Dumps()[0], Does.Contain($"X-Rcpt-Args: <{expectedRcpt}>\n"));
+        Assert.That(DnsFixture.Server.QueryLog().Where(l => l.Contains(" IN CNAME ", StringComparison.Ordinal) || l.Contains(" IN ANY ", StringComparison.Ordinal)), Is.Empty);
+    }
+
+    [Test]
+    public async Task Cname_chain_into_another_zone_is_delivered()
+    {
+        Assert.That(await DeliverTo("crosszone.qremote.test", IPAddress.Parse("127.0.0.23")), Is.EqualTo(Accepted("127.0.0.23")));
+        Assert.That(QueriesFor("crosszone.qremote.test").Distinct(), Is.EqualTo(new[] { "MX" }));
+        // BIND does not follow a CNAME out of its zone, so the chain leaves the answer: we ask MX for its end.
+        Assert.That(QueriesFor("outside.other.test").Distinct(), Is.EqualTo(new[] { "MX" }));
+    }
+
     [Test]
     public async Task Cname_loop_is_a_temporary_failure() =>
         Assert.That(await Report("loop1.qremote.test"), Is.EqualTo("ZSorry, I couldn't find any host by that name. (#4.1.2)\n\\0"));

@@ -178,6 +178,16 @@ public sealed class PublishedBinaryTests
     }
 
     [Test]
+    public void Message_from_a_pipe_is_spooled_outside_the_unwritable_cwd()
+    {
+        using var sink = SmtpSink.StartOn(_netns, IPAddress.Parse("127.0.0.10"), 25);
+        var r = QmailRspawn.Run(_home, _message, ["plain.qremote.test", "s@qremote.test", "rcpt@plain.qremote.test"], _netns, stdinFromPipe: true);
+        Assert.That(r.Shown, Is.EqualTo(Accepted("127.0.0.10")));
+        WaitFor.Condition(() => sink.Dumps().Count > 0, "the sink's dump");
+        Assert.That(sink.Dumps().Single(), Does.EndWith("Subject: end to end\n\n.a dotted line\nbody\n\n"));
+    }
+
+    [Test]
     public void Invoked_improperly()
     {
         var r = QmailRspawn.Run(_home, _message, ["only-a-host"], _netns);

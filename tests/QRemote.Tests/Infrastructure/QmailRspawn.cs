@@ -18,7 +18,7 @@ internal static class QmailRspawn
 {
     public const string User = "nobody";
 
-    public static RspawnResult Run(string qmailHome, string messageFile, string[] argv, NetworkNamespace? netns = null, string[]? options = null)
+    public static RspawnResult Run(string qmailHome, string messageFile, string[] argv, NetworkNamespace? netns = null, string[]? options = null, bool stdinFromPipe = false)
     {
         File.SetUnixFileMode(messageFile, (UnixFileMode)0b110_100_100);
         var cwd = Directory.CreateTempSubdirectory("qremote-cwd-").FullName;
@@ -43,7 +43,8 @@ internal static class QmailRspawn
         // setpriv drops to nobody; env - leaves only PATH, as qmailr's environment; sh joins stderr
         // to stdout and opens the message file as stdin, as qmail-rspawn's fork does.
         foreach (var a in new[] { "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/env", "-", "PATH=/usr/bin:/bin",
-                     "/bin/sh", "-c", "m=$1; shift; exec \"$0\" \"$@\" <\"$m\" 2>&1", PublishedBinary.Path, messageFile })
+                     "/bin/sh", "-c", stdinFromPipe ? "m=$1; shift; cat \"$m\" | \"$0\" \"$@\" 2>&1" : "m=$1; shift; exec \"$0\" \"$@\" <\"$m\" 2>&1",
+                     PublishedBinary.Path, messageFile })
         {
             info.ArgumentList.Add(a);
         }
