@@ -37,6 +37,7 @@ public sealed partial class MxResolutionTests
     {
         Assert.That(await DeliverTo("alias1.qremote.test", IPAddress.Parse("127.0.0.11")), Is.EqualTo(Accepted("127.0.0.11")));
         Assert.That(QueriesFor("alias1.qremote.test").Distinct(), Is.EqualTo(new[] { "MX" }), "one MX question (over UDP, then TCP if truncated)");
+        TestContext.Out.WriteLine("query log:\n" + string.Join("\n", DnsFixture.Server.QueryLog().Where(l => l.Contains("alias1", StringComparison.Ordinal) || l.Contains("target", StringComparison.Ordinal))));
         foreach (var link in new[] { "alias2.qremote.test", "alias3.qremote.test", "target.qremote.test" })
         {
             Assert.That(QueriesFor(link), Is.Empty, $"{link} came in the first answer");
