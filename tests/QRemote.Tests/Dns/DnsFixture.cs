@@ -60,6 +60,10 @@ public sealed class DnsFixture
             me.self2     A     127.0.0.1
             noaddr       MX    10 nothing.noaddr
             crosszone    CNAME outside.other.test.
+            twomx        MX    10 first.twomx
+            twomx        MX    20 second.twomx
+            first.twomx  A     127.0.0.24
+            second.twomx A     127.0.0.25
             backup       MX    10 dead.backup
             backup       MX    20 live.backup
             dead.backup  A     127.0.0.19

@@ -121,6 +121,48 @@ public sealed partial class MxResolutionTests
     public async Task Dead_first_exchanger_falls_back_to_the_next() =>
         Assert.That(await DeliverTo("backup.qremote.test", IPAddress.Parse("127.0.0.20")), Is.EqualTo(Accepted("127.0.0.20")));
 
+    [TestCase("-r", "CONNECT")]
+    [TestCase("-f", "CONNECT")]
+    [TestCase("-f", "EHLO,HELO")]
+    [TestCase("-q", "EHLO")]
+    public async Task Refusal_or_loss_before_mail_moves_on_to_the_next_exchanger(string option, string command)
+    {
+        var first = IPAddress.Parse("127.0.0.24");
+        var second = IPAddress.Parse("127.0.0.25");
+        var port = FreePort.Tcp(first);
+        using var bad = SmtpSink.StartOn(first, port, option, command);
+        using var good = SmtpSink.StartOn(second, port);
+        var report = await Harness.DeliverAsync("twomx.qremote.test", "s@qremote.test", ["r@twomx.qremote.test"],
+            System.Text.Encoding.UTF8.GetBytes(Message), smtpPort: port, resolvConf: DnsFixture.ResolvConf);
+        Assert.That(report, Is.EqualTo(Accepted("127.0.0.25")));
+    }
+
+    [Test]
+    public async Task When_every_exchanger_refuses_the_greeting_the_last_report_stands()
+    {
+        var first = IPAddress.Parse("127.0.0.24");
+        var second = IPAddress.Parse("127.0.0.25");
+        var port = FreePort.Tcp(first);
+        using var a = SmtpSink.StartOn(first, port, "-r", "CONNECT");
+        using var b = SmtpSink.StartOn(second, port, "-r", "CONNECT");
+        var report = await Harness.DeliverAsync("twomx.qremote.test", "s@qremote.test", ["r@twomx.qremote.test"],
+            System.Text.Encoding.UTF8.GetBytes(Message), smtpPort: port, resolvConf: DnsFixture.ResolvConf);
+        Assert.That(report, Is.EqualTo("ZConnected to 127.0.0.25 but greeting failed.\nRemote host said: 450 4.3.0 Error: command failed\n\\0"));
+    }
+
+    [Test]
+    public async Task A_refusal_after_mail_does_not_move_on()
+    {
+        var first = IPAddress.Parse("127.0.0.24");
+        var second = IPAddress.Parse("127.0.0.25");
+        var port = FreePort.Tcp(first);
+        using var a = SmtpSink.StartOn(first, port, "-r", "MAIL");
+        using var b = SmtpSink.StartOn(second, port);
+        var report = await Harness.DeliverAsync("twomx.qremote.test", "s@qremote.test", ["r@twomx.qremote.test"],
+            System.Text.Encoding.UTF8.GetBytes(Message), smtpPort: port, resolvConf: DnsFixture.ResolvConf);
+        Assert.That(report, Is.EqualTo("ZConnected to 127.0.0.24 but sender was rejected.\nRemote host said: 450 4.3.0 Error: command failed\n\\0"));
+    }
+
     [Test]
     public async Task Mx_answer_over_512_bytes_comes_whole_over_udp_with_edns()
     {

@@ -108,7 +108,7 @@ internal sealed class PostfixServer : IDisposable
 
             // -s: stay in the foreground (no -w), as a session and process group leader of its own, so
             // that SIGTERM reaches every daemon it started and nothing of the test host's group.
-            server._process = ExternalProcess.Start(Path.Combine(DaemonDirectory, "master"), ["-c", server.ConfigDirectory, "-s"], dir);
+            server._process = ExternalProcess.Start("/usr/bin/strace", ["-f", "-o", "/tmp/pf-strace.txt", "-e", "trace=openat,unlink,unlinkat,rename,chdir,chroot", Path.Combine(DaemonDirectory, "master"), "-c", server.ConfigDirectory, "-s"], dir);
             WaitFor.TcpListening(server.EndPoint, server._process);
             var pidFile = Path.Combine(server.QueueDirectory, "pid", "master.pid");
             WaitFor.Condition(() => ReadPid(pidFile) > 0, "master.pid");
@@ -118,7 +118,7 @@ internal sealed class PostfixServer : IDisposable
         }
         catch (Exception e) when (e is InvalidOperationException or TimeoutException or IOException or UnauthorizedAccessException)
         {
-            var diagnosis = server.Diagnose();
+            var diagnosis = server.Diagnose() + string.Join(",", System.IO.Directory.GetFiles(Path.Combine(server.QueueDirectory, "pid")).Select(f => f + "=[" + File.ReadAllText(f) + "]")) + " pid=" + ReadPid(Path.Combine(server.QueueDirectory, "pid", "master.pid"));
             server.Dispose();
             throw new InvalidOperationException($"Postfix did not start on {server.EndPoint}: {e.Message}\n{diagnosis}", e);
         }
