@@ -361,14 +361,10 @@ Task("Demo")
 });
 
 Task("Bench")
+    .IsDependentOn("Publish")
     .Does(() =>
 {
     var script = root.CombineWithFilePath("bench/run.sh");
-    if (!FileExists(script))
-    {
-        Information("No benchmark is present yet (bench/run.sh does not exist).");
-        return;
-    }
     var rc = Run("bash", script.FullPath);
     if (rc != 0) throw new CakeException($"bench/run.sh failed (exit {rc})");
 });

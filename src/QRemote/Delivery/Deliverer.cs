@@ -34,27 +34,19 @@ public static class Deliverer
         var config = options.Config;
         var route = config.Routes.Find(invocation.Host);
         using var dns = new DnsLookup(options.Resolver);
-        var resolver = new MailRouteResolver(dns, options.LocalAddresses, options.Random);
+        var resolver = new MailRouteResolver(dns, options.LocalAddresses, options.Random) { Transcript = options.Transcript };
         using var resolutionDeadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        resolutionDeadline.CancelAfter(ResolutionDeadline);
+        resolutionDeadline.CancelAfter(MailRouteResolver.PhaseDeadline);
         Resolution resolution;
         try
         {
             resolution = route is not null
                 ? await resolver.ResolveRelayAsync(route, resolutionDeadline.Token).ConfigureAwait(false)
-                : await resolver.ResolveMxAsync(invocation.Host, options.SmtpPort, resolutionDeadline.Token).ConfigureAwait(false);
+                : await resolver.ResolveMxAsync(invocation.Host, options.SmtpPort, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             return Reports.DnsTemporaryFailure();
-        }
-
-        if (options.Transcript is { } transcript)
-        {
-            foreach (var line in resolver.Trace)
-            {
-                transcript.WriteLine("dns: " + line);
-            }
         }
 
         if (resolution is Resolution.Failed failed)
@@ -78,8 +70,10 @@ public static class Deliverer
         var destinations = ((Resolution.Found)resolution).Destinations;
         var transaction = new SmtpTransaction(invocation, message, config, options.Transcript);
         DeliveryReport? last = null;
-        foreach (var destination in destinations)
+        var tried = 0;
+        await foreach (var destination in destinations.EnumerateAsync(cancellationToken).ConfigureAwait(false))
         {
+            tried++;
             var endpoint = new IPEndPoint(destination.Address, destination.Port);
             var (socket, error) = await Connector.ConnectAsync(endpoint, TimeSpan.FromSeconds(config.TimeoutConnect), cancellationToken).ConfigureAwait(false);
             if (socket is null)
@@ -101,7 +95,7 @@ public static class Deliverer
             }
         }
 
-        return last ?? Reports.NoConnection();
+        return last ?? (tried == 0 ? destinations.Failure ?? Reports.NoAddress() : Reports.NoConnection());
     }
 
     private static async Task<IReadOnlyList<string>?> CanonicalizeAsync(IReadOnlyList<string> recipients, MailRouteResolver resolver, CancellationToken cancellationToken)
@@ -136,7 +130,4 @@ public static class Deliverer
 
         return result;
     }
-
-    /// <summary>The bound on all DNS work of one delivery (each query has its own, shorter deadline).</summary>
-    public static readonly TimeSpan ResolutionDeadline = TimeSpan.FromSeconds(60);
 }

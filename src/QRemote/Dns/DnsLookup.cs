@@ -21,27 +21,18 @@ public interface IDnsLookup
 /// query without a cancellation token can hang for ever.</item>
 /// <item>Each (name, type) asked at most once per invocation: concurrent askers share one query.</item>
 /// <item>The answer's question is checked against ours (ARSoft ignores its own validation flag).</item>
+/// <item>Each query gets transports of its own. ARSoft pipelines concurrent TCP queries over one pooled
+/// connection and can lose a reply there: measured, A and AAAA asked together after a truncated MX
+/// answer stalled for the whole query timeout (2 s) in 3 of 60 deliveries. A TCP connection per query
+/// costs one handshake and never stalls.</item>
 /// </list>
 /// </summary>
 public sealed class DnsLookup : IDnsLookup, IDisposable
 {
     private readonly ResolverConfig _config;
-    private readonly List<DnsClient> _clients = [];
     private readonly ConcurrentDictionary<(string, RecordType), Task<DnsAnswer>> _asked = new();
 
-    public DnsLookup(ResolverConfig config)
-    {
-        _config = config ?? throw new ArgumentNullException(nameof(config));
-        var timeoutMs = (int)config.Timeout.TotalMilliseconds;
-
-        // ARSoft ties the port to the transport, so servers are grouped by port (53 in every real
-        // resolv.conf; other ports only in test overrides), keeping resolv.conf's order.
-        foreach (var group in config.Servers.GroupBy(s => s.Port))
-        {
-            var transports = new IClientTransport[] { new UdpClientTransport(group.Key), new TcpClientTransport(group.Key) };
-            _clients.Add(new DnsClient(group.Select(s => s.Address).ToList(), transports, disposeTransport: true, timeoutMs));
-        }
-    }
+    public DnsLookup(ResolverConfig config) => _config = config ?? throw new ArgumentNullException(nameof(config));
 
     /// <summary>The longest one query may take: every server over UDP then TCP, for each attempt.</summary>
     public TimeSpan QueryDeadline => _config.Timeout * (_config.Servers.Count * 2 * _config.Attempts);
@@ -55,9 +46,17 @@ public sealed class DnsLookup : IDnsLookup, IDisposable
 
     public void Dispose()
     {
-        foreach (var client in _clients)
+    }
+
+    /// <summary>ARSoft ties the port to the transport, so servers are grouped by port (53 in every real
+    /// resolv.conf; other ports only in test overrides), keeping resolv.conf's order.</summary>
+    private IEnumerable<DnsClient> NewClients()
+    {
+        var timeoutMs = (int)_config.Timeout.TotalMilliseconds;
+        foreach (var group in _config.Servers.GroupBy(s => s.Port))
         {
-            ((IDisposable)client).Dispose();
+            var transports = new IClientTransport[] { new UdpClientTransport(group.Key), new TcpClientTransport(group.Key) };
+            yield return new DnsClient(group.Select(s => s.Address).ToList(), transports, disposeTransport: true, timeoutMs);
         }
     }
 
@@ -68,8 +67,9 @@ public sealed class DnsLookup : IDnsLookup, IDisposable
         DnsMessage? serverFailure = null;
         for (var attempt = 0; attempt < _config.Attempts; attempt++)
         {
-            foreach (var client in _clients)
+            foreach (var client in NewClients())
             {
+                using var owned = client;
                 if (deadline.IsCancellationRequested)
                 {
                     return DnsAnswer.Temporary($"{name} {type}: no answer in {QueryDeadline.TotalSeconds:0}s");

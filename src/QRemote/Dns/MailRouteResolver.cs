@@ -14,6 +14,10 @@ namespace QRemote.Dns;
 /// </summary>
 public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddresses, Random random)
 {
+    /// <summary>The bound on one phase of resolution (the MX answer with its CNAME chain; a relay's addresses;
+    /// the canonical names). Each query has its own, shorter deadline besides.</summary>
+    public static readonly TimeSpan PhaseDeadline = TimeSpan.FromSeconds(60);
+
     /// <summary>Links followed in one CNAME chain (within answers and across re-asks) before giving up.</summary>
     public const int MaxChain = 16;
 
@@ -33,7 +37,20 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
             return Failed(Reports.NoSuchHost(host));
         }
 
-        var mx = await QueryFollowingAsync(domain, RecordType.Mx, cancellationToken).ConfigureAwait(false);
+        Followed mx;
+        using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            deadline.CancelAfter(PhaseDeadline);
+            try
+            {
+                mx = await QueryFollowingAsync(domain, RecordType.Mx, deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                return Failed(Reports.DnsTemporaryFailure());
+            }
+        }
+
         if (mx.Status == DnsStatus.TemporaryFailure)
         {
             return Failed(Reports.DnsTemporaryFailure());
@@ -59,40 +76,30 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
         var implicitMx = records.Count == 0;
         Note(implicitMx ? $"no MX for {mx.FinalName}: implicit MX" : $"MX {string.Join(", ", exchangers.Select(e => $"{e.Preference} {e.Name}"))}");
 
-        var ordered = Order(exchangers);
-        var lookups = ordered.Select(e => AddressesAsync(e.Name, mx.Message, cancellationToken)).ToList();
-        var addresses = await Task.WhenAll(lookups).ConfigureAwait(false);
-
-        var destinations = new List<Destination>();
-        var soft = false;
-        var allNoSuchName = true;
-        for (var i = 0; i < ordered.Count; i++)
+        var ordered = Order(exchangers).Select(e => (Name: e.Name.ToString(false), e.Preference)).ToList();
+        var names = ordered.ToDictionary(e => e.Name, e => exchangers.First(x => x.Name.ToString(false) == e.Name).Name, StringComparer.OrdinalIgnoreCase);
+        var statuses = new List<DnsStatus>();
+        async Task<(IReadOnlyList<IPAddress>, DnsStatus)> Lookup(string name)
         {
-            var (list, status) = addresses[i];
-            soft |= status == DnsStatus.TemporaryFailure;
-            allNoSuchName &= status == DnsStatus.NoSuchName;
-            destinations.AddRange(list.Select(a => new Destination(a, port, ordered[i].Name.ToString(false), ordered[i].Preference, mx.Authentic)));
-        }
-
-        if (destinations.Count == 0)
-        {
-            return Failed(soft ? Reports.DnsTemporaryFailure() : implicitMx && allNoSuchName ? Reports.NoSuchHost(host) : Reports.NoAddress());
-        }
-
-        // netqmail's ipme rule: an exchanger that is this host cuts off itself and every exchanger
-        // of equal or higher preference value (they would route the mail back here).
-        var self = destinations.Where(d => localAddresses.IsLocal(d.Address)).Select(d => d.Preference).DefaultIfEmpty(int.MaxValue).Min();
-        if (self != int.MaxValue)
-        {
-            Note($"this host is an exchanger at preference {self}");
-            destinations.RemoveAll(d => d.Preference >= self);
-            if (destinations.Count == 0)
+            var result = await AddressesAsync(names[name], mx.Message, cancellationToken).ConfigureAwait(false);
+            lock (statuses)
             {
-                return Failed(Reports.MxIsMe());
+                statuses.Add(result.Status);
             }
+
+            return result;
         }
 
-        return Found(destinations, implicitMx ? "implicit MX" : "MX");
+        // An implicit MX whose name does not exist at all is NXDOMAIN, as netqmail reports it.
+        Func<DeliveryReport> noAddress = () => implicitMx && statuses.Count > 0 && statuses.All(s => s == DnsStatus.NoSuchName) ? Reports.NoSuchHost(host) : Reports.NoAddress();
+        var list = new DestinationList(
+            ordered,
+            Lookup,
+            (name, preference, address) => new Destination(address, port, name, preference, mx.Authentic),
+            localAddresses,
+            noAddress,
+            Note);
+        return new Resolution.Found(list, implicitMx ? "implicit MX" : "MX", Trace);
     }
 
     /// <summary>Resolves an smtproutes relay: a literal, or a name's A and AAAA records (no MX, as qmail).</summary>
@@ -143,6 +150,9 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
     }
 
     public IReadOnlyList<string> Trace => _trace;
+
+    /// <summary>Each trace line as it happens, for --verbose.</summary>
+    public TextWriter? Transcript { get; init; }
 
     /// <summary>Literals: <c>[1.2.3.4]</c>, <c>[IPv6:...]</c>, and a bare dotted quad as qmail accepts.</summary>
     public static bool TryLiteral(string host, out IPAddress address)
@@ -296,10 +306,11 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
         lock (_trace)
         {
             _trace.Add(line);
+            Transcript?.WriteLine("dns: " + line);
         }
     }
 
-    private Resolution.Found Found(IReadOnlyList<Destination> destinations, string route) => new(destinations, route, Trace);
+    private Resolution.Found Found(IReadOnlyList<Destination> destinations, string route) => new(new DestinationList(destinations), route, Trace);
 
     private Resolution.Failed Failed(DeliveryReport report) => new(report, Trace);
 

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Every benchmark; the Cake target Bench runs this after publishing. Results go in docs/performance.md.
+set -euo pipefail
+here=$(dirname "$0")
+echo "== loopback delivery, 1 KB, smtproutes literal (no DNS)"
+bash "$here/loopback-delivery.sh" "${RUNS:-21}"
+echo
+echo "== delivery through BIND9 (signed zone): plain MX, and an MX answer over 1232 bytes (TCP)"
+bash "$here/dns-delivery.sh" "${RUNS:-21}"

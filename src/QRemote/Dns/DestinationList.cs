@@ -1,0 +1,125 @@
+using System.Runtime.CompilerServices;
+using QRemote.Qmail;
+
+namespace QRemote.Dns;
+
+/// <summary>
+/// The addresses to try, in order, produced as they are needed. For an MX domain the exchangers
+/// are resolved a preference level at a time: every name of a level at once, in parallel (A and
+/// AAAA); the next level only when every address before it has failed. A domain with forty
+/// exchangers costs two lookups, not eighty, when its best exchanger answers, and a slow lookup for
+/// a backup exchanger never delays delivery to the primary. (Asking the next level ahead of need
+/// was measured: a lookup still in flight when the delivery ends holds ARSoft's client for up to
+/// the query timeout as the process closes it, 2 s in 3 of 60 deliveries; the saving, one lookup
+/// when the primary is down, is not worth it.)
+/// <para>The self check (netqmail's ipme) works in the same order: an exchanger that is this host
+/// cuts off its level and every later one, and those are never asked for.</para>
+/// </summary>
+public sealed class DestinationList
+{
+    private readonly IReadOnlyList<Destination>? _fixed;
+    private readonly IReadOnlyList<(string Name, int Preference)> _exchangers = [];
+    private readonly Func<string, Task<(IReadOnlyList<System.Net.IPAddress> Addresses, DnsStatus Status)>>? _lookup;
+    private readonly Func<string, int, System.Net.IPAddress, Destination> _destination = null!;
+    private readonly ILocalAddresses? _local;
+    private readonly Func<DeliveryReport> _noAddressReport = Reports.NoAddress;
+    private readonly Action<string> _note = _ => { };
+
+    /// <summary>Already known addresses (a literal, a relay).</summary>
+    public DestinationList(IReadOnlyList<Destination> destinations) => _fixed = destinations;
+
+    internal DestinationList(
+        IReadOnlyList<(string Name, int Preference)> orderedExchangers,
+        Func<string, Task<(IReadOnlyList<System.Net.IPAddress>, DnsStatus)>> lookup,
+        Func<string, int, System.Net.IPAddress, Destination> destination,
+        ILocalAddresses local,
+        Func<DeliveryReport> noAddressReport,
+        Action<string> note)
+    {
+        _exchangers = orderedExchangers;
+        _lookup = lookup;
+        _destination = destination;
+        _local = local;
+        _noAddressReport = noAddressReport;
+        _note = note;
+    }
+
+    /// <summary>Why there was nothing to try, once an enumeration has ended without yielding anything.</summary>
+    public DeliveryReport? Failure { get; private set; }
+
+    public async IAsyncEnumerable<Destination> EnumerateAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        if (_fixed is not null)
+        {
+            foreach (var d in _fixed)
+            {
+                yield return d;
+            }
+
+            Failure = _fixed.Count == 0 ? Reports.NoAddress() : null;
+            yield break;
+        }
+
+        var levels = _exchangers.GroupBy(e => e.Preference).Select(g => g.ToList()).ToList();
+        var lookups = new Dictionary<string, Task<(IReadOnlyList<System.Net.IPAddress> Addresses, DnsStatus Status)>>(StringComparer.OrdinalIgnoreCase);
+        void Start(int level)
+        {
+            if (level < levels.Count)
+            {
+                foreach (var (name, _) in levels[level])
+                {
+                    if (!lookups.ContainsKey(name))
+                    {
+                        lookups[name] = _lookup!(name);
+                    }
+                }
+            }
+        }
+
+        var yielded = 0;
+        var soft = false;
+        var self = false;
+        for (var level = 0; level < levels.Count && !self; level++)
+        {
+            Start(level);
+            var found = new List<Destination>();
+            foreach (var (name, preference) in levels[level])
+            {
+                var (addresses, status) = await lookups[name].WaitAsync(cancellationToken).ConfigureAwait(false);
+                soft |= status == DnsStatus.TemporaryFailure;
+                found.AddRange(addresses.Select(a => _destination(name, preference, a)));
+            }
+
+            if (found.Any(d => _local!.IsLocal(d.Address)))
+            {
+                // netqmail's ipme rule: this host at preference P cuts off every exchanger at P or more.
+                _note($"this host is an exchanger at preference {levels[level][0].Preference}: it and all after it are cut off");
+                self = true;
+                break;
+            }
+
+            foreach (var d in found)
+            {
+                yielded++;
+                yield return d;
+            }
+        }
+
+        if (yielded == 0)
+        {
+            Failure = self ? Reports.MxIsMe() : soft ? Reports.DnsTemporaryFailure() : _noAddressReport();
+        }
+    }
+
+    /// <summary>Everything, resolved now (for <c>--plan</c> and tests).</summary>
+    public async Task<IReadOnlyList<Destination>> ToListAsync(CancellationToken cancellationToken)
+    {
+        var list = new List<Destination>();
+        await foreach (var d in EnumerateAsync(cancellationToken).ConfigureAwait(false))
+        {
+            list.Add(d);
+        }
+
+        return list;
+    }
+}
