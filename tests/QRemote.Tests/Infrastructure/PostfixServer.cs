@@ -13,14 +13,13 @@ namespace QRemote.Tests.Infrastructure;
 /// extra main.cf parameters (<c>message_size_limit</c>, <c>smtpd_recipient_restrictions</c>,
 /// <c>smtputf8_enable</c>, <c>smtpd_discard_ehlo_keywords</c> ...). Postfix logs to <see cref="LogFile"/>
 /// through its postlogd service (there is no syslog here).
-/// <para>The queue directories are made by Postfix's own <c>post-install create-missing</c> (ownership
-/// and modes from <c>postfix-files</c>); <c>master -s</c> then runs in the foreground as its own process
+/// <para>The queue and data directories are made as Postfix's <c>postfix-files</c> lists them (owner
+/// postfix, group postdrop for maildrop and public); <c>master -s</c> then runs in the foreground as its own process
 /// group. Dispose sends it SIGTERM (as <c>postfix stop</c> does; master passes it on to its process
 /// group), kills whatever of that group is still alive, and deletes the directory. Needs root.</para>
 /// </summary>
 internal sealed class PostfixServer : IDisposable
 {
-    public const string PostfixCommand = "/usr/sbin/postfix";
     public const string Postconf = "/usr/sbin/postconf";
     public const string DaemonDirectory = "/usr/lib/postfix/sbin";
     public const string MetaDirectory = "/etc/postfix";
@@ -78,7 +77,7 @@ internal sealed class PostfixServer : IDisposable
     {
         ArgumentNullException.ThrowIfNull(address);
         ArgumentNullException.ThrowIfNull(parameters);
-        foreach (var tool in new[] { PostfixCommand, Postconf, Path.Combine(DaemonDirectory, "master"), Path.Combine(DaemonDirectory, "smtpd"), Path.Combine(DaemonDirectory, "post-install") })
+        foreach (var tool in new[] { Postconf, Path.Combine(DaemonDirectory, "master"), Path.Combine(DaemonDirectory, "smtpd") })
         {
             if (!File.Exists(tool))
             {
@@ -101,24 +100,32 @@ internal sealed class PostfixServer : IDisposable
         {
             server.WriteConfiguration(parameters);
 
-            // Postfix's own tool makes the queue and data directories with the ownership and modes of
-            // $meta_directory/postfix-files (mail_owner postfix, setgid_group postdrop).
-            ExternalProcess.Run(Path.Combine(DaemonDirectory, "post-install"),
-                $"config_directory={server.ConfigDirectory}", $"meta_directory={MetaDirectory}", "create-missing");
+            // Postfix ignores a parameter it does not know (a misspelt one would make a test pass for
+            // nothing); postconf names it.
+            var warnings = RunCapturing(Postconf, ["-c", server.ConfigDirectory, "-n"]).Stderr;
+            if (warnings.Length > 0)
+            {
+                throw new InvalidOperationException($"postconf warns about the configuration:\n{warnings}");
+            }
+
+            server.CreateQueue();
 
             // -s: stay in the foreground (no -w), as a session and process group leader of its own, so
             // that SIGTERM reaches every daemon it started and nothing of the test host's group.
-            server._process = ExternalProcess.Start("/usr/bin/strace", ["-f", "-o", "/tmp/pf-strace.txt", "-e", "trace=openat,unlink,unlinkat,rename,chdir,chroot", Path.Combine(DaemonDirectory, "master"), "-c", server.ConfigDirectory, "-s"], dir);
+            server._process = ExternalProcess.Start(Path.Combine(DaemonDirectory, "master"), ["-c", server.ConfigDirectory, "-s"], dir);
             WaitFor.TcpListening(server.EndPoint, server._process);
-            var pidFile = Path.Combine(server.QueueDirectory, "pid", "master.pid");
-            WaitFor.Condition(() => ReadPid(pidFile) > 0, "master.pid");
-            server._masterPid = ReadPid(pidFile);
+            server._masterPid = server.FindMaster();
+            if (server._masterPid == 0)
+            {
+                throw new InvalidOperationException("master is listening but not in /proc");
+            }
+
             server.StartupTime = clock.Elapsed;
             return server;
         }
         catch (Exception e) when (e is InvalidOperationException or TimeoutException or IOException or UnauthorizedAccessException)
         {
-            var diagnosis = server.Diagnose() + string.Join(",", System.IO.Directory.GetFiles(Path.Combine(server.QueueDirectory, "pid")).Select(f => f + "=[" + File.ReadAllText(f) + "]")) + " pid=" + ReadPid(Path.Combine(server.QueueDirectory, "pid", "master.pid"));
+            var diagnosis = server.Diagnose();
             server.Dispose();
             throw new InvalidOperationException($"Postfix did not start on {server.EndPoint}: {e.Message}\n{diagnosis}", e);
         }
@@ -145,28 +152,26 @@ internal sealed class PostfixServer : IDisposable
         }
 
         _disposed = true;
-        var pgid = _masterPid > 0 ? _masterPid : ReadPid(Path.Combine(QueueDirectory, "pid", "master.pid"));
-        if (_process is { HasExited: false } && pgid > 0)
+        var master = _masterPid > 0 ? _masterPid : FindMaster();
+        if (_process is { HasExited: false } && master > 0)
         {
-            // "postfix stop" sends master SIGTERM; master passes it on to its process group and exits.
-            Signal("-TERM", pgid);
+            // As "postfix stop": SIGTERM to master, which passes it on to its process group and exits.
+            Signal("-TERM", master);
             Wait(() => _process.HasExited, 5000);
         }
 
         _process?.Dispose();
-        if (pgid > 0)
-        {
-            // Daemons normally die with master's SIGTERM; kill any that linger (a wedged one, or one
-            // forked while master was going away).
-            if (!Wait(() => GroupMembers(pgid).Count == 0, 5000))
-            {
-                foreach (var pid in GroupMembers(pgid))
-                {
-                    Signal("-KILL", pid);
-                }
 
-                Wait(() => GroupMembers(pgid).Count == 0, 5000);
+        // The daemons normally die with master's SIGTERM; kill any that linger (a wedged one, or one
+        // forked while master was going away).
+        if (!Wait(() => OwnProcesses().Count == 0, 5000))
+        {
+            foreach (var pid in OwnProcesses())
+            {
+                Signal("-KILL", pid);
             }
+
+            Wait(() => OwnProcesses().Count == 0, 5000);
         }
 
         for (var attempt = 0; attempt < 5; attempt++)
@@ -187,10 +192,20 @@ internal sealed class PostfixServer : IDisposable
         }
     }
 
-    /// <summary>Live (non-zombie) processes in a process group, from /proc/PID/stat.</summary>
-    public static IReadOnlyList<int> GroupMembers(int pgid)
+    /// <summary>Live (non-zombie) processes of this instance: master, by its command line, and the daemons it
+    /// started, which carry MAIL_CONFIG=our config directory in their environment (a fresh temp path).</summary>
+    public IReadOnlyList<int> OwnProcesses() => Scan(all: true);
+
+    /// <summary>The pid of this instance's master, or 0. (Its pid file, pid/master.pid, cannot be read from
+    /// .NET while master runs: master holds an exclusive flock on it, and .NET takes a shared one on every
+    /// file it opens.)</summary>
+    private int FindMaster() => Scan(all: false).FirstOrDefault();
+
+    private List<int> Scan(bool all)
     {
-        var members = new List<int>();
+        var masterCmdline = $"{DaemonDirectory}/master\0-c\0{ConfigDirectory}\0-s\0";
+        var environment = $"MAIL_CONFIG={ConfigDirectory}";
+        var found = new List<int>();
         foreach (var entry in System.IO.Directory.EnumerateDirectories("/proc"))
         {
             if (!int.TryParse(Path.GetFileName(entry), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
@@ -198,26 +213,28 @@ internal sealed class PostfixServer : IDisposable
                 continue;
             }
 
-            string stat;
             try
             {
-                stat = File.ReadAllText(Path.Combine(entry, "stat"));
+                // "pid (comm) state ...": comm may hold spaces and parentheses, so look after the last ')'.
+                var stat = File.ReadAllText(Path.Combine(entry, "stat"));
+                if (stat[(stat.LastIndexOf(')') + 1)..].TrimStart() is ['Z' or 'X', ..])
+                {
+                    continue;
+                }
+
+                if (File.ReadAllText(Path.Combine(entry, "cmdline")) == masterCmdline
+                    || (all && File.ReadAllText(Path.Combine(entry, "environ")).Split('\0').Contains(environment)))
+                {
+                    found.Add(pid);
+                }
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                continue;
-            }
-
-            // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so split after the last ')'.
-            var fields = stat[(stat.LastIndexOf(')') + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (fields.Length > 2 && fields[0] is not ("Z" or "X")
-                && int.TryParse(fields[2], NumberStyles.None, CultureInfo.InvariantCulture, out var group) && group == pgid)
-            {
-                members.Add(pid);
+                // Gone meanwhile.
             }
         }
 
-        return members;
+        return found;
     }
 
     private void WriteConfiguration((string Name, string Value)[] parameters)
@@ -305,24 +322,55 @@ internal sealed class PostfixServer : IDisposable
         foreach (var f in System.IO.Directory.GetFiles(etc))
         {
             File.SetUnixFileMode(f, (UnixFileMode)0b110_100_100);
+            // Postfix will not read a main.cf changed within the last second or so (it may be half-written):
+            // it waits, 300 ms at a time, until the file is older. Ours is complete, so make it older.
+            File.SetLastWriteTimeUtc(f, DateTime.UtcNow.AddMinutes(-1));
         }
     }
 
-    /// <summary>What to show when master did not come up: it reports configuration errors only to
-    /// syslog (absent here), so show postconf's view, which names bad lines and unknown parameters.</summary>
+    /// <summary>The directories of $meta_directory/postfix-files under $queue_directory and $data_directory,
+    /// with its owners and modes (what <c>post-install create-missing</c> makes, which takes seconds
+    /// where this takes milliseconds).</summary>
+    private void CreateQueue()
+    {
+        const string owner = "postfix", group = "postdrop";
+        List<(string Path, string Owner, int Mode)> layout =
+        [
+            (DataDirectory, owner, 0b111_000_000),
+            (QueueDirectory, "root", 0b111_101_101),
+            (Path.Combine(QueueDirectory, "pid"), "root", 0b111_101_101),
+            (Path.Combine(QueueDirectory, "maildrop"), $"{owner}:{group}", 0b111_011_000),
+            (Path.Combine(QueueDirectory, "public"), $"{owner}:{group}", 0b111_001_000),
+            .. new[] { "active", "bounce", "corrupt", "defer", "deferred", "flush", "hold", "incoming", "private", "saved", "trace" }
+                .Select(d => (Path.Combine(QueueDirectory, d), owner, 0b111_000_000)),
+        ];
+        foreach (var (path, _, mode) in layout)
+        {
+            System.IO.Directory.CreateDirectory(path);
+            File.SetUnixFileMode(path, (UnixFileMode)mode);
+        }
+
+        foreach (var byOwner in layout.Where(d => d.Owner != "root").GroupBy(d => d.Owner))
+        {
+            ExternalProcess.Run("/bin/chown", [byOwner.Key, .. byOwner.Select(d => d.Path)]);
+        }
+    }
+
+    /// <summary>What to show when master did not come up. Master reports configuration errors (a bad
+    /// value, say) only to syslog, which is absent here; postconf's view names bad master.cf lines.</summary>
     private string Diagnose()
     {
         var text = new StringBuilder();
         text.Append("---- maillog\n").Append(Log);
         foreach (var args in new[] { new[] { "-c", ConfigDirectory, "-n" }, ["-c", ConfigDirectory, "-M"] })
         {
-            text.Append(CultureInfo.InvariantCulture, $"---- postconf {string.Join(' ', args)}\n").Append(RunCapturing(Postconf, args));
+            text.Append(CultureInfo.InvariantCulture, $"---- postconf {string.Join(' ', args)}\n").Append(RunCapturing(Postconf, args).Both);
         }
 
         return text.ToString();
     }
 
-    private static string RunCapturing(string file, string[] args)
+    private static (string Stdout, string Stderr, string Both) RunCapturing(string file, string[] args)
     {
         var info = new ProcessStartInfo(file)
         {
@@ -341,23 +389,11 @@ internal sealed class PostfixServer : IDisposable
             var stdout = process.StandardOutput.ReadToEndAsync();
             var stderr = process.StandardError.ReadToEndAsync();
             process.WaitForExit(30_000);
-            return stdout.Result + stderr.Result;
+            return (stdout.Result, stderr.Result, stdout.Result + stderr.Result);
         }
         catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
         {
-            return e.Message + "\n";
-        }
-    }
-
-    private static int ReadPid(string pidFile)
-    {
-        try
-        {
-            return File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : 0;
-        }
-        catch (IOException)
-        {
-            return 0;
+            return ("", e.Message + "\n", e.Message + "\n");
         }
     }
 
