@@ -94,6 +94,53 @@ public sealed class PublishedBinaryTests
     }
 
     [Test]
+    public void Answer_over_512_bytes_over_udp_with_edns() =>
+        Assert.That(Deliver("mid.qremote.test", "127.0.0.22").Shown, Is.EqualTo(Accepted("127.0.0.22")));
+
+    [Test]
+    public void Equal_preferences_are_both_used_across_deliveries()
+    {
+        using var a = SmtpSink.StartOn(_netns, IPAddress.Parse("127.0.0.15"), 25);
+        using var b = SmtpSink.StartOn(_netns, IPAddress.Parse("127.0.0.16"), 25);
+        var used = new HashSet<string>();
+        for (var run = 0; run < 30 && used.Count < 2; run++)
+        {
+            var r = QmailRspawn.Run(_home, _message, ["equal.qremote.test", "s@qremote.test", "r@equal.qremote.test"], _netns);
+            Assert.That(r.Letter, Is.EqualTo('K'), r.Shown);
+            used.Add(r.Shown.Split(' ')[0]);
+        }
+
+        Assert.That(used, Is.EquivalentTo(new[] { "r\\0K127.0.0.15", "r\\0K127.0.0.16" }));
+    }
+
+    [Test]
+    public void Nameserver_that_never_answers_defers_in_bounded_time()
+    {
+        // A "nameserver" inside the namespace that takes UDP queries and TCP connections and never answers.
+        const string silent = "import socket,time\n" +
+            "u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);u.bind(('127.0.0.9',53))\n" +
+            "t=socket.socket();t.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);t.bind(('127.0.0.9',53));t.listen(16)\n" +
+            "held=[]\n" +
+            "while True: held.append(t.accept())\n";
+        using var server = _netns.Start("/usr/bin/python3", ["-c", silent]);
+        _netns.WaitForListener("127.0.0.9", 53, server);
+        var resolv = Path.Combine(_netns.EtcDirectory, "resolv.conf");
+        var original = File.ReadAllText(resolv);
+        File.WriteAllText(resolv, "nameserver 127.0.0.9\noptions timeout:1 attempts:1\n");
+        try
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var r = QmailRspawn.Run(_home, _message, ["plain.qremote.test", "s@qremote.test", "r@plain.qremote.test"], _netns);
+            Assert.That((r.Shown, r.Letter), Is.EqualTo(("ZSorry, I couldn't find any host by that name. (#4.1.2)\n\\0", 'Z')));
+            Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(30)));
+        }
+        finally
+        {
+            File.WriteAllText(resolv, original);
+        }
+    }
+
+    [Test]
     public void Aaaa_only_exchanger_over_ipv6() =>
         Assert.That(Deliver("v6ula.qremote.test", "fd51::25").Shown, Is.EqualTo(Accepted("fd51::25")));
 
