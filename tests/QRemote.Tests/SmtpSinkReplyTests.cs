@@ -32,6 +32,29 @@ public sealed class SmtpSinkReplyTests
             Is.EqualTo("r\\0r\\0r\\0r\\0K127.0.0.2 accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0"));
     }
 
+    [TestCase("", "<>")]
+    [TestCase("#@[]", "<#@[]>")]
+    [TestCase("-x@y.test", "<-x@y.test>")]
+    [TestCase("a..b@y.test", "<\"a..b\"@y.test>")]
+    public async Task Senders_qmail_uses_reach_the_wire_as_qmail_sends_them(string sender, string mailArgs)
+    {
+        using var sink = SmtpSink.StartOn(Sink, FreePort.Tcp(Sink));
+        var report = await Harness.DeliverAsync("[127.0.0.2]", sender, ["rcpt@example.test"], Message, smtpPort: sink.EndPoint.Port);
+        Assert.That(report, Is.EqualTo("r\\0K127.0.0.2 accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0"));
+        WaitFor.Condition(() => sink.Dumps().Count == 1, "the dump");
+        Assert.That(sink.Dumps()[0], Does.Contain($"X-Mail-Args: {mailArgs}\n"));
+    }
+
+    [Test]
+    public async Task Sender_with_crlf_is_refused_before_connecting()
+    {
+        using var sink = SmtpSink.StartOn(Sink, FreePort.Tcp(Sink));
+        using var recorder = new WireRecorder(sink.EndPoint);
+        var report = await Harness.DeliverAsync("[127.0.0.1]", "a@b\r\nRSET", ["rcpt@example.test"], Message, smtpPort: recorder.EndPoint.Port);
+        Assert.That(report, Is.EqualTo("DSorry, the envelope sender contains a character SMTP cannot carry (CR, LF or NUL). (#5.1.7)\n\\0"));
+        Assert.That(recorder.Connections, Is.Zero);
+    }
+
     [Test]
     public async Task Greeting_5xx_is_Z_greeting_failed()
     {
