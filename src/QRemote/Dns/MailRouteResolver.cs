@@ -249,7 +249,7 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
             var extra = carrier.AdditionalRecords.OfType<T>().Where(r => r.Name.Equals(name)).Cast<DnsRecordBase>().ToList();
             if (extra.Count > 0)
             {
-                return new Followed(DnsStatus.Ok, name, extra, carrier);
+                return new Followed(DnsStatus.Ok, name, extra, carrier, carrier.IsAuthenticData);
             }
         }
 
@@ -264,6 +264,7 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
         var seen = new HashSet<DomainName> { name };
         DnsAnswer answer;
         var asked = 0;
+        var authentic = true;
         while (true)
         {
             answer = await dns.QueryAsync(current, type, cancellationToken).ConfigureAwait(false);
@@ -271,9 +272,11 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
             if (answer.Status != DnsStatus.Ok || answer.Message is null)
             {
                 Note($"{current} {type}: {answer.Detail}");
-                return new Followed(answer.Status, current, [], answer.Message);
+                return new Followed(answer.Status, current, [], answer.Message, false);
             }
 
+            // A chain is secure only if every answer along it was (RFC 7672 2.2).
+            authentic &= answer.Authentic;
             var records = answer.Message.AnswerRecords;
             var moved = false;
             while (records.OfType<CNameRecord>().FirstOrDefault(c => c.Name.Equals(current)) is { } alias)
@@ -281,7 +284,7 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
                 if (!seen.Add(alias.CanonicalName) || seen.Count > MaxChain)
                 {
                     Note($"{name} {type}: CNAME loop or chain longer than {MaxChain}");
-                    return new Followed(DnsStatus.TemporaryFailure, current, [], answer.Message);
+                    return new Followed(DnsStatus.TemporaryFailure, current, [], answer.Message, false);
                 }
 
                 Note($"{current} is an alias for {alias.CanonicalName}");
@@ -294,7 +297,7 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
             {
                 // Records found; or no alias at all; or the chain ends in NODATA inside this answer (the
                 // SOA in the authority section says so).
-                return new Followed(DnsStatus.Ok, current, found, answer.Message);
+                return new Followed(DnsStatus.Ok, current, found, answer.Message, authentic);
             }
 
             // The chain leaves this answer (its end is in a zone the server did not follow): ask for the end.
@@ -314,8 +317,6 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
 
     private Resolution.Failed Failed(DeliveryReport report) => new(report, Trace);
 
-    private sealed record Followed(DnsStatus Status, DomainName FinalName, IReadOnlyList<DnsRecordBase> Records, DnsMessage? Message)
-    {
-        public bool Authentic => Message?.IsAuthenticData ?? false;
-    }
+    /// <param name="Authentic">Every answer along the chain had the AD bit.</param>
+    private sealed record Followed(DnsStatus Status, DomainName FinalName, IReadOnlyList<DnsRecordBase> Records, DnsMessage? Message, bool Authentic);
 }

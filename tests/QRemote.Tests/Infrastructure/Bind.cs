@@ -129,6 +129,13 @@ internal sealed class Bind : IDisposable
 
     public string Output => _process.Output;
 
+    /// <summary>The key-signing key of a zone this server signed, as the DNSKEY record dnssec-keygen wrote
+    /// (<c>zone. IN DNSKEY 257 3 8 ...</c>): a trust anchor for a validating resolver.</summary>
+    public string KeySigningKey(string zone) =>
+        System.IO.Directory.GetFiles(Path.Combine(Directory, "keys-" + zone), "*.key")
+            .SelectMany(File.ReadAllLines)
+            .Single(l => !l.StartsWith(';') && l.Contains(" DNSKEY 257 ", StringComparison.Ordinal));
+
     public void Dispose()
     {
         _process.Dispose();
