@@ -1,5 +1,8 @@
 using System.Reflection;
+using System.Globalization;
 using QRemote.Delivery;
+using QRemote.Logging;
+using Serilog.Events;
 using QRemote.Dns;
 using QRemote.Message;
 using QRemote.Qmail;
@@ -99,22 +102,55 @@ public static class Program
 
         await using (message.ConfigureAwait(false))
         {
+            var log = LoadLogSettings(command.QmailHome);
+            var debugTranscript = log?.Level <= LogEventLevel.Debug ? new StringWriter(CultureInfo.InvariantCulture) : null;
+            TextWriter? transcript = (command.Verbose, debugTranscript) switch
+            {
+                (true, not null) => new TeeWriter(Console.Error, debugTranscript),
+                (true, null) => Console.Error,
+                (false, not null) => debugTranscript,
+                _ => null,
+            };
+            var trace = log is null ? null : new DeliveryTrace();
+            var started = TimeProvider.System.GetTimestamp();
             var options = new DeliveryOptions
             {
                 Config = config,
                 Resolver = ResolverConfig.Load(command.ResolvConf),
                 SmtpPort = command.SmtpPort,
-                Transcript = command.Verbose ? Console.Error : null,
+                Transcript = transcript,
+                Trace = trace,
             };
+            DeliveryReport report;
             try
             {
-                return await Deliverer.DeliverAsync(invocation, message, options, cancellationToken).ConfigureAwait(false);
+                report = await Deliverer.DeliverAsync(invocation, message, options, cancellationToken).ConfigureAwait(false);
             }
             catch (IOException)
             {
                 // Reading the message failed part-way (the file, not the connection).
-                return Reports.UnableToReadMessage();
+                report = Reports.UnableToReadMessage();
             }
+
+            if (log is not null)
+            {
+                DeliveryLog.Write(log, invocation, report, trace!, TimeProvider.System.GetElapsedTime(started), debugTranscript?.ToString());
+            }
+
+            return report;
+        }
+    }
+
+    /// <summary>The log settings; none when the file is missing or unreadable (logging never defers mail).</summary>
+    private static LogSettings? LoadLogSettings(string qmailHome)
+    {
+        try
+        {
+            return LogSettings.Load(new ControlFiles(Path.Combine(qmailHome, "control")));
+        }
+        catch (ControlFileException)
+        {
+            return null;
         }
     }
 

@@ -158,9 +158,10 @@ public sealed class PostfixSmtpdTests
         var ids = AssertReport(report, $"r\\0K127.0.0.1 accepted message.\nRemote host said: 250 2.0.0 Ok: {MessageWireLength} bytes queued as {{QID}}\n\\0");
         Assert.That(Latin1.GetString(recorder.ServerBytes), Does.Contain("\r\n250-SMTPUTF8\r\n"));
         var lines = Encoding.UTF8.GetString(recorder.ClientBytes).Split("\r\n");
-        Assert.That(lines.Single(l => l.StartsWith("MAIL FROM:", StringComparison.Ordinal)), Does.Contain(" SMTPUTF8"));
-        TestContext.Out.WriteLine(string.Join('\n', lines.Where(l => l.StartsWith("MAIL", StringComparison.Ordinal) || l.StartsWith("RCPT", StringComparison.Ordinal))));
+        Assert.That(lines.Single(l => l.StartsWith("MAIL FROM:", StringComparison.Ordinal)), Is.EqualTo($"MAIL FROM:<{Sender}> SMTPUTF8 SIZE={MessageWireLength}"));
+        // Postfix's own account of whom it accepted the message for (the wire form is quoted, see below).
         postfix.WaitForLog($"{ids[0]}: removed");
+        Assert.That(postfix.Log, Does.Contain($"{ids[0]}: to=<jörg@example.test>, relay=none,"));
     }
 
     [Test]
@@ -175,15 +176,15 @@ public sealed class PostfixSmtpdTests
     }
 
     [Test]
-    public async Task Without_pipelining_commands_go_one_at_a_time()
+    public async Task Without_pipelining_several_recipients_are_delivered()
     {
-        // Postfix logs "improper command pipelining" when a client sends ahead without PIPELINING.
+        // Only that the dialogue completes when PIPELINING is not offered: Postfix 3.7 cannot tell whether
+        // an EHLO client sent ahead (3.9's smtpd_forbid_unauth_pipelining could).
         using var postfix = StartPostfix(("smtpd_discard_ehlo_keywords", "pipelining"));
         var report = await Deliver(postfix, ["a@example.test", "b@example.test", "c@example.test"], Message);
 
         AssertReport(report, $"r\\0r\\0r\\0K127.0.0.3 accepted message.\nRemote host said: 250 2.0.0 Ok: {MessageWireLength} bytes queued as {{QID}}\n\\0");
         AssertSessionCommands(postfix, "ehlo=1 mail=1 rcpt=3 bdat=1 quit=1 commands=7");
-        Assert.That(postfix.Log, Does.Not.Contain("improper command pipelining"));
     }
 
     [TestCase("REJECT content refused", "r\\0D127.0.0.3 failed after I sent the message.\nRemote host said: 550 5.7.1 content refused\n\\0")]

@@ -32,7 +32,10 @@ public static class Deliverer
         }
 
         var config = options.Config;
+        var trace = options.Trace;
+        var time = options.Time;
         var route = config.Routes.Find(invocation.Host);
+        var dnsStarted = time.GetTimestamp();
         using var dns = new DnsLookup(options.Resolver);
         var resolver = new MailRouteResolver(dns, options.LocalAddresses, options.Random) { Transcript = options.Transcript };
         using var resolutionDeadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -47,6 +50,12 @@ public static class Deliverer
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             return Reports.DnsTemporaryFailure();
+        }
+
+        if (trace is not null)
+        {
+            trace.Dns = time.GetElapsedTime(dnsStarted);
+            trace.Route = (resolution as Resolution.Found)?.Route;
         }
 
         if (resolution is Resolution.Failed failed)
@@ -71,21 +80,44 @@ public static class Deliverer
         var transaction = new SmtpTransaction(invocation, message, config, options.Transcript);
         DeliveryReport? last = null;
         var tried = 0;
+        var lookupStarted = time.GetTimestamp();
         await foreach (var destination in destinations.EnumerateAsync(cancellationToken).ConfigureAwait(false))
         {
+            if (trace is not null)
+            {
+                // Address lookups happen lazily, between connection attempts: they count as DNS time.
+                trace.Dns += time.GetElapsedTime(lookupStarted);
+                trace.MxSecure ??= destination.MxSecure;
+            }
+
             tried++;
             var endpoint = new IPEndPoint(destination.Address, destination.Port);
+            var connectStarted = time.GetTimestamp();
             var (socket, error) = await Connector.ConnectAsync(endpoint, TimeSpan.FromSeconds(config.TimeoutConnect), cancellationToken).ConfigureAwait(false);
+            if (trace is not null)
+            {
+                trace.Connect += time.GetElapsedTime(connectStarted);
+            }
+
             if (socket is null)
             {
                 options.Transcript?.WriteLine($"connect {endpoint}: {error}");
+                trace?.Add(new AddressAttempt(destination.Address, destination.Port, destination.ExchangerName, destination.Preference, "connect: " + error));
+                lookupStarted = time.GetTimestamp();
                 continue;
             }
 
             using (socket)
             {
                 options.Transcript?.WriteLine($"connected to {endpoint} ({destination.ExchangerName})");
+                var transactionStarted = time.GetTimestamp();
                 var outcome = await transaction.RunAsync(socket, destination, cancellationToken).ConfigureAwait(false);
+                if (trace is not null)
+                {
+                    trace.Transaction += time.GetElapsedTime(transactionStarted);
+                    trace.Add(new AddressAttempt(destination.Address, destination.Port, destination.ExchangerName, destination.Preference, ((char)outcome.Report.Letter).ToString()));
+                }
+
                 if (!outcome.TryNextAddress)
                 {
                     return outcome.Report;
@@ -93,6 +125,8 @@ public static class Deliverer
 
                 last = outcome.Report;
             }
+
+            lookupStarted = time.GetTimestamp();
         }
 
         return last ?? (tried == 0 ? destinations.Failure ?? Reports.NoAddress() : Reports.NoConnection());

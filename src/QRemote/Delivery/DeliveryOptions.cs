@@ -18,6 +18,11 @@ public sealed record DeliveryOptions
     /// <summary>Orders equal-preference MX records; seeded in tests.</summary>
     public Random Random { get; init; } = Random.Shared;
 
-    /// <summary>The SMTP transcript for --verbose, or null.</summary>
+    /// <summary>The SMTP transcript for --verbose (or the debug log), or null.</summary>
     public TextWriter? Transcript { get; init; }
+
+    /// <summary>Filled with what happened, for the log; null when nobody reads it.</summary>
+    public DeliveryTrace? Trace { get; init; }
+
+    public TimeProvider Time { get; init; } = TimeProvider.System;
 }

@@ -109,16 +109,8 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
         // ---- MAIL, RCPT, DATA or BDAT, the message ---------------------------------------------------
         var (mime, body) = RawMessage.Create(message);
         var stage = SmtpStage.Mail;
-        body.Writing += (_, _) =>
-        {
-            stage = SmtpStage.Body;
-            recorder.InBody = true;
-        };
-        body.Written += (_, _) =>
-        {
-            stage = SmtpStage.AfterDot;
-            recorder.InBody = false;
-        };
+        body.Writing += (_, _) => stage = SmtpStage.Body;
+        body.Written += (_, _) => stage = SmtpStage.AfterDot;
 
         try
         {

@@ -55,9 +55,10 @@ public sealed class ReplyRecorder : IProtocolLogger
         return null;
     }
 
-    /// <summary>Set while the message body is on the wire, so the transcript shows its size, not its bytes.</summary>
-    public bool InBody { get; set; }
-
+    // The message itself never enters the transcript (it may go to a log file): after a 354 reply
+    // the client's bytes are counted until the final dot; after "BDAT n" the next n bytes are.
+    private bool _inData;
+    private long _bdatRemaining;
     private long _bodyBytes;
 
     public void LogConnect(Uri uri)
@@ -72,29 +73,85 @@ public sealed class ReplyRecorder : IProtocolLogger
             return;
         }
 
-        if (InBody)
+        ReadOnlySpan<byte> span = buffer.AsSpan(offset, count);
+        while (!span.IsEmpty)
         {
-            _bodyBytes += count;
-            return;
+            if (_bdatRemaining > 0)
+            {
+                var n = (int)Math.Min(_bdatRemaining, span.Length);
+                _bdatRemaining -= n;
+                _bodyBytes += n;
+                span = span[n..];
+                if (_bdatRemaining == 0)
+                {
+                    EndBody();
+                }
+
+                continue;
+            }
+
+            if (_inData)
+            {
+                span = ConsumeData(span);
+                continue;
+            }
+
+            var end = span.IndexOf("\r\n"u8);
+            var line = end < 0 ? span : span[..end];
+            var text = System.Text.Encoding.UTF8.GetString(line);
+            var secrets = AuthenticationSecretDetector?.DetectSecrets(buffer, offset + (count - span.Length), line.Length);
+            _transcript.WriteLine("C: " + (secrets is { Count: > 0 } ? "(authentication data redacted)" : ReportText.Sanitize(text)));
+            if (text.StartsWith("BDAT ", StringComparison.OrdinalIgnoreCase)
+                && long.TryParse(text.Split(' ')[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var size))
+            {
+                _bdatRemaining = size;
+                if (size == 0)
+                {
+                    EndBody();
+                }
+            }
+
+            span = end < 0 ? [] : span[(end + 2)..];
+        }
+    }
+
+    /// <summary>Counts DATA bytes up to the terminating "." line (a lone dot at the start of a line: dots
+    /// inside the message are stuffed, so only the terminator is one).</summary>
+    private ReadOnlySpan<byte> ConsumeData(ReadOnlySpan<byte> span)
+    {
+        for (var i = 0; i < span.Length; i++)
+        {
+            var b = span[i];
+            _bodyBytes++;
+            if (_dotState == 1 && b == (byte)'\r')
+            {
+                _dotState = 2;
+                continue;
+            }
+
+            if (_dotState == 2 && b == (byte)'\n')
+            {
+                EndBody();
+                return span[(i + 1)..];
+            }
+
+            _dotState = _lineStart && b == (byte)'.' ? 1 : 0;
+            _lineStart = b == (byte)'\n' && _previousCr;
+            _previousCr = b == (byte)'\r';
         }
 
-        if (_bodyBytes > 0)
-        {
-            _transcript.WriteLine($"C: ({_bodyBytes} bytes of message)");
-            _bodyBytes = 0;
-        }
+        return [];
+    }
 
-        var text = System.Text.Encoding.UTF8.GetString(buffer, offset, count);
-        var secrets = AuthenticationSecretDetector?.DetectSecrets(buffer, offset, count);
-        if (secrets is { Count: > 0 })
-        {
-            text = "(authentication data redacted)\r\n";
-        }
+    private int _dotState;
+    private bool _lineStart;
+    private bool _previousCr;
 
-        foreach (var line in text.Split("\r\n", StringSplitOptions.RemoveEmptyEntries))
-        {
-            _transcript.WriteLine("C: " + ReportText.Sanitize(line));
-        }
+    private void EndBody()
+    {
+        _transcript?.WriteLine($"C: ({_bodyBytes} bytes of message data, not shown)");
+        _inData = false;
+        _bodyBytes = 0;
     }
 
     public void LogServer(byte[] buffer, int offset, int count)
@@ -145,6 +202,14 @@ public sealed class ReplyRecorder : IProtocolLogger
         }
 
         var code = ParseCode(_reply.Length > 0 ? _reply.GetBuffer().AsSpan(0, 3) : bytes);
+        if (code == 354)
+        {
+            _inData = true;
+            _bodyBytes = 0;
+            _dotState = 0;
+            _lineStart = true;
+            _previousCr = false;
+        }
         LastReply = new SmtpReply(code, ReportText.FromWire(_reply.ToArray()));
         ReplyCount++;
         if (_queueing)

@@ -235,6 +235,58 @@ public sealed class PublishedBinaryTests
     }
 
     [Test]
+    public void One_json_event_per_delivery_without_the_message_in_it()
+    {
+        var logDir = Directory.CreateTempSubdirectory("qremote-logs-").FullName;
+        File.SetUnixFileMode(logDir, (UnixFileMode)0b111_111_111);
+        var log = Path.Combine(logDir, "deliveries.json");
+        var control = Path.Combine(_home, "control", "qremote-log");
+        File.WriteAllText(control, $"{log} debug\n");
+        try
+        {
+            var r = Deliver("plain.qremote.test", "127.0.0.10");
+            Assert.That(r.Letter, Is.EqualTo('K'));
+            var lines = File.ReadAllLines(log);
+            Assert.That(lines, Has.Length.EqualTo(1));
+            var e = System.Text.Json.JsonDocument.Parse(lines[0]).RootElement;
+            Assert.That(e.GetProperty("Host").GetString(), Is.EqualTo("plain.qremote.test"));
+            Assert.That(e.GetProperty("Sender").GetString(), Is.EqualTo("s@qremote.test"));
+            Assert.That(e.GetProperty("Recipients")[0].GetProperty("Letter").GetString(), Is.EqualTo("r"));
+            Assert.That(e.GetProperty("Route").GetString(), Is.EqualTo("MX"));
+            Assert.That(e.GetProperty("Address").GetString(), Is.EqualTo("127.0.0.10"));
+            Assert.That(e.GetProperty("Exchanger").GetString(), Is.EqualTo("mx1.plain.qremote.test"));
+            Assert.That(e.GetProperty("Reply").GetString(), Is.EqualTo("250 2.0.0 Ok"));
+            Assert.That(e.GetProperty("EnhancedCode").GetString(), Is.EqualTo("2.0.0"));
+            Assert.That(e.GetProperty("Letter").GetString(), Is.EqualTo("K"));
+            Assert.That(e.GetProperty("Delays").GetProperty("Total").GetDouble(), Is.GreaterThan(0));
+            var transcript = e.GetProperty("Transcript").GetString();
+            Assert.That(transcript, Does.Contain("C: MAIL FROM:<s@qremote.test>").And.Contain("bytes of message data, not shown"));
+            Assert.That(transcript, Does.Not.Contain("dotted line"), "the message never goes into the log");
+            Assert.That(Convert.ToString((int)File.GetUnixFileMode(log), 8), Is.EqualTo("640"));
+        }
+        finally
+        {
+            File.Delete(control);
+            Directory.Delete(logDir, recursive: true);
+        }
+    }
+
+    [Test]
+    public void An_unwritable_log_never_changes_the_outcome()
+    {
+        var control = Path.Combine(_home, "control", "qremote-log");
+        File.WriteAllText(control, "/proc/qremote-cannot-write-here.json\n");
+        try
+        {
+            Assert.That(Deliver("plain.qremote.test", "127.0.0.10").Shown, Is.EqualTo(Accepted("127.0.0.10")));
+        }
+        finally
+        {
+            File.Delete(control);
+        }
+    }
+
+    [Test]
     public void Invoked_improperly()
     {
         var r = QmailRspawn.Run(_home, _message, ["only-a-host"], _netns);

@@ -1,0 +1,31 @@
+using System.Net;
+
+namespace QRemote.Delivery;
+
+/// <summary>
+/// What happened during one delivery, for the log event: the route, every address tried and how
+/// that went, and the time spent in each phase (Postfix's <c>delays=a/b/c/d</c> is the model).
+/// Filled by <see cref="Deliverer"/> as it goes; never consulted for an outcome.
+/// </summary>
+public sealed class DeliveryTrace
+{
+    private readonly List<AddressAttempt> _attempts = [];
+
+    /// <summary>smtproutes, literal, MX or implicit MX.</summary>
+    public string? Route { get; set; }
+
+    public bool? MxSecure { get; set; }
+
+    public TimeSpan Dns { get; set; }
+
+    public TimeSpan Connect { get; set; }
+
+    public TimeSpan Transaction { get; set; }
+
+    public IReadOnlyList<AddressAttempt> Attempts => _attempts;
+
+    public void Add(AddressAttempt attempt) => _attempts.Add(attempt);
+}
+
+/// <summary>One address tried: where, and how it ended (connect error, or the transaction's letter).</summary>
+public sealed record AddressAttempt(IPAddress Address, int Port, string Exchanger, int Preference, string Outcome);
