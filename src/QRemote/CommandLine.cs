@@ -29,6 +29,9 @@ public sealed record CommandLine
 
     public bool ShowConfig { get; init; }
 
+    /// <summary>Resolve only: print the route, the addresses in order and why; connect nowhere.</summary>
+    public bool Plan { get; init; }
+
     /// <summary>Why the options could not be read, if they could not.</summary>
     public string? Error { get; init; }
 
@@ -89,6 +92,7 @@ public sealed record CommandLine
                 case "--version": result = result with { Version = true }; break;
                 case "--verbose": result = result with { Verbose = true }; break;
                 case "--show-config": result = result with { ShowConfig = true }; break;
+                case "--plan": result = result with { Plan = true }; break;
                 case "--qmail-home": result = result with { QmailHome = Value() }; break;
                 case "--resolv-conf": result = result with { ResolvConf = Value() }; break;
                 case "--smtp-port":
@@ -116,6 +120,7 @@ public sealed record CommandLine
           --version            the version
           --verbose            the SMTP transcript on stderr (never under qmail)
           --show-config        the control files read, their values and sources; no delivery
+          --plan HOST [RECIP]  resolve only: the route, the addresses in order, DNSSEC; no connection
           --qmail-home DIR     qmail's home (default /var/qmail; env QREMOTE_QMAIL_HOME)
           --resolv-conf FILE   nameservers (default /etc/resolv.conf; env QREMOTE_RESOLV_CONF)
           --smtp-port N        port for MX and [ip] deliveries (default 25; env QREMOTE_SMTP_PORT)

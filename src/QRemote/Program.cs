@@ -25,7 +25,7 @@ public static class Program
         try
         {
             command = CommandLine.Parse(args, Environment.GetEnvironmentVariable);
-            if (command.Help || command.Version || command.ShowConfig || command.Error is not null)
+            if (command.Help || command.Version || command.ShowConfig || command.Plan || command.Error is not null)
             {
                 return RunForPerson(command);
             }
@@ -141,6 +141,70 @@ public static class Program
         }
     }
 
+    /// <summary>--plan: what a delivery to the host would do, up to the connection.</summary>
+    private static async Task PlanAsync(CommandLine command, TextWriter stdout)
+    {
+        if (command.Positional.Count < 1)
+        {
+            stdout.WriteLine("usage: qremote --plan HOST [RECIPIENT]");
+            return;
+        }
+
+        var host = command.Positional[0];
+        QmailConfig config;
+        try
+        {
+            config = QmailConfig.Load(new ControlFiles(Path.Combine(command.QmailHome, "control")));
+        }
+        catch (ControlFileException e)
+        {
+            stdout.WriteLine($"control files: {e.Message}");
+            return;
+        }
+
+        var resolverConfig = ResolverConfig.Load(command.ResolvConf);
+        stdout.WriteLine($"host:        {ReportText.Sanitize(host)}");
+        stdout.WriteLine($"nameservers: {string.Join(" ", resolverConfig.Servers)} (from {command.ResolvConf})");
+        var route = config.Routes.Find(host);
+        using var dns = new DnsLookup(resolverConfig);
+        var resolver = new MailRouteResolver(dns, new HostLocalAddresses(), Random.Shared) { Transcript = command.Verbose ? stdout : null };
+        var resolution = route is not null
+            ? await resolver.ResolveRelayAsync(route, CancellationToken.None).ConfigureAwait(false)
+            : await resolver.ResolveMxAsync(host, command.SmtpPort, CancellationToken.None).ConfigureAwait(false);
+        if (resolution is Resolution.Failed failed)
+        {
+            stdout.WriteLine($"route:       {(route is null ? "MX" : $"smtproutes relay {route}")}");
+            stdout.WriteLine($"result:      {(char)failed.Report.Letter} {ReportText.Sanitize(failed.Report.Text).TrimEnd()}");
+            return;
+        }
+
+        var found = (Resolution.Found)resolution;
+        stdout.WriteLine($"route:       {found.Route}{(route is null ? "" : $" relay {route}")}");
+        var destinations = await found.Destinations.ToListAsync(CancellationToken.None).ConfigureAwait(false);
+        if (destinations.Count == 0)
+        {
+            var report = found.Destinations.Failure ?? Reports.NoAddress();
+            stdout.WriteLine($"result:      {(char)report.Letter} {ReportText.Sanitize(report.Text).TrimEnd()}");
+            return;
+        }
+
+        stdout.WriteLine("addresses, in the order they would be tried (equal preferences are shuffled anew each delivery):");
+        foreach (var d in destinations)
+        {
+            var secure = found.Route.Contains("MX", StringComparison.Ordinal) ? (d.MxSecure ? "  DNSSEC: secure (AD)" : "  DNSSEC: insecure") : "";
+            stdout.WriteLine($"  {d.Address,-40} port {d.Port,-5} {d.ExchangerName} (preference {d.Preference}){secure}");
+        }
+
+        stdout.WriteLine("tls:         none: QRemote does not use STARTTLS yet, so the mail goes in plain text");
+        if (command.Positional.Count > 1 && config.CanonicalizeRecipients && route is null)
+        {
+            var recipient = command.Positional[1];
+            var domain = EnvelopeAddress.Domain(recipient);
+            var canonical = domain is null ? null : await resolver.CanonicalNameAsync(domain, CancellationToken.None).ConfigureAwait(false);
+            stdout.WriteLine($"recipient:   {ReportText.Sanitize(recipient)} -> {(canonical is null ? "(temporary DNS failure)" : ReportText.Sanitize(recipient[..^domain!.Length] + canonical))}");
+        }
+    }
+
     /// <summary>The log settings; none when the file is missing or unreadable (logging never defers mail).</summary>
     private static LogSettings? LoadLogSettings(string qmailHome)
     {
@@ -171,6 +235,10 @@ public static class Program
         if (command.Help)
         {
             stdout.WriteLine(CommandLine.Usage);
+        }
+        else if (command.Plan)
+        {
+            PlanAsync(command, stdout).GetAwaiter().GetResult();
         }
         else if (command.Version)
         {

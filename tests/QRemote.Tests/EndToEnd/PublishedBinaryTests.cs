@@ -287,6 +287,20 @@ public sealed class PublishedBinaryTests
     }
 
     [Test]
+    public void Plan_shows_the_route_and_addresses_without_connecting()
+    {
+        var r = QmailRspawn.Run(_home, _message, ["backup.qremote.test"], _netns, ["--plan"]);
+        var text = System.Text.Encoding.UTF8.GetString(r.Output);
+        Assert.That(text, Does.Contain("route:       MX\n"));
+        Assert.That(text, Does.Contain("  127.0.0.19 ").And.Contain("dead.backup.qremote.test (preference 10)  DNSSEC: insecure"));
+        Assert.That(text.IndexOf("127.0.0.19", StringComparison.Ordinal), Is.LessThan(text.IndexOf("127.0.0.20", StringComparison.Ordinal)));
+        Assert.That(text, Does.Contain("tls:         none"));
+
+        var nx = System.Text.Encoding.UTF8.GetString(QmailRspawn.Run(_home, _message, ["nonexistent.qremote.test"], _netns, ["--plan"]).Output);
+        Assert.That(nx, Does.Contain("result:      D Sorry, I couldn't find any host named nonexistent.qremote.test. (#5.1.2)"));
+    }
+
+    [Test]
     public void Invoked_improperly()
     {
         var r = QmailRspawn.Run(_home, _message, ["only-a-host"], _netns);
