@@ -260,6 +260,8 @@ public static class Program
                 stdout.WriteLine($"error: {e.Message}");
             }
 
+            var log = LoadLogSettings(command.QmailHome);
+            stdout.WriteLine($"{"qremote-log",-22} {(log is null ? "(no log)" : $"{log.Path} {log.Level}")}  ({(log is null ? "default" : "file")})");
             var resolver = ResolverConfig.Load(command.ResolvConf);
             stdout.WriteLine($"{"nameservers",-22} {string.Join(" ", resolver.Servers)}  (from {command.ResolvConf})");
             stdout.WriteLine($"{"dns timeout",-22} {resolver.Timeout.TotalSeconds}s x {resolver.Attempts} attempts");
