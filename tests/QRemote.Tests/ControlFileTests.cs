@@ -119,7 +119,7 @@ public sealed class EnvelopeAddressTests
     [TestCase("a\\b@x", "\"a\\\\b\"@x")]
     [TestCase("@x", "\"\"@x")]
     [TestCase("a@b@x", "\"a@b\"@x")]
-    [TestCase("j\u00f6rg@x", "\"j\u00f6rg\"@x")]
+    [TestCase("j\u00f6rg@x", "j\u00f6rg@x")]
     [TestCase("a+b=c/d!#$%&'*^_`{|}~@x", "a+b=c/d!#$%&'*^_`{|}~@x")]
     public void Local_parts_are_quoted_as_qmail_quotes_them(string address, string wire)
     {

@@ -146,6 +146,84 @@ public sealed class ScriptedServerTests
     }
 
     [Test]
+    public async Task A_1_MB_reply_line_gives_up_the_connection_with_bounded_memory()
+    {
+        var (report, server) = await Deliver(async s =>
+        {
+            await s.SendAsync("220 scripted\r\n");
+            await s.ReadLineAsync();
+            await s.SendAsync("250-" + new string('x', 1 << 20) + "\r\n250 ok\r\n");
+            await s.ReadLineAsync();
+        });
+        using (server)
+        {
+            Assert.That(report, Is.EqualTo("ZConnected to 127.0.0.4 but connection died. (#4.4.2)\n\\0"));
+        }
+    }
+
+    [Test]
+    public async Task Endless_continuation_lines_give_up_the_connection()
+    {
+        var (report, server) = await Deliver(async s =>
+        {
+            await s.SendAsync("220 scripted\r\n");
+            await s.ReadLineAsync();
+            var line = System.Text.Encoding.ASCII.GetBytes("250-still going\r\n");
+            for (var i = 0; i < 200_000; i++)
+            {
+                await s.SendBytesAsync(line);
+            }
+        });
+        using (server)
+        {
+            Assert.That(report, Is.EqualTo("ZConnected to 127.0.0.4 but connection died. (#4.4.2)\n\\0"));
+        }
+    }
+
+    [Test]
+    public async Task A_reply_dripping_one_byte_a_second_is_bounded_by_timeoutremote_as_a_whole()
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var (report, server) = await Deliver(async s =>
+        {
+            await s.SendAsync("220 scripted\r\n");
+            await s.ReadLineAsync();
+            foreach (var c in "250-a reply that never ends, one byte at a time\r\n")
+            {
+                await s.SendAsync(c.ToString());
+                await Task.Delay(400, s.Stop);
+            }
+        }, timeoutRemote: 2);
+        using (server)
+        {
+            // Every single read comes within timeoutremote (MailKit's own timeout never fires); the
+            // whole reply does not.
+            Assert.That(report, Is.EqualTo("ZConnected to 127.0.0.4 but connection died. (#4.4.2)\n\\0"));
+            Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(8)));
+        }
+    }
+
+    [TestCase("99 short\r\n")]
+    [TestCase("2500 too long\r\n")]
+    [TestCase("2xx letters\r\n")]
+    [TestCase("\r\n")]
+    public async Task A_malformed_greeting_is_never_success(string greeting)
+    {
+        var (report, server) = await Deliver(async s =>
+        {
+            await s.SendAsync(greeting);
+            await s.ReadLineAsync();
+            await s.SendAsync("250 ok\r\n");
+            await s.ReadLineAsync();
+        });
+        using (server)
+        {
+            // MailKit refuses the reply as a protocol error before any transaction: a broken connection.
+            Assert.That(report, Is.EqualTo("ZConnected to 127.0.0.4 but connection died. (#4.4.2)\n\\0"));
+        }
+    }
+
+    [Test]
     public async Task Qmail_quoting_reaches_the_wire()
     {
         var (report, server) = await Deliver(s => StandardAsync(s, line => line switch

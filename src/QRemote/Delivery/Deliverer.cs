@@ -77,7 +77,7 @@ public static class Deliverer
         }
 
         var destinations = ((Resolution.Found)resolution).Destinations;
-        var transaction = new SmtpTransaction(invocation, message, config, options.Transcript);
+        var transaction = new SmtpTransaction(invocation, message, config, options.Transcript, time);
         DeliveryReport? last = null;
         var tried = 0;
         var lookupStarted = time.GetTimestamp();

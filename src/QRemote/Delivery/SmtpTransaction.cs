@@ -20,14 +20,26 @@ public sealed record TransactionOutcome(DeliveryReport Report, bool TryNextAddre
 /// mapped to qmail-remote's letters: K/r only after the server's 2xx; D/h only on the server's 5xx
 /// (or on an address no server could be sent); everything else Z/s.
 /// </summary>
-public sealed class SmtpTransaction(Invocation invocation, MessageSource message, QmailConfig config, TextWriter? transcript)
+public sealed class SmtpTransaction(Invocation invocation, MessageSource message, QmailConfig config, TextWriter? transcript, TimeProvider time)
 {
+    /// <summary>Ends the connection from outside MailKit (the reply watchdog): a pending read fails at once.</summary>
+    private static void Abort(Socket socket)
+    {
+        try
+        {
+            socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
     public async Task<TransactionOutcome> RunAsync(Socket socket, Destination destination, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(socket);
         ArgumentNullException.ThrowIfNull(destination);
         var ip = destination.Address;
-        using var recorder = new ReplyRecorder(transcript);
+        using var recorder = new ReplyRecorder(transcript, time, TimeSpan.FromSeconds(config.TimeoutRemote), () => Abort(socket));
         using var client = new QRemoteSmtpClient(recorder, message.Facts.WireLength)
         {
             LocalDomain = config.HeloHost,

@@ -3,7 +3,7 @@ namespace QRemote.Qmail;
 /// <summary>
 /// Envelope addresses as qmail-remote puts them on the wire (its addrmangle and quote): split at
 /// the last <c>@</c>; the local part is quoted when it is empty, starts or ends with a dot, holds
-/// <c>..</c>, a byte of 128 or more, or any byte outside qmail's "ok" set; inside the quotes
+/// <c>..</c>, or any ASCII character outside qmail's "ok" set; inside the quotes
 /// <c>"</c> and <c>\</c> get a backslash. An address without <c>@</c> goes out unchanged (the empty
 /// sender becomes <c>&lt;&gt;</c>).
 /// <para>Unlike qmail, an address holding CR, LF or NUL is refused: those bytes would end the SMTP
@@ -62,7 +62,9 @@ public static class EnvelopeAddress
 
         foreach (var c in local)
         {
-            if (c < ' ' || c >= '\x7f' || c is ' ' or '"' or '(' or ')' or ',' or ':' or ';' or '<' or '>' or '@' or '[' or '\\' or ']')
+            // Non-ASCII characters are atext under SMTPUTF8 (RFC 6531 3.3), the only way they can be sent:
+            // qmail predates it and quotes them, which RFC 5321 4.1.2 asks clients not to do needlessly.
+            if (c < ' ' || c == '\x7f' || c is ' ' or '"' or '(' or ')' or ',' or ':' or ';' or '<' or '>' or '@' or '[' or '\\' or ']')
             {
                 return true;
             }

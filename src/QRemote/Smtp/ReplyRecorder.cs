@@ -4,19 +4,72 @@ using QRemote.Qmail;
 namespace QRemote.Smtp;
 
 /// <summary>
-/// MailKit's protocol logger is the only place that sees the server's replies with their codes
-/// (its exceptions carry the text without them). This logger splits the bytes the server sent
-/// into replies, keeping the last one for the report, and writes the transcript for
-/// <c>--verbose</c>. It keeps a bounded amount: a reply's text is capped at
-/// <see cref="ReportText.MaxServerTextBytes"/> bytes; the rest is counted and dropped.
+/// MailKit's protocol logger is the only place that sees the bytes of the dialogue, so this is
+/// where QRemote keeps its own account of it:
+/// <list type="bullet">
+/// <item>the server's replies with their codes (MailKit's exceptions carry the text without them), the
+/// last one for the report; a reply's kept text is capped at <see cref="ReportText.MaxServerTextBytes"/>;</item>
+/// <item>a hard cap on a reply's size, <see cref="MaxReplyBytes"/>: MailKit would buffer an endless line or
+/// endless continuation lines in memory, so past the cap the connection is given up;</item>
+/// <item>a deadline on each reply, whole: every reply must be complete within <c>timeoutremote</c> of the
+/// command (or of the previous reply), so a server dripping one byte a second cannot hold a delivery
+/// for ever (MailKit's own timeout is per read);</item>
+/// <item>the transcript for <c>--verbose</c> and the debug log, without the message itself.</item>
+/// </list>
 /// </summary>
 public sealed class ReplyRecorder : IProtocolLogger
 {
+    /// <summary>The most bytes one reply may have. Real replies are well under 10 KB (a long EHLO, a
+    /// multi-line 5xx); 64 KiB leaves room and bounds memory.</summary>
+    public const int MaxReplyBytes = 64 * 1024;
+
+    /// <summary>Total reply text kept for <see cref="Claim"/>: 10,000 recipients' replies fit; a server that
+    /// sends 5000-byte replies to each gets the rest reported by code alone.</summary>
+    public const int MaxQueuedBytes = 1 << 20;
+
     private readonly TextWriter? _transcript;
     private readonly MemoryStream _line = new();
     private readonly MemoryStream _reply = new();
+    private readonly Queue<SmtpReply> _unclaimed = new();
+    private readonly ITimer? _watchdog;
+    private readonly TimeSpan _replyDeadline;
+    private readonly Action? _giveUp;
+    private readonly object _gate = new();
+    private long _replyBytes;
+    private int _queuedBytes;
+    private bool _queueing;
+    private int _outstanding = 1; // the greeting
 
-    public ReplyRecorder(TextWriter? transcript) => _transcript = transcript;
+    // The message itself never enters the transcript (it may go to a log file): after a 354 reply
+    // the client's bytes are counted until the final dot; after "BDAT n" the next n bytes are.
+    private bool _inData;
+    private long _bdatRemaining;
+    private long _bodyBytes;
+    private int _dotState;
+    private bool _lineStart;
+    private bool _previousCr;
+
+    public ReplyRecorder(TextWriter? transcript)
+        : this(transcript, TimeProvider.System, Timeout.InfiniteTimeSpan, null)
+    {
+    }
+
+    /// <param name="transcript">Where the dialogue goes, or null.</param>
+    /// <param name="time">The clock for the reply deadline.</param>
+    /// <param name="replyDeadline">How long one reply may take, whole.</param>
+    /// <param name="giveUp">Called (once) when a reply is too large or too late: it closes the connection, so
+    /// MailKit's pending read fails and the transaction ends as "connection died".</param>
+    public ReplyRecorder(TextWriter? transcript, TimeProvider time, TimeSpan replyDeadline, Action? giveUp)
+    {
+        ArgumentNullException.ThrowIfNull(time);
+        _transcript = transcript;
+        _replyDeadline = replyDeadline;
+        _giveUp = giveUp;
+        if (giveUp is not null && replyDeadline != Timeout.InfiniteTimeSpan)
+        {
+            _watchdog = time.CreateTimer(_ => GiveUp($"no complete reply within {replyDeadline.TotalSeconds:0}s"), null, replyDeadline, Timeout.InfiniteTimeSpan);
+        }
+    }
 
     public IAuthenticationSecretDetector? AuthenticationSecretDetector { get; set; }
 
@@ -26,13 +79,8 @@ public sealed class ReplyRecorder : IProtocolLogger
     /// <summary>Replies completed so far.</summary>
     public int ReplyCount { get; private set; }
 
-    /// <summary>Total reply text kept for <see cref="Claim"/>: 10,000 recipients' replies fit; a server that
-    /// sends 5000-byte replies to each gets the rest reported by code alone.</summary>
-    public const int MaxQueuedBytes = 1 << 20;
-
-    private readonly Queue<SmtpReply> _unclaimed = new();
-    private int _queuedBytes;
-    private bool _queueing;
+    /// <summary>Why the connection was given up, if it was.</summary>
+    public string? GaveUp { get; private set; }
 
     /// <summary>From now on, keep each reply until a command's outcome claims it (MAIL and RCPT replies
     /// are read in one flight, before MailKit reports on any of them).</summary>
@@ -55,12 +103,6 @@ public sealed class ReplyRecorder : IProtocolLogger
         return null;
     }
 
-    // The message itself never enters the transcript (it may go to a log file): after a 354 reply
-    // the client's bytes are counted until the final dot; after "BDAT n" the next n bytes are.
-    private bool _inData;
-    private long _bdatRemaining;
-    private long _bodyBytes;
-
     public void LogConnect(Uri uri)
     {
         _transcript?.WriteLine($"connected to {uri}");
@@ -68,11 +110,6 @@ public sealed class ReplyRecorder : IProtocolLogger
 
     public void LogClient(byte[] buffer, int offset, int count)
     {
-        if (_transcript is null)
-        {
-            return;
-        }
-
         ReadOnlySpan<byte> span = buffer.AsSpan(offset, count);
         while (!span.IsEmpty)
         {
@@ -98,21 +135,62 @@ public sealed class ReplyRecorder : IProtocolLogger
 
             var end = span.IndexOf("\r\n"u8);
             var line = end < 0 ? span : span[..end];
-            var text = System.Text.Encoding.UTF8.GetString(line);
-            var secrets = AuthenticationSecretDetector?.DetectSecrets(buffer, offset + (count - span.Length), line.Length);
-            _transcript.WriteLine("C: " + (secrets is { Count: > 0 } ? "(authentication data redacted)" : ReportText.Sanitize(text)));
-            if (text.StartsWith("BDAT ", StringComparison.OrdinalIgnoreCase)
-                && long.TryParse(text.Split(' ')[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var size))
+            if (_transcript is not null)
             {
-                _bdatRemaining = size;
-                if (size == 0)
+                var secrets = AuthenticationSecretDetector?.DetectSecrets(buffer, offset + (count - span.Length), line.Length);
+                _transcript.WriteLine("C: " + (secrets is { Count: > 0 } ? "(authentication data redacted)" : ReportText.FromWire(line)));
+            }
+
+            if (line.StartsWith("BDAT "u8) || line.StartsWith("bdat "u8))
+            {
+                var text = System.Text.Encoding.ASCII.GetString(line);
+                if (long.TryParse(text.Split(' ')[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var size))
                 {
-                    EndBody();
+                    _bdatRemaining = size;
+                    if (size == 0)
+                    {
+                        EndBody();
+                    }
                 }
+            }
+            else if (!line.StartsWith("QUIT"u8))
+            {
+                // A command that waits for a reply (QUIT's reply is never read).
+                Expect();
             }
 
             span = end < 0 ? [] : span[(end + 2)..];
         }
+    }
+
+    public void LogServer(byte[] buffer, int offset, int count)
+    {
+        _replyBytes += count;
+        if (_replyBytes > MaxReplyBytes)
+        {
+            GiveUp($"a reply longer than {MaxReplyBytes} bytes");
+            return;
+        }
+
+        for (var i = offset; i < offset + count; i++)
+        {
+            var b = buffer[i];
+            if (b == (byte)'\n')
+            {
+                EndLine();
+            }
+            else if (b != (byte)'\r' && _line.Length < ReportText.MaxServerTextBytes)
+            {
+                _line.WriteByte(b);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _watchdog?.Dispose();
+        _line.Dispose();
+        _reply.Dispose();
     }
 
     /// <summary>Counts DATA bytes up to the terminating "." line (a lone dot at the start of a line: dots
@@ -143,51 +221,19 @@ public sealed class ReplyRecorder : IProtocolLogger
         return [];
     }
 
-    private int _dotState;
-    private bool _lineStart;
-    private bool _previousCr;
-
     private void EndBody()
     {
         _transcript?.WriteLine($"C: ({_bodyBytes} bytes of message data, not shown)");
         _inData = false;
         _bodyBytes = 0;
-    }
-
-    public void LogServer(byte[] buffer, int offset, int count)
-    {
-        for (var i = offset; i < offset + count; i++)
-        {
-            var b = buffer[i];
-            if (b == (byte)'\n')
-            {
-                EndLine();
-            }
-            else if (b != (byte)'\r')
-            {
-                if (_line.Length < ReportText.MaxServerTextBytes)
-                {
-                    _line.WriteByte(b);
-                }
-            }
-        }
-    }
-
-    public void Dispose()
-    {
-        _line.Dispose();
-        _reply.Dispose();
+        Expect(); // the reply to the message
     }
 
     private void EndLine()
     {
         var bytes = _line.ToArray();
         _line.SetLength(0);
-        if (_transcript is not null)
-        {
-            _transcript.WriteLine("S: " + ReportText.FromWire(bytes));
-        }
-
+        _transcript?.WriteLine("S: " + ReportText.FromWire(bytes));
         if (_reply.Length + bytes.Length + 1 <= ReportText.MaxServerTextBytes)
         {
             _reply.Write(bytes);
@@ -195,30 +241,71 @@ public sealed class ReplyRecorder : IProtocolLogger
         }
 
         // A reply ends with a line whose fourth byte is not '-' (RFC 5321 4.2.1).
-        var last = bytes.Length < 4 || bytes[3] != (byte)'-';
-        if (!last)
+        if (bytes.Length >= 4 && bytes[3] == (byte)'-')
         {
             return;
         }
 
         var code = ParseCode(_reply.Length > 0 ? _reply.GetBuffer().AsSpan(0, 3) : bytes);
-        if (code == 354)
-        {
-            _inData = true;
-            _bodyBytes = 0;
-            _dotState = 0;
-            _lineStart = true;
-            _previousCr = false;
-        }
         LastReply = new SmtpReply(code, ReportText.FromWire(_reply.ToArray()));
         ReplyCount++;
+        _reply.SetLength(0);
+        _replyBytes = 0;
         if (_queueing)
         {
             var kept = _queuedBytes + LastReply.Lines.Length <= MaxQueuedBytes ? LastReply : LastReply with { Lines = FormattableString.Invariant($"{code} (reply text not kept)\n") };
             _queuedBytes += kept.Lines.Length;
             _unclaimed.Enqueue(kept);
         }
-        _reply.SetLength(0);
+
+        if (code == 354)
+        {
+            // The message follows; the client, not the server, has the next word.
+            _inData = true;
+            _bodyBytes = 0;
+            _dotState = 0;
+            _lineStart = true;
+            _previousCr = false;
+        }
+
+        Replied();
+    }
+
+    private void Expect()
+    {
+        lock (_gate)
+        {
+            if (_outstanding++ == 0)
+            {
+                _watchdog?.Change(_replyDeadline, Timeout.InfiniteTimeSpan);
+            }
+        }
+    }
+
+    private void Replied()
+    {
+        lock (_gate)
+        {
+            _outstanding = Math.Max(0, _outstanding - 1);
+            // Each reply restarts the clock for the next one still owed; none owed, no clock.
+            _watchdog?.Change(_outstanding > 0 ? _replyDeadline : Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private void GiveUp(string why)
+    {
+        lock (_gate)
+        {
+            if (GaveUp is not null)
+            {
+                return;
+            }
+
+            GaveUp = why;
+        }
+
+        _transcript?.WriteLine($"giving up the connection: {why}");
+        _giveUp?.Invoke();
     }
 
     /// <summary>Three digits, or -1 (a malformed code is never taken for success).</summary>
