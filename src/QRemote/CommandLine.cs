@@ -37,11 +37,22 @@ public sealed record CommandLine
 
     public IReadOnlyList<string> Positional { get; init; } = [];
 
-    public static CommandLine Parse(IReadOnlyList<string> args, Func<string, string?> environment)
+    public static CommandLine Parse(IReadOnlyList<string> args, Func<string, string?> environment) =>
+        Parse(args, environment, null);
+
+    /// <param name="workingDirectory">Where we were started: qmail-rspawn runs us in <c>HOME/queue/mess</c>, which
+    /// gives qmail's home for a qmail installed somewhere other than /var/qmail (netqmail compiles the
+    /// home in; a drop-in replacement has to find it).</param>
+    public static CommandLine Parse(IReadOnlyList<string> args, Func<string, string?> environment, string? workingDirectory)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(environment);
         var result = new CommandLine();
+        if (HomeFromQueue(workingDirectory) is { } fromQueue)
+        {
+            result = result with { QmailHome = fromQueue };
+        }
+
         if (environment("QREMOTE_QMAIL_HOME") is { Length: > 0 } home)
         {
             result = result with { QmailHome = home };
@@ -105,6 +116,19 @@ public sealed record CommandLine
         return result with { Positional = args.Skip(i).ToArray() };
     }
 
+    /// <summary>HOME when <paramref name="directory"/> is HOME/queue/mess and HOME/control exists.</summary>
+    public static string? HomeFromQueue(string? directory)
+    {
+        const string suffix = "/queue/mess";
+        if (directory is null || !directory.TrimEnd('/').EndsWith(suffix, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var home = directory.TrimEnd('/')[..^suffix.Length];
+        return home.Length > 0 && Directory.Exists(Path.Combine(home, "control")) ? home : null;
+    }
+
     private static bool TryPort(string s, out int port) =>
         int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out port) && port is > 0 and < 65536;
 
@@ -121,7 +145,8 @@ public sealed record CommandLine
           --verbose            the SMTP transcript on stderr (never under qmail)
           --show-config        the control files read, their values and sources; no delivery
           --plan HOST [RECIP]  resolve only: the route, the addresses in order, DNSSEC; no connection
-          --qmail-home DIR     qmail's home (default /var/qmail; env QREMOTE_QMAIL_HOME)
+          --qmail-home DIR     qmail's home (default: HOME when run in HOME/queue/mess, as
+                               qmail-rspawn runs it, else /var/qmail; env QREMOTE_QMAIL_HOME)
           --resolv-conf FILE   nameservers (default /etc/resolv.conf; env QREMOTE_RESOLV_CONF)
           --smtp-port N        port for MX and [ip] deliveries (default 25; env QREMOTE_SMTP_PORT)
 

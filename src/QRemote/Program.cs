@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using QRemote.Delivery;
 using QRemote.Logging;
 using Serilog.Events;
@@ -19,18 +20,41 @@ public static class Program
     public static int Main(string[] args)
     {
         DeliveryReport report;
+        if (!StandardOutput.IsWritable())
+        {
+            // Nobody could hear the outcome: delivering would risk a duplicate (qmail-rspawn reports
+            // "no output" as Z and qmail-send tries again). netqmail also stops at its first failed write.
+            return 0;
+        }
+
         var output = Console.OpenStandardOutput();
         var terminal = !Console.IsOutputRedirected;
         CommandLine command = new();
+
+        // SIGTERM (an operator stopping qmail, a supervisor) and SIGINT (^C) cancel the delivery: it ends
+        // with a Z report, "Possible duplicate!" if the final dot was already sent, and exit 0.
+        using var stop = new CancellationTokenSource();
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        void Stop(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            stop.Cancel();
+        }
+
         try
         {
-            command = CommandLine.Parse(args, Environment.GetEnvironmentVariable);
+            command = CommandLine.Parse(args, Environment.GetEnvironmentVariable, WorkingDirectory());
             if (command.Help || command.Version || command.ShowConfig || command.Plan || command.Error is not null)
             {
                 return RunForPerson(command);
             }
 
-            report = RunAsync(command, CancellationToken.None).GetAwaiter().GetResult();
+            report = RunAsync(command, stop.Token).GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            report = Reports.Stopped();
         }
         catch (OutOfMemoryException)
         {
@@ -63,10 +87,11 @@ public static class Program
 
             output.Flush();
         }
-        catch (IOException)
+#pragma warning disable CA1031 // stdout is gone (qmail-rspawn died, a broken pipe): nobody is left to tell, and exit 0 stands.
+        catch (Exception)
         {
-            // stdout is gone (qmail-rspawn died): nobody is left to tell.
         }
+#pragma warning restore CA1031
 
         return 0;
     }
@@ -202,6 +227,18 @@ public static class Program
             var domain = EnvelopeAddress.Domain(recipient);
             var canonical = domain is null ? null : await resolver.CanonicalNameAsync(domain, CancellationToken.None).ConfigureAwait(false);
             stdout.WriteLine($"recipient:   {ReportText.Sanitize(recipient)} -> {(canonical is null ? "(temporary DNS failure)" : ReportText.Sanitize(recipient[..^domain!.Length] + canonical))}");
+        }
+    }
+
+    private static string? WorkingDirectory()
+    {
+        try
+        {
+            return Environment.CurrentDirectory;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
         }
     }
 

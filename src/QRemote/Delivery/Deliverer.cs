@@ -81,6 +81,7 @@ public static class Deliverer
         DeliveryReport? last = null;
         var tried = 0;
         var lookupStarted = time.GetTimestamp();
+        var tcpto = options.QmailHome is null ? null : new TcpTo(options.QmailHome, time, options.ProcessId);
         await foreach (var destination in destinations.EnumerateAsync(cancellationToken).ConfigureAwait(false))
         {
             if (trace is not null)
@@ -92,13 +93,26 @@ public static class Deliverer
 
             tried++;
             var endpoint = new IPEndPoint(destination.Address, destination.Port);
+            var recent = tcpto?.Check(destination.Address) ?? default;
+            if (recent.Skip)
+            {
+                // netqmail's tcpto: timed out twice recently, so not tried now (a skipped address still
+                // counts as tried: all skipped is "no connection", a deferral).
+                options.Transcript?.WriteLine($"skip {endpoint}: {recent.Timeouts} recent connect timeouts, the last {recent.SecondsSinceLast}s ago (tcpto)");
+                trace?.Add(new AddressAttempt(destination.Address, destination.Port, destination.ExchangerName, destination.Preference, "skipped: tcpto"));
+                lookupStarted = time.GetTimestamp();
+                continue;
+            }
+
             var connectStarted = time.GetTimestamp();
-            var (socket, error) = await Connector.ConnectAsync(endpoint, TimeSpan.FromSeconds(config.TimeoutConnect), cancellationToken).ConfigureAwait(false);
+            var (socket, error, timedOut) = await Connector.ConnectAsync(endpoint, TimeSpan.FromSeconds(config.TimeoutConnect), cancellationToken).ConfigureAwait(false);
             if (trace is not null)
             {
                 trace.Connect += time.GetElapsedTime(connectStarted);
             }
 
+            // Only a timeout counts against the address; a connection or any other failure clears it.
+            tcpto?.Record(destination.Address, timedOut);
             if (socket is null)
             {
                 options.Transcript?.WriteLine($"connect {endpoint}: {error}");
@@ -118,7 +132,9 @@ public static class Deliverer
                     trace.Add(new AddressAttempt(destination.Address, destination.Port, destination.ExchangerName, destination.Preference, ((char)outcome.Report.Letter).ToString()));
                 }
 
-                if (!outcome.TryNextAddress)
+                // Stopped by a signal: this connection's report stands (with "Possible duplicate!" if the
+                // final dot was sent); no other address is tried.
+                if (!outcome.TryNextAddress || cancellationToken.IsCancellationRequested)
                 {
                     return outcome.Report;
                 }

@@ -25,4 +25,11 @@ public sealed record DeliveryOptions
     public DeliveryTrace? Trace { get; init; }
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>The qmail home: its <c>queue/lock/tcpto</c> (and our <c>queue/lock/qremote-tcpto6</c>)
+    /// remember connect timeouts across deliveries (<see cref="TcpTo"/>). Null: no such memory.</summary>
+    public string? QmailHome { get; init; }
+
+    /// <summary>This process's id: tcpto skips an address for (60 + (pid &amp; 31)) &lt;&lt; 6 seconds.</summary>
+    public int ProcessId { get; init; } = Environment.ProcessId;
 }

@@ -77,7 +77,13 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
         Note(implicitMx ? $"no MX for {mx.FinalName}: implicit MX" : $"MX {string.Join(", ", exchangers.Select(e => $"{e.Preference} {e.Name}"))}");
 
         var ordered = Order(exchangers).Select(e => (Name: e.Name.ToString(false), e.Preference)).ToList();
-        var names = ordered.ToDictionary(e => e.Name, e => exchangers.First(x => x.Name.ToString(false) == e.Name).Name, StringComparer.OrdinalIgnoreCase);
+        // One exchanger may be listed at two preferences (in any letter case): it is looked up once.
+        var names = new Dictionary<string, DomainName>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (name, _) in exchangers)
+        {
+            names.TryAdd(name.ToString(false), name);
+        }
+
         var statuses = new List<DnsStatus>();
         async Task<(IReadOnlyList<IPAddress>, DnsStatus)> Lookup(string name)
         {

@@ -22,6 +22,9 @@ public static class Reports
 
     public static DeliveryReport ResourcesUnavailable() => Defer("System resources temporarily unavailable. (#4.3.0)\n");
 
+    /// <summary>Ours: SIGTERM or SIGINT before the delivery had an outcome.</summary>
+    public static DeliveryReport Stopped() => Defer("QRemote was stopped by a signal before the delivery finished. (#4.3.0)\n");
+
     public static DeliveryReport PartialFinalLine() => Fail("SMTP cannot transfer messages with partial final lines. (#5.6.2)\n");
 
     /// <summary>Ours: netqmail would put the bytes on the wire (SMTP command injection); we refuse.</summary>

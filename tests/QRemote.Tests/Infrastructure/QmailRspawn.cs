@@ -21,8 +21,12 @@ internal static class QmailRspawn
     public static RspawnResult Run(string qmailHome, string messageFile, string[] argv, NetworkNamespace? netns = null, string[]? options = null, bool stdinFromPipe = false)
     {
         File.SetUnixFileMode(messageFile, (UnixFileMode)0b110_100_100);
-        var cwd = Directory.CreateTempSubdirectory("qremote-cwd-").FullName;
-        File.SetUnixFileMode(cwd, (UnixFileMode)0b111_101_101); // root-owned 0755: nobody cannot write here
+        // qmail-rspawn's working directory is HOME/queue/mess, root-owned: nobody cannot write there.
+        // QRemote finds qmail's home from it, so no option is passed.
+        var temporaryCwd = !Directory.Exists(qmailHome);
+        var cwd = temporaryCwd ? Directory.CreateTempSubdirectory("qremote-cwd-").FullName : Path.Combine(qmailHome, "queue", "mess");
+        Directory.CreateDirectory(cwd);
+        File.SetUnixFileMode(cwd, (UnixFileMode)0b111_101_101);
         var info = new ProcessStartInfo(netns is null ? "/usr/bin/setpriv" : NetworkNamespace.Ip)
         {
             RedirectStandardOutput = true,
@@ -49,7 +53,6 @@ internal static class QmailRspawn
             info.ArgumentList.Add(a);
         }
 
-        info.ArgumentList.Add($"--qmail-home={qmailHome}");
         foreach (var o in options ?? [])
         {
             info.ArgumentList.Add(o);
@@ -71,7 +74,10 @@ internal static class QmailRspawn
         }
 
         copy.Wait();
-        Directory.Delete(cwd);
+        if (temporaryCwd)
+        {
+            Directory.Delete(cwd);
+        }
         if (errors.Result.Length > 0)
         {
             throw new InvalidOperationException($"setpriv or ip failed: {errors.Result}");

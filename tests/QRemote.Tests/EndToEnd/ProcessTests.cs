@@ -1,0 +1,146 @@
+using System.Diagnostics;
+using System.Net;
+using QRemote.Tests.Infrastructure;
+
+namespace QRemote.Tests.EndToEnd;
+
+/// <summary>The process under hostile conditions: signals, a closed stdout, a full $TMPDIR.</summary>
+[NonParallelizable]
+public sealed class ProcessTests
+{
+    private static readonly IPAddress Address = IPAddress.Parse("127.0.0.6");
+    private string _home = "";
+
+    [OneTimeSetUp]
+    public void MakeHome()
+    {
+        _home = Directory.CreateTempSubdirectory("qremote-home-").FullName;
+        Directory.CreateDirectory(Path.Combine(_home, "control"));
+        File.WriteAllText(Path.Combine(_home, "control", "me"), "qremote.test\n");
+        File.WriteAllText(Path.Combine(_home, "control", "timeoutremote"), "30\n");
+        _ = PublishedBinary.Path;
+    }
+
+    [OneTimeTearDown]
+    public void RemoveHome() => Directory.Delete(_home, recursive: true);
+
+    private Process Start(int port, string messageFile, string extra = "")
+    {
+        var info = new ProcessStartInfo("/bin/sh")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        // exec: the shell becomes the binary, so the pid is the binary's (for kill -TERM).
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add($"exec \"$0\" --qmail-home=\"$1\" --smtp-port={port} [127.0.0.6] s@qremote.test r@example.test <\"$2\" 2>&1 {extra}");
+        info.ArgumentList.Add(PublishedBinary.Path);
+        info.ArgumentList.Add(_home);
+        info.ArgumentList.Add(messageFile);
+        return Process.Start(info)!;
+    }
+
+    private string MessageFile(string text)
+    {
+        var path = Path.Combine(_home, $"message-{Guid.NewGuid():N}");
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    [Test]
+    public void Sigterm_after_the_final_dot_is_Z_possible_duplicate_and_exit_0()
+    {
+        var dotSeen = new ManualResetEventSlim();
+        using var server = new ScriptedSmtpServer(Address, 0, async s =>
+        {
+            await s.SendAsync("220 scripted\r\n");
+            await s.ReadLineAsync();
+            await s.SendAsync("250 scripted\r\n");
+            string? line;
+            while ((line = await s.ReadLineAsync()) is not null)
+            {
+                if (line.StartsWith("DATA", StringComparison.Ordinal))
+                {
+                    await s.SendAsync("354 go\r\n");
+                    await s.ReadDataAsync();
+                    dotSeen.Set();
+                    await Task.Delay(Timeout.Infinite, s.Stop); // never answer the message
+                }
+
+                await s.SendAsync("250 ok\r\n");
+            }
+        });
+        using var process = Start(server.EndPoint.Port, MessageFile("Subject: x\n\nbody\n"));
+        Assert.That(dotSeen.Wait(TimeSpan.FromSeconds(20)), "the server saw the final dot");
+        ExternalProcess.Run("/bin/kill", "-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.That(process.WaitForExit(10_000), "exited after SIGTERM");
+        Assert.That(process.ExitCode, Is.Zero);
+        Assert.That(process.StandardOutput.ReadToEnd().Replace("\0", "\\0", StringComparison.Ordinal),
+            Is.EqualTo("r\\0ZConnected to 127.0.0.6 but connection died. Possible duplicate! (#4.4.2)\n\\0"));
+    }
+
+    [Test]
+    public void Sigterm_while_waiting_for_the_greeting_is_Z_and_exit_0()
+    {
+        var connected = new ManualResetEventSlim();
+        using var server = new ScriptedSmtpServer(Address, 0, async s =>
+        {
+            connected.Set();
+            await Task.Delay(Timeout.Infinite, s.Stop);
+        });
+        using var process = Start(server.EndPoint.Port, MessageFile("Subject: x\n\nbody\n"));
+        Assert.That(connected.Wait(TimeSpan.FromSeconds(20)), "connected");
+        ExternalProcess.Run("/bin/kill", "-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.That(process.WaitForExit(10_000), "exited after SIGTERM");
+        Assert.That(process.ExitCode, Is.Zero);
+        var report = process.StandardOutput.ReadToEnd();
+        Assert.That(report, Does.StartWith("Z").And.EndWith("\0"));
+        Assert.That(report.Count(c => c == '\0'), Is.EqualTo(1));
+    }
+
+    [Test]
+    public void A_closed_stdout_means_no_delivery_and_exit_0()
+    {
+        using var sink = SmtpSink.StartOn(Address, FreePort.Tcp(Address));
+        var message = MessageFile("Subject: x\n\nbody\n");
+        using (var open = Start(sink.EndPoint.Port, message))
+        {
+            Assert.That(open.WaitForExit(20_000));
+            Assert.That(open.StandardOutput.ReadToEnd(), Does.StartWith("r\0K"), "the same delivery with stdout open goes through");
+        }
+
+        WaitFor.Condition(() => sink.Dumps().Count == 1, "the first delivery's dump");
+        using var closed = Start(sink.EndPoint.Port, message, ">&-");
+        Assert.That(closed.WaitForExit(20_000));
+        Assert.That(closed.ExitCode, Is.Zero);
+        Thread.Sleep(300);
+        Assert.That(sink.Dumps(), Has.Count.EqualTo(1), "nothing delivered when nobody can hear the outcome");
+    }
+
+    [Test]
+    public void A_full_tmpdir_for_a_piped_message_is_Z_unable_to_read_message()
+    {
+        if (Environment.UserName != "root")
+        {
+            Assert.Ignore("mounting a small tmpfs needs root");
+        }
+
+        var mount = Directory.CreateTempSubdirectory("qremote-tinytmp-").FullName;
+        var big = MessageFile("Subject: big\n\n" + string.Concat(Enumerable.Repeat(new string('x', 1000) + "\n", 200)));
+        var info = new ProcessStartInfo("/usr/bin/unshare") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "-m", "/bin/sh", "-c",
+                     "mount -t tmpfs -o size=16k tmpfs \"$1\" && cat \"$2\" | TMPDIR=\"$1\" \"$0\" --qmail-home=\"$3\" --smtp-port=1 [127.0.0.6] s@qremote.test r@example.test 2>&1",
+                     PublishedBinary.Path, mount, big, _home })
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(info)!;
+        var output = process.StandardOutput.ReadToEnd();
+        Assert.That(process.WaitForExit(20_000));
+        Directory.Delete(mount);
+        Assert.That(process.ExitCode, Is.Zero, process.StandardError.ReadToEnd());
+        Assert.That(output.Replace("\0", "\\0", StringComparison.Ordinal), Is.EqualTo("ZUnable to read message. (#4.3.0)\n\\0"));
+    }
+}
