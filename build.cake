@@ -661,7 +661,7 @@ Task("Install")
         Warning("{0}",
             $"install: WARNING: run by qmail-rspawn (no options, empty environment) this QRemote reads {seen}/control, " +
             $"not {p.Home}/control: it does not find its qmail home by itself yet. For a qmail whose home is not {seen}, " +
-            "point qmail-remote at a wrapper that passes --qmail-home instead (docs/install.md, \"A qmail home other than /var/qmail\").");
+            "check that QMAILHOME/queue/mess and QMAILHOME/control exist (docs/install.md, \"A qmail home other than /var/qmail\").");
 
     // 2. The original: kept as qmail-remote.orig by a hard link, so that qmail-remote never goes missing.
     if (plan == "keep-original")
