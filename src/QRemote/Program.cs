@@ -145,6 +145,7 @@ public static class Program
                 SmtpPort = command.SmtpPort,
                 Transcript = transcript,
                 Trace = trace,
+                QmailHome = command.QmailHome, // tcpto: queue/lock/tcpto, as netqmail's
             };
             DeliveryReport report;
             try
