@@ -301,6 +301,33 @@ public sealed class PublishedBinaryTests
     }
 
     [Test]
+    public void Tcpto_skips_an_address_that_timed_out_twice_recently()
+    {
+        // netqmail's queue/lock/tcpto, with 127.0.0.19 (backup's preferred exchanger) recorded as timed
+        // out twice a minute ago. Both exchangers answer: only the record can send the mail to the second.
+        var lockDir = Path.Combine(_home, "queue", "lock");
+        Directory.CreateDirectory(lockDir);
+        var tcpto = Path.Combine(lockDir, "tcpto");
+        var table = new byte[1024];
+        new byte[] { 127, 0, 0, 19 }.CopyTo(table, 0);
+        table[4] = 2;
+        BitConverter.GetBytes((uint)(DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 60)).CopyTo(table, 8);
+        File.WriteAllBytes(tcpto, table);
+        File.SetUnixFileMode(tcpto, (UnixFileMode)0b110_110_110);
+        try
+        {
+            using var first = SmtpSink.StartOn(_netns, IPAddress.Parse("127.0.0.19"), 25);
+            var r = Deliver("backup.qremote.test", "127.0.0.20");
+            Assert.That(r.Shown, Is.EqualTo(Accepted("127.0.0.20")));
+            Assert.That(first.Dumps(), Is.Empty);
+        }
+        finally
+        {
+            File.Delete(tcpto);
+        }
+    }
+
+    [Test]
     public void Invoked_improperly()
     {
         var r = QmailRspawn.Run(_home, _message, ["only-a-host"], _netns);
