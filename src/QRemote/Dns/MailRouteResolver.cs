@@ -188,7 +188,9 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
     private static bool TryName(string host, out DomainName name)
     {
         name = DomainName.Root;
-        if (host.Length == 0 || host.Length > 253 || host.AsSpan().IndexOfAnyInRange('\0', ' ') >= 0 || host.Contains('\x7f', StringComparison.Ordinal))
+        // A bracket can only open a literal (a malformed one names no host); control bytes and spaces
+        // are in no host name.
+        if (host.Length == 0 || host.Length > 253 || host.AsSpan().IndexOfAnyInRange('\0', ' ') >= 0 || host.AsSpan().IndexOfAny('\x7f', '[', ']') >= 0)
         {
             return false;
         }
