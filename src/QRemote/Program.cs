@@ -221,7 +221,8 @@ public static class Program
             stdout.WriteLine($"  {d.Address,-40} port {d.Port,-5} {d.ExchangerName} (preference {d.Preference}){secure}");
         }
 
-        stdout.WriteLine("tls:         none: QRemote does not use STARTTLS yet, so the mail goes in plain text");
+        stdout.WriteLine("tls:         opportunistic: STARTTLS when the server offers it, TLS 1.2 or newer, certificate not verified");
+        stdout.WriteLine("             (no policy asks for more yet); a failed handshake is retried once without TLS");
         if (command.Positional.Count > 1 && config.CanonicalizeRecipients && route is null)
         {
             var recipient = command.Positional[1];

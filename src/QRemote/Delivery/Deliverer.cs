@@ -104,42 +104,54 @@ public static class Deliverer
                 continue;
             }
 
-            var connectStarted = time.GetTimestamp();
-            var (socket, error, timedOut) = await Connector.ConnectAsync(endpoint, TimeSpan.FromSeconds(config.TimeoutConnect), cancellationToken).ConfigureAwait(false);
-            if (trace is not null)
+            var tls = true;
+            while (true)
             {
-                trace.Connect += time.GetElapsedTime(connectStarted);
-            }
-
-            // Only a timeout counts against the address; a connection or any other failure clears it.
-            tcpto?.Record(destination.Address, timedOut);
-            if (socket is null)
-            {
-                options.Transcript?.WriteLine($"connect {endpoint}: {error}");
-                trace?.Add(new AddressAttempt(destination.Address, destination.Port, destination.ExchangerName, destination.Preference, "connect: " + error));
-                lookupStarted = time.GetTimestamp();
-                continue;
-            }
-
-            using (socket)
-            {
-                options.Transcript?.WriteLine($"connected to {endpoint} ({destination.ExchangerName})");
-                var transactionStarted = time.GetTimestamp();
-                var outcome = await transaction.RunAsync(socket, destination, cancellationToken).ConfigureAwait(false);
+                var connectStarted = time.GetTimestamp();
+                var (socket, error, timedOut) = await Connector.ConnectAsync(endpoint, TimeSpan.FromSeconds(config.TimeoutConnect), cancellationToken).ConfigureAwait(false);
                 if (trace is not null)
                 {
-                    trace.Transaction += time.GetElapsedTime(transactionStarted);
-                    trace.Add(new AddressAttempt(destination.Address, destination.Port, destination.ExchangerName, destination.Preference, ((char)outcome.Report.Letter).ToString()));
+                    trace.Connect += time.GetElapsedTime(connectStarted);
                 }
 
-                // Stopped by a signal: this connection's report stands (with "Possible duplicate!" if the
-                // final dot was sent); no other address is tried.
-                if (!outcome.TryNextAddress || cancellationToken.IsCancellationRequested)
+                // Only a timeout counts against the address; a connection or any other failure clears it.
+                tcpto?.Record(destination.Address, timedOut);
+                if (socket is null)
                 {
-                    return outcome.Report;
+                    options.Transcript?.WriteLine($"connect {endpoint}: {error}");
+                    trace?.Add(new AddressAttempt(destination.Address, destination.Port, destination.ExchangerName, destination.Preference, "connect: " + error));
+                    break;
                 }
 
-                last = outcome.Report;
+                using (socket)
+                {
+                    options.Transcript?.WriteLine($"connected to {endpoint} ({destination.ExchangerName})");
+                    var transactionStarted = time.GetTimestamp();
+                    var outcome = await transaction.RunAsync(socket, destination, tls, cancellationToken).ConfigureAwait(false);
+                    if (trace is not null)
+                    {
+                        trace.Transaction += time.GetElapsedTime(transactionStarted);
+                        trace.Tls = outcome.RetryWithoutTls ? outcome.Tls : transaction.Tls;
+                        trace.Add(new AddressAttempt(destination.Address, destination.Port, destination.ExchangerName, destination.Preference,
+                            outcome.RetryWithoutTls ? "TLS handshake failed" : ((char)outcome.Report.Letter).ToString()));
+                    }
+
+                    // Stopped by a signal: this connection's report stands (with "Possible duplicate!" if the
+                    // final dot was sent); no other address is tried.
+                    if (cancellationToken.IsCancellationRequested || (!outcome.TryNextAddress && !outcome.RetryWithoutTls))
+                    {
+                        return outcome.Report;
+                    }
+
+                    last = outcome.Report;
+                    if (outcome.RetryWithoutTls && tls)
+                    {
+                        tls = false;
+                        continue;
+                    }
+                }
+
+                break;
             }
 
             lookupStarted = time.GetTimestamp();

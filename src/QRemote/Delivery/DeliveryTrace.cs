@@ -16,6 +16,9 @@ public sealed class DeliveryTrace
 
     public bool? MxSecure { get; set; }
 
+    /// <summary>The TLS of the last connection: protocol and cipher, or why there was none.</summary>
+    public string Tls { get; set; } = "none";
+
     public TimeSpan Dns { get; set; }
 
     public TimeSpan Connect { get; set; }

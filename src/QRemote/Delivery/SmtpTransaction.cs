@@ -13,7 +13,7 @@ namespace QRemote.Delivery;
 
 /// <summary>What one connection achieved: the report, and whether the next address may be tried
 /// (nothing was handed over yet: greeting or EHLO/HELO refused, or the connection lost before MAIL).</summary>
-public sealed record TransactionOutcome(DeliveryReport Report, bool TryNextAddress);
+public sealed record TransactionOutcome(DeliveryReport Report, bool TryNextAddress, bool RetryWithoutTls = false, string Tls = "none");
 
 /// <summary>
 /// One SMTP transaction over a connected socket, through MailKit, with every way it can end
@@ -22,6 +22,9 @@ public sealed record TransactionOutcome(DeliveryReport Report, bool TryNextAddre
 /// </summary>
 public sealed class SmtpTransaction(Invocation invocation, MessageSource message, QmailConfig config, TextWriter? transcript, TimeProvider time)
 {
+    /// <summary>What TLS the last connection had, for the log.</summary>
+    public string Tls { get; private set; } = "none";
+
     /// <summary>Ends the connection from outside MailKit (the reply watchdog): a pending read fails at once.</summary>
     private static void Abort(Socket socket)
     {
@@ -34,7 +37,9 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
         }
     }
 
-    public async Task<TransactionOutcome> RunAsync(Socket socket, Destination destination, CancellationToken cancellationToken)
+    /// <param name="tls">Use STARTTLS when the server offers it (opportunistic). False only for the one retry
+    /// after a failed handshake.</param>
+    public async Task<TransactionOutcome> RunAsync(Socket socket, Destination destination, bool tls, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(socket);
         ArgumentNullException.ThrowIfNull(destination);
@@ -50,7 +55,23 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
         // ---- greeting and EHLO/HELO ----------------------------------------------------------
         try
         {
-            await client.ConnectAsync(socket, UriHost(destination), destination.Port, SecureSocketOptions.None, cancellationToken).ConfigureAwait(false);
+            await client.ConnectAsync(socket, UriHost(destination), destination.Port,
+                tls ? SecureSocketOptions.StartTlsWhenAvailable : SecureSocketOptions.None, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SslHandshakeException e)
+        {
+            // Opportunistic TLS must not make mail undeliverable: the same address is tried once more
+            // without TLS (and the log says so). A server that breaks the connection during STARTTLS
+            // lands here too.
+            transcript?.WriteLine($"TLS handshake failed ({e.InnerException?.Message ?? e.Message}): retrying {Reports.Host(ip)} without TLS");
+            return new(Reports.ConnectionDied(ip, possibleDuplicate: false, []), TryNextAddress: true, RetryWithoutTls: true, Tls: "handshake failed");
+        }
+        catch (SmtpCommandException e) when (tls && recorder.LastCommand == "STARTTLS")
+        {
+            // The server offered STARTTLS and then refused it (454 "TLS not available"): opportunistic
+            // TLS goes on without it, on a fresh connection to the same address.
+            transcript?.WriteLine($"STARTTLS refused ({(int)e.StatusCode}): retrying {Reports.Host(ip)} without TLS");
+            return new(Reports.ConnectionDied(ip, possibleDuplicate: false, []), TryNextAddress: true, RetryWithoutTls: true, Tls: $"STARTTLS refused: {(int)e.StatusCode}");
         }
         catch (SmtpCommandException e)
         {
@@ -63,6 +84,12 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
         {
             return new(Reports.ConnectionDied(ip, possibleDuplicate: false, []), TryNextAddress: true);
         }
+
+        var tlsState = client.IsSecure
+            ? $"{client.SslProtocol} {client.SslCipherSuite}, certificate not verified (opportunistic)"
+            : tls ? "none (not offered)" : "none (retry after a failed handshake)";
+        transcript?.WriteLine($"tls: {tlsState}");
+        Tls = tlsState;
 
         // ---- envelope ----------------------------------------------------------------------------
         var utf8 = client.Capabilities.HasFlag(SmtpCapabilities.UTF8);

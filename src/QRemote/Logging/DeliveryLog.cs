@@ -70,14 +70,13 @@ public static partial class DeliveryLog
             ])))),
             new("Address", new ScalarValue(last?.Address.ToString())),
             new("Exchanger", new ScalarValue(last?.Exchanger)),
-            new("Tls", new ScalarValue("none")),
+            new("Tls", new ScalarValue(trace.Tls)),
             new("Reply", new ScalarValue(ServerReply(text))),
             new("EnhancedCode", new ScalarValue(EnhancedCode(text))),
             new("Delays", new StructureValue(
             [
                 new LogEventProperty("Dns", new ScalarValue(Ms(trace.Dns))),
                 new LogEventProperty("Connect", new ScalarValue(Ms(trace.Connect))),
-                new LogEventProperty("Tls", new ScalarValue(0.0)),
                 new LogEventProperty("Transaction", new ScalarValue(Ms(trace.Transaction))),
                 new LogEventProperty("Total", new ScalarValue(Ms(total))),
             ])),

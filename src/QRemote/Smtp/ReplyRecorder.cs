@@ -79,6 +79,9 @@ public sealed class ReplyRecorder : IProtocolLogger
     /// <summary>Replies completed so far.</summary>
     public int ReplyCount { get; private set; }
 
+    /// <summary>The last command the client sent (its first word), e.g. STARTTLS.</summary>
+    public string? LastCommand { get; private set; }
+
     /// <summary>Why the connection was given up, if it was.</summary>
     public string? GaveUp { get; private set; }
 
@@ -141,6 +144,8 @@ public sealed class ReplyRecorder : IProtocolLogger
                 _transcript.WriteLine("C: " + (secrets is { Count: > 0 } ? "(authentication data redacted)" : ReportText.FromWire(line)));
             }
 
+            var space = line.IndexOf((byte)' ');
+            LastCommand = System.Text.Encoding.ASCII.GetString(space < 0 ? line : line[..space]).ToUpperInvariant();
             if (line.StartsWith("BDAT "u8) || line.StartsWith("bdat "u8))
             {
                 var text = System.Text.Encoding.ASCII.GetString(line);

@@ -317,6 +317,7 @@ internal sealed class PostfixServer : IDisposable
             anvil     unix  -       -       n       -       1       anvil
             scache    unix  -       -       n       -       1       scache
             postlog   unix-dgram n  -       n       -       1       postlogd
+            tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 
             """;
         File.WriteAllText(Path.Combine(etc, "main.cf"), mainCf.ToString());
