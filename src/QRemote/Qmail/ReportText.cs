@@ -77,7 +77,7 @@ public static class ReportText
         var end = 0;
         while (end < text.Length)
         {
-            var width = char.IsHighSurrogate(text[end]) && end + 1 < text.Length ? 2 : 1;
+            var width = char.IsHighSurrogate(text[end]) && end + 1 < text.Length && char.IsLowSurrogate(text[end + 1]) ? 2 : 1;
             var size = Encoding.UTF8.GetByteCount(text.AsSpan(end, width));
             if (bytes + size > maxBytes)
             {

@@ -36,6 +36,7 @@ public sealed class ReplyRecorder : IProtocolLogger
     private readonly Action? _giveUp;
     private readonly object _gate = new();
     private long _replyBytes;
+    private int? _replyCode;
     private int _queuedBytes;
     private bool _queueing;
     private int _outstanding = 1; // the greeting
@@ -239,6 +240,9 @@ public sealed class ReplyRecorder : IProtocolLogger
         var bytes = _line.ToArray();
         _line.SetLength(0);
         _transcript?.WriteLine("S: " + ReportText.FromWire(bytes));
+
+        // The code is the first line's, even when that line is too long to keep (RFC 5321 4.2.1).
+        _replyCode ??= ParseCode(bytes);
         if (_reply.Length + bytes.Length + 1 <= ReportText.MaxServerTextBytes)
         {
             _reply.Write(bytes);
@@ -251,7 +255,8 @@ public sealed class ReplyRecorder : IProtocolLogger
             return;
         }
 
-        var code = ParseCode(_reply.Length > 0 ? _reply.GetBuffer().AsSpan(0, 3) : bytes);
+        var code = _replyCode ?? ParseCode(bytes);
+        _replyCode = null;
         LastReply = new SmtpReply(code, ReportText.FromWire(_reply.ToArray()));
         ReplyCount++;
         _reply.SetLength(0);
