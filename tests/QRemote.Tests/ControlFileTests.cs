@@ -26,6 +26,15 @@ public sealed class ControlFileTests
         Assert.That(QmailConfig.Load(Control).HeloHost, Is.EqualTo("helo.example.org"));
     }
 
+    [TestCase("evil\rRSET")]
+    [TestCase("two words")]
+    [TestCase("nul\0")]
+    public void A_helo_name_that_would_inject_commands_is_a_control_failure(string name)
+    {
+        Write("helohost", name + "\n");
+        Assert.Throws<ControlFileException>(() => QmailConfig.Load(Control));
+    }
+
     [Test]
     public void Timeouts_default_and_parse_as_qmail_does()
     {

@@ -224,6 +224,72 @@ public sealed class ScriptedServerTests
     }
 
     [Test]
+    public async Task A_reset_instead_of_a_greeting_is_Z_connection_died()
+    {
+        var (report, server) = await Deliver(s =>
+        {
+            s.Reset();
+            return Task.CompletedTask;
+        });
+        using (server)
+        {
+            Assert.That(report, Is.EqualTo("ZConnected to 127.0.0.4 but connection died. (#4.4.2)\n\\0"));
+        }
+    }
+
+    [Test]
+    public async Task Dropped_between_rcpts_is_Z_with_no_recipient_reports()
+    {
+        var (report, server) = await Deliver(async s =>
+        {
+            await s.SendAsync("220 scripted\r\n");
+            await s.ReadLineAsync();
+            await s.SendAsync("250 scripted\r\n"); // no PIPELINING: one RCPT at a time
+            await s.ReadLineAsync();
+            await s.SendAsync("250 sender ok\r\n");
+            await s.ReadLineAsync();
+            await s.SendAsync("250 first recipient ok\r\n");
+            await s.ReadLineAsync(); // the second RCPT: the connection drops instead of answering
+        }, 5, "a@example.test", "b@example.test");
+        using (server)
+        {
+            Assert.That(report, Is.EqualTo("ZConnected to 127.0.0.4 but connection died. (#4.4.2)\n\\0"));
+        }
+    }
+
+    [Test]
+    public async Task Dropped_in_the_middle_of_the_data_is_Z_without_the_duplicate_warning()
+    {
+        // 32 MB: more than the kernel's socket buffers hold, so the body is still being written when the
+        // server goes. (With a small message every byte and the final dot are already in the kernel when the
+        // reset arrives, and "Possible duplicate!" is then the honest report.)
+        var big = "Subject: big\n\n" + string.Concat(Enumerable.Repeat(new string('x', 999) + "\n", 32_000));
+        var server = new ScriptedSmtpServer(IPAddress.Parse("127.0.0.4"), 0, async s =>
+        {
+            await s.SendAsync("220 scripted\r\n");
+            await s.ReadLineAsync();
+            await s.SendAsync("250 scripted\r\n");
+            await s.ReadLineAsync();
+            await s.SendAsync("250 ok\r\n");
+            await s.ReadLineAsync();
+            await s.SendAsync("250 ok\r\n");
+            await s.ReadLineAsync();
+            await s.SendAsync("354 go\r\n");
+            for (var i = 0; i < 10; i++)
+            {
+                await s.ReadLineAsync();
+            }
+
+            s.Reset(); // gone after ten lines of thirty-two thousand
+        });
+        using (server)
+        {
+            var report = await Harness.DeliverAsync("[127.0.0.4]", "s@qremote.test", ["r@example.test"], big, Harness.Config(), server.EndPoint.Port);
+            Assert.That(report, Is.EqualTo("r\\0ZConnected to 127.0.0.4 but connection died. (#4.4.2)\n\\0"));
+        }
+    }
+
+    [Test]
     public async Task Qmail_quoting_reaches_the_wire()
     {
         var (report, server) = await Deliver(s => StandardAsync(s, line => line switch

@@ -38,6 +38,12 @@ public sealed record QmailConfig
         settings.Add(new("me", me ?? "(none)", me is null ? "missing" : "file"));
         var heloHost = helo ?? me ?? throw new ControlFileException(
             Path.Combine(control.Directory, "helohost"), new FileNotFoundException("neither helohost nor me exists"));
+        if (heloHost.AsSpan().IndexOfAnyInRange('\0', ' ') >= 0 || heloHost.Contains('\x7f', StringComparison.Ordinal))
+        {
+            // A CR or LF would end the EHLO line and start a command of the file's choosing: never sent.
+            throw new ControlFileException(Path.Combine(control.Directory, helo is null ? "me" : "helohost"),
+                new InvalidDataException("the host name holds a space or a control character"));
+        }
         settings.Add(new("helohost", heloHost, helo is null ? "from me" : "file"));
 
         var routeLines = control.ReadLines("smtproutes");

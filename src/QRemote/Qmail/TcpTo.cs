@@ -42,7 +42,7 @@ public sealed partial class TcpTo
     private const int OCreat = 0x40;
     private const int ONonblock = 0x800;
     private const int OCloexec = 0x80000;
-    private const int Mode0644 = 0b110_100_100;
+    private const int Mode0640 = 0b110_100_000; // the reliability issue: files we create are 0600 or 0640
     private const int LockEx = 2;
     private const int LockNb = 4;
     private const int Eintr = 4;
@@ -225,7 +225,7 @@ public sealed partial class TcpTo
 
         public static LockedTable? Open(string path, Layout layout, bool create, TimeSpan lockWait)
         {
-            var fd = OpenFile(path, ORdwr | ONonblock | OCloexec | (create ? OCreat : 0), Mode0644);
+            var fd = OpenFile(path, ORdwr | ONonblock | OCloexec | (create ? OCreat : 0), Mode0640);
             if (fd < 0)
             {
                 return null;

@@ -164,5 +164,12 @@ internal sealed class ScriptedSession(Socket socket, CancellationToken stop) : I
         await SendAsync(ehlo.ToString());
     }
 
+    /// <summary>Closes with a TCP reset (SO_LINGER 0) instead of a FIN.</summary>
+    public void Reset()
+    {
+        socket.LingerState = new LingerOption(true, 0);
+        socket.Close();
+    }
+
     public void Dispose() => _stream.Dispose();
 }
