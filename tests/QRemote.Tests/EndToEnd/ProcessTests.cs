@@ -119,6 +119,22 @@ public sealed class ProcessTests
     }
 
     [Test]
+    public void A_reader_that_goes_away_is_a_broken_pipe_and_still_exit_0()
+    {
+        using var sink = SmtpSink.StartOn(Address, FreePort.Tcp(Address));
+        var info = new ProcessStartInfo("/bin/bash") { RedirectStandardOutput = true, UseShellExecute = false };
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add($"\"$0\" --qmail-home=\"$1\" --smtp-port={sink.EndPoint.Port} [127.0.0.6] s@qremote.test r@example.test <\"$2\" | (exec 0<&-); echo \"exit ${{PIPESTATUS[0]}}\"");
+        info.ArgumentList.Add(PublishedBinary.Path);
+        info.ArgumentList.Add(_home);
+        info.ArgumentList.Add(MessageFile("Subject: x\n\nbody\n"));
+        using var process = Process.Start(info)!;
+        var output = process.StandardOutput.ReadToEnd();
+        Assert.That(process.WaitForExit(20_000));
+        Assert.That(output, Is.EqualTo("exit 0\n"), "EPIPE on the report is not a crash");
+    }
+
+    [Test]
     public void A_full_tmpdir_for_a_piped_message_is_Z_unable_to_read_message()
     {
         if (Environment.UserName != "root")
