@@ -9,3 +9,4 @@ echo "== delivery through BIND9 (signed zone): plain MX, and an MX answer over 1
 bash "$here/dns-delivery.sh" "${RUNS:-21}"
 echo; echo "== load: 1,000 deliveries, 50 at a time"; bash "$here/load.sh" "${LOAD_N:-1000}" "${LOAD_PAR:-50}"
 echo; echo "== message size scaling"; bash "$here/big-message.sh"
+echo; echo "== STARTTLS against plain"; bash "$here/tls-delivery.sh" "${RUNS:-21}"
