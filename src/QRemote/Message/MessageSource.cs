@@ -91,31 +91,6 @@ public sealed class MessageSource : IAsyncDisposable
         }
     }
 
-    /// <summary>The same, synchronously: MimeKit's synchronous WriteTo path calls this.</summary>
-    public void WriteWireForm(Stream destination, bool dotStuff, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(destination);
-        _stream.Seek(_start, SeekOrigin.Begin);
-        var encoder = new WireEncoder(dotStuff);
-        var input = ArrayPool<byte>.Shared.Rent(BufferSize);
-        var output = ArrayPool<byte>.Shared.Rent(WireEncoder.MaxOutputLength(BufferSize));
-        try
-        {
-            int read;
-            while ((read = _stream.Read(input, 0, BufferSize)) > 0)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                var n = encoder.Encode(input.AsSpan(0, read), output);
-                destination.Write(output, 0, n);
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(input);
-            ArrayPool<byte>.Shared.Return(output);
-        }
-    }
-
     public ValueTask DisposeAsync() => _stream.DisposeAsync();
 
     private static bool IsSeekable(Stream input)

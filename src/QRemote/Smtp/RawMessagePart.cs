@@ -36,13 +36,9 @@ public sealed class RawMessagePart : MimePart
         // Nothing to prepare: the bytes go out as they are.
     }
 
-    public override void WriteTo(FormatOptions options, Stream stream, bool contentOnly, CancellationToken cancellationToken = default)
-    {
-        var source = Source ?? throw new InvalidOperationException("no message source");
-        Writing?.Invoke(this, EventArgs.Empty);
-        source.WriteWireForm(stream, dotStuff: false, cancellationToken);
-        Written?.Invoke(this, EventArgs.Empty);
-    }
+    /// <summary>QRemote is async only: MailKit's SendAsync writes through <see cref="WriteToAsync"/>.</summary>
+    public override void WriteTo(FormatOptions options, Stream stream, bool contentOnly, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException("QRemote sends asynchronously only");
 
     public override async Task WriteToAsync(FormatOptions options, Stream stream, bool contentOnly, CancellationToken cancellationToken = default)
     {
