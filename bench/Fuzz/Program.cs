@@ -22,13 +22,12 @@ public static class Program
     {
         if (args.Length < 2 || !long.TryParse(args[1], NumberStyles.None, CultureInfo.InvariantCulture, out var executions))
         {
-            Console.Error.WriteLine("usage: Fuzz dns|smtp|wire|report N [--seed S] [--threads T] [--skip-known]");
+            Console.Error.WriteLine("usage: Fuzz dns|smtp|wire|report N [--seed S] [--threads T]");
             return 2;
         }
 
         var seed = DefaultSeed;
         var threads = Environment.ProcessorCount;
-        var skipKnown = false;
         for (var i = 2; i < args.Length; i++)
         {
             switch (args[i])
@@ -38,9 +37,6 @@ public static class Program
                     break;
                 case "--threads":
                     threads = int.Parse(args[++i], CultureInfo.InvariantCulture);
-                    break;
-                case "--skip-known":
-                    skipKnown = true;
                     break;
                 default:
                     Console.Error.WriteLine($"unknown option {args[i]}");
@@ -54,22 +50,22 @@ public static class Program
             {
                 var outcome = DnsRouteInvariants.Check(s);
                 return outcome.Report is null ? "found" : $"{(char)outcome.Report.Letter} {outcome.Report.Text[(outcome.Report.Text.LastIndexOf('(') + 1)..^2]}";
-            }, DescribeDns, executions, seed, threads, skipKnown),
+            }, DescribeDns, executions, seed, threads),
             "smtp" => Run(HostileGen.ReplyInputs, r =>
             {
                 ReplyInvariants.Check(r);
                 return r.Bytes.Length > ReplyInput.BigInput ? "over 64 KiB" : "under 64 KiB";
-            }, r => $"chunks {string.Join(",", r.Chunks)}, transcript {r.Transcript}\n{HexCapped(r.Bytes)}", executions, seed, threads, skipKnown),
+            }, r => $"chunks {string.Join(",", r.Chunks)}, transcript {r.Transcript}\n{HexCapped(r.Bytes)}", executions, seed, threads),
             "wire" => Run(HostileGen.WireInputs, w =>
             {
                 WireInvariants.Check(w);
                 return w.DotStuff ? "dot-stuffed" : "not stuffed";
-            }, w => w.ToString(), executions, seed, threads, skipKnown),
+            }, w => w.ToString(), executions, seed, threads),
             "report" => Run(HostileGen.ReportInputs, r =>
             {
                 ReportInvariants.Check(r);
                 return $"{r.Letters.Length} recipients";
-            }, r => r.ToString(), executions, seed, threads, skipKnown),
+            }, r => r.ToString(), executions, seed, threads),
             _ => Usage(),
         };
     }
@@ -85,14 +81,12 @@ public static class Program
     private static string HexCapped(byte[] bytes) =>
         bytes.Length <= 65536 ? Hex.Of(bytes) : $"{Hex.Of(bytes.AsSpan(0, 65536))}... ({bytes.Length} bytes in all)";
 
-    private static int Run<T>(Gen<T> gen, Func<T, string> check, Func<T, string> describe, long executions, ulong seed, int threads, bool skipKnown)
+    private static int Run<T>(Gen<T> gen, Func<T, string> check, Func<T, string> describe, long executions, ulong seed, int threads)
     {
         var stopwatch = Stopwatch.StartNew();
         long crashes = 0;
-        long known = 0;
         long done = 0;
         var categories = new ConcurrentDictionary<string, long>(StringComparer.Ordinal);
-        var knownBugs = new ConcurrentDictionary<string, long>(StringComparer.Ordinal);
         var printed = 0;
         var gate = new object();
         var current = new (long Execution, long StartTicks, T? Input)[threads];
@@ -131,19 +125,9 @@ public static class Program
                     var category = check(input);
                     categories.AddOrUpdate(category, 1, (_, n) => n + 1);
                 }
-                catch (KnownBugException e) when (skipKnown)
-                {
-                    Interlocked.Increment(ref known);
-                    knownBugs.AddOrUpdate(e.Bug, 1, (_, n) => n + 1);
-                }
                 catch (Exception e)
                 {
                     Interlocked.Increment(ref crashes);
-                    if (e is KnownBugException k)
-                    {
-                        knownBugs.AddOrUpdate(k.Bug, 1, (_, n) => n + 1);
-                    }
-
                     lock (gate)
                     {
                         if (printed++ < CrashesPrinted)
@@ -169,11 +153,6 @@ public static class Program
         stopwatch.Stop();
 
         Console.WriteLine("outcomes: " + string.Join(", ", categories.OrderByDescending(p => p.Value).Select(p => $"{p.Key} {p.Value}")));
-        if (!knownBugs.IsEmpty)
-        {
-            Console.WriteLine($"known product bugs{(skipKnown ? " (not counted as crashes: --skip-known)" : " (counted as crashes)")}: " + string.Join(", ", knownBugs.Select(p => $"{p.Key} {p.Value}")));
-        }
-
         Console.WriteLine($"executions {done}, crashes {crashes}, elapsed {stopwatch.Elapsed.TotalSeconds:0.0} s");
         return crashes == 0 ? 0 : 1;
     }

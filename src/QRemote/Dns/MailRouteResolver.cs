@@ -70,9 +70,11 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
 
         // A null MX mixed with real ones is a misconfiguration: the real ones are used.
         records.RemoveAll(r => r.ExchangeDomainName.LabelCount == 0);
+        // An exchanger listed at several preferences (in any letter case) is one exchanger, at its best one.
         var exchangers = records.Count == 0
             ? [(Name: mx.FinalName, Preference: 0)]
-            : records.Select(r => (Name: r.ExchangeDomainName, Preference: (int)r.Preference)).ToList();
+            : records.GroupBy(r => r.ExchangeDomainName.ToString(false), StringComparer.OrdinalIgnoreCase)
+                .Select(g => (Name: g.First().ExchangeDomainName, Preference: g.Min(r => (int)r.Preference))).ToList();
         var implicitMx = records.Count == 0;
         Note(implicitMx ? $"no MX for {mx.FinalName}: implicit MX" : $"MX {string.Join(", ", exchangers.Select(e => $"{e.Preference} {e.Name}"))}");
 

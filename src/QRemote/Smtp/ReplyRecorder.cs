@@ -171,15 +171,15 @@ public sealed class ReplyRecorder : IProtocolLogger
 
     public void LogServer(byte[] buffer, int offset, int count)
     {
-        _replyBytes += count;
-        if (_replyBytes > MaxReplyBytes)
-        {
-            GiveUp($"a reply longer than {MaxReplyBytes} bytes");
-            return;
-        }
-
         for (var i = offset; i < offset + count; i++)
         {
+            // Counted byte by byte, so the cap is the same however the reads fall.
+            if (++_replyBytes > MaxReplyBytes)
+            {
+                GiveUp($"a reply longer than {MaxReplyBytes} bytes");
+                return;
+            }
+
             var b = buffer[i];
             if (b == (byte)'\n')
             {
@@ -243,9 +243,11 @@ public sealed class ReplyRecorder : IProtocolLogger
 
         // The code is the first line's, even when that line is too long to keep (RFC 5321 4.2.1).
         _replyCode ??= ParseCode(bytes);
-        if (_reply.Length + bytes.Length + 1 <= ReportText.MaxServerTextBytes)
+        // Keep up to the cap, cutting a line rather than dropping it (netqmail keeps the first 5000 bytes).
+        var room = ReportText.MaxServerTextBytes - (int)_reply.Length - 1;
+        if (room > 0)
         {
-            _reply.Write(bytes);
+            _reply.Write(bytes, 0, Math.Min(room, bytes.Length));
             _reply.WriteByte((byte)'\n');
         }
 

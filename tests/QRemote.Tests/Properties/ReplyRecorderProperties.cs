@@ -10,7 +10,7 @@ public sealed class ReplyRecorderProperties
 {
     [Test]
     public void Any_server_bytes_in_any_chunking_give_the_same_bounded_clean_replies() =>
-        HostileGen.ReplyInputs.Sample(Excuses.Around<ReplyInput>(ReplyInvariants.Check), iter: 1500, print: r => r.ToString());
+        HostileGen.ReplyInputs.Sample(ReplyInvariants.Check, iter: 1500, print: r => r.ToString());
 
     [Test]
     public void A_one_megabyte_line_in_random_chunkings_is_given_up() =>

@@ -55,12 +55,6 @@ public static class DnsRouteInvariants
         catch (Exception e)
 #pragma warning restore CA1031
         {
-            if (e is ArgumentException && e.Message.Contains("same key", StringComparison.Ordinal) && e.StackTrace?.Contains(nameof(MailRouteResolver.ResolveMxAsync), StringComparison.Ordinal) == true
-                && KnownProductBugs.IsPresent(KnownProductBugs.RepeatedExchanger))
-            {
-                throw new KnownBugException(KnownProductBugs.RepeatedExchanger, $"{e.Message}\n{Describe(dns.Log)}", e);
-            }
-
             throw new InvariantException($"{e.GetType().Name}: {e.Message}\n{Describe(dns.Log)}", e);
         }
     }

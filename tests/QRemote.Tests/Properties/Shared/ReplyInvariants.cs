@@ -235,10 +235,6 @@ public static class ReplyInvariants
         var firstThreeDigits = firstLine.Length >= 3 && firstLine.Take(3).All(b => b is >= (byte)'0' and <= (byte)'9');
         if (!firstThreeDigits && reply.Code != -1)
         {
-            if (firstLine.Length >= ReportText.MaxServerTextBytes && KnownProductBugs.IsPresent(KnownProductBugs.CodeFromLaterLine))
-            {
-                throw new KnownBugException(KnownProductBugs.CodeFromLaterLine, $"reply {index}'s first line ({firstLine.Length} bytes, too long to keep) starts {Hex.Of(firstLine.AsSpan(0, Math.Min(3, firstLine.Length)))} but the code is {reply.Code}");
-            }
 
             throw new InvariantException($"reply {index} starts {Hex.Of(firstLine.AsSpan(0, Math.Min(3, firstLine.Length)))} (first line {firstLine.Length} bytes) but has code {reply.Code}");
         }

@@ -195,32 +195,8 @@ public static class ReportInvariants
 
         if (cut.Length > 0 && cut.Length < text.Length && char.IsHighSurrogate(cut[^1]) && char.IsLowSurrogate(text[cut.Length]))
         {
-            if (HasLoneHighSurrogate(cut[..^1]) && KnownProductBugs.IsPresent(KnownProductBugs.TruncateSplitsPair))
-            {
-                throw new KnownBugException(KnownProductBugs.TruncateSplitsPair, $"Truncate({max}) split the pair at {cut.Length} after a lone high surrogate: {ReportInput.Quote(text)}");
-            }
 
             throw new InvariantException($"Truncate({max}) split a surrogate pair at {cut.Length}");
         }
-    }
-
-    private static bool HasLoneHighSurrogate(string text)
-    {
-        for (var i = 0; i < text.Length; i++)
-        {
-            if (char.IsHighSurrogate(text[i]))
-            {
-                if (i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
-                {
-                    i++;
-                }
-                else
-                {
-                    return true;
-                }
-            }
-        }
-
-        return false;
     }
 }
