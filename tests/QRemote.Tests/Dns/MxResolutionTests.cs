@@ -212,6 +212,25 @@ public sealed partial class MxResolutionTests
     }
 
     [Test]
+    public async Task A_malformed_answer_is_temporary()
+    {
+        using var garbage = new GarbageDnsServer();
+        var resolv = Path.Combine(Path.GetTempPath(), $"qremote-garbage-{Guid.NewGuid():N}.conf");
+        File.WriteAllText(resolv, $"nameserver 127.0.0.1#{garbage.Port}\noptions timeout:1 attempts:1\n");
+        try
+        {
+            var report = await Harness.DeliverAsync("plain.qremote.test", "s@qremote.test", ["r@plain.qremote.test"],
+                System.Text.Encoding.UTF8.GetBytes(Message), smtpPort: 1, resolvConf: resolv);
+            Assert.That(report, Is.EqualTo("ZSorry, I couldn't find any host by that name. (#4.1.2)\n\\0"));
+            Assert.That(garbage.Answered, Is.GreaterThan(0), "the server was asked and answered garbage");
+        }
+        finally
+        {
+            File.Delete(resolv);
+        }
+    }
+
+    [Test]
     public void Nothing_we_asked_was_any_or_cname()
     {
         var types = DnsFixture.Server.QueryLog().Select(l => QueryType().Match(l)).Where(m => m.Success).Select(m => m.Groups[2].Value).ToHashSet();
