@@ -91,6 +91,13 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
         transcript?.WriteLine($"tls: {tlsState}");
         Tls = tlsState;
 
+        // ---- SIZE (RFC 1870): a message over the advertised limit is refused here, before MAIL ---------
+        if (client.Capabilities.HasFlag(SmtpCapabilities.Size) && client.MaxSize > 0 && message.Facts.WireLength > client.MaxSize)
+        {
+            await QuitAsync(client, socket).ConfigureAwait(false);
+            return new(Reports.TooLarge(ip, message.Facts.WireLength, client.MaxSize), false);
+        }
+
         // ---- envelope ----------------------------------------------------------------------------
         var utf8 = client.Capabilities.HasFlag(SmtpCapabilities.UTF8);
         var senderWire = EnvelopeAddress.ToWire(invocation.Sender)!;

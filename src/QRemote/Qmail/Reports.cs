@@ -67,6 +67,10 @@ public static class Reports
     public static DeliveryReport GivingUp(IPAddress ip, IReadOnlyList<RecipientReport> recipients) =>
         new(recipients, MessageLetter.Failed, $"Giving up on {Host(ip)}.\n");
 
+    /// <summary>Ours (RFC 1870): the server advertised a SIZE limit the message exceeds; nothing was sent.</summary>
+    public static DeliveryReport TooLarge(IPAddress ip, long size, uint limit) => Fail(
+        $"Connected to {Host(ip)} but the message ({size} bytes) is larger than it accepts (SIZE {limit}). (#5.3.4)\n");
+
     public static string DataFailed(IPAddress ip) => $"{Host(ip)} failed on DATA command.\n";
 
     public static string FailedAfterMessage(IPAddress ip) => $"{Host(ip)} failed after I sent the message.\n";
