@@ -12,19 +12,15 @@ public interface IDnsLookup
 }
 
 /// <summary>
-/// The stub resolver on ARSoft.Tools.Net's <see cref="DnsClient"/>. What it adds to ARSoft:
+/// The stub resolver: <see cref="DnsTransport"/> on the wire, ARSoft.Tools.Net's parser for the answers.
 /// <list type="bullet">
 /// <item>EDNS0 with a 1232-byte UDP payload (DNS flag day 2020) and the DO bit, so signed answers come whole
-/// and a validating resolver sets AD; a truncated UDP answer is asked again over TCP (ARSoft does that) and
-/// any answer up to 65535 bytes is taken.</item>
-/// <item>A deadline on every query: ARSoft's TCP transport has no read timeout once a server accepts, so a
-/// query without a cancellation token can hang for ever.</item>
+/// and a validating resolver sets AD; a truncated UDP answer is asked again over TCP; any answer up to
+/// 65535 bytes is taken.</item>
+/// <item>A deadline on every query: resolv.conf's timeout per server (UDP, and TCP after truncation), and
+/// <see cref="QueryDeadline"/> over all servers and attempts.</item>
 /// <item>Each (name, type) asked at most once per invocation: concurrent askers share one query.</item>
-/// <item>The answer's question is checked against ours (ARSoft ignores its own validation flag).</item>
-/// <item>Each query gets transports of its own. ARSoft pipelines concurrent TCP queries over one pooled
-/// connection and can lose a reply there: measured, A and AAAA asked together after a truncated MX
-/// answer stalled for the whole query timeout (2 s) in 3 of 60 deliveries. A TCP connection per query
-/// costs one handshake and never stalls.</item>
+/// <item>An answer is used only if it parses at its exact length and answers our question.</item>
 /// </list>
 /// </summary>
 public sealed class DnsLookup : IDnsLookup, IDisposable
@@ -48,18 +44,6 @@ public sealed class DnsLookup : IDnsLookup, IDisposable
     {
     }
 
-    /// <summary>ARSoft ties the port to the transport, so servers are grouped by port (53 in every real
-    /// resolv.conf; other ports only in test overrides), keeping resolv.conf's order.</summary>
-    private IEnumerable<DnsClient> NewClients()
-    {
-        var timeoutMs = (int)_config.Timeout.TotalMilliseconds;
-        foreach (var group in _config.Servers.GroupBy(s => s.Port))
-        {
-            var transports = new IClientTransport[] { new UdpClientTransport(group.Key), new TcpClientTransport(group.Key) };
-            yield return new DnsClient(group.Select(s => s.Address).ToList(), transports, disposeTransport: true, timeoutMs);
-        }
-    }
-
     private async Task<DnsAnswer> AskAsync(DomainName name, RecordType type, CancellationToken cancellationToken)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -67,31 +51,27 @@ public sealed class DnsLookup : IDnsLookup, IDisposable
         DnsMessage? serverFailure = null;
         for (var attempt = 0; attempt < _config.Attempts; attempt++)
         {
-            foreach (var client in NewClients())
+            foreach (var server in _config.Servers)
             {
-                using var owned = client;
                 if (deadline.IsCancellationRequested)
                 {
                     return DnsAnswer.Temporary($"{name} {type}: no answer in {QueryDeadline.TotalSeconds:0}s");
                 }
 
-                var options = new DnsQueryOptions
-                {
-                    IsRecursionDesired = true,
-                    EDnsOptions = new OptRecord(1232) { IsDnsSecOk = true },
-                };
+                // Each server gets resolv.conf's timeout (UDP, and TCP after a truncated answer, each).
+                using var perServer = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token);
+                perServer.CancelAfter(_config.Timeout * 2);
                 DnsMessage? response;
                 try
                 {
-                    response = await client.ResolveAsync(name, type, RecordClass.INet, options, deadline.Token).ConfigureAwait(false);
+                    response = await DnsTransport.QueryAsync(server, name, type, perServer.Token).ConfigureAwait(false);
                 }
-                catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 {
-                    // ARSoft reports failures as null; anything it does throw is a failed query too.
                     response = null;
                 }
 
-                if (response is null || !Matches(response, name, type))
+                if (response is null)
                 {
                     continue;
                 }
@@ -113,10 +93,4 @@ public sealed class DnsLookup : IDnsLookup, IDisposable
             ? $"{name} {type}: no answer"
             : $"{name} {type}: {serverFailure.ReturnCode}");
     }
-
-    private static bool Matches(DnsMessage response, DomainName name, RecordType type) =>
-        response.Questions.Count == 1
-        && response.Questions[0].Name.Equals(name)
-        && response.Questions[0].RecordType == type
-        && !response.IsQuery;
 }
