@@ -37,6 +37,9 @@ tests=(
   "iproute2       /usr/sbin/ip /sbin/ip /usr/bin/ip /bin/ip"
   "time           /usr/bin/time"
   "strace         /usr/bin/strace"
+  "python3        /usr/bin/python3"
+  "procps         /usr/bin/pgrep"
+  "util-linux     /usr/bin/setpriv"
 )
 
 case "$group" in
