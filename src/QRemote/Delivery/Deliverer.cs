@@ -104,7 +104,7 @@ public static class Deliverer
                 continue;
             }
 
-            var tls = true;
+            var policy = TlsPolicy.For(options.QmailHome is null ? null : Path.Combine(options.QmailHome, "control"), destination.ExchangerName);
             while (true)
             {
                 var connectStarted = time.GetTimestamp();
@@ -127,7 +127,7 @@ public static class Deliverer
                 {
                     options.Transcript?.WriteLine($"connected to {endpoint} ({destination.ExchangerName})");
                     var transactionStarted = time.GetTimestamp();
-                    var outcome = await transaction.RunAsync(socket, destination, tls, cancellationToken).ConfigureAwait(false);
+                    var outcome = await transaction.RunAsync(socket, destination, policy, cancellationToken).ConfigureAwait(false);
                     if (trace is not null)
                     {
                         trace.Transaction += time.GetElapsedTime(transactionStarted);
@@ -144,9 +144,9 @@ public static class Deliverer
                     }
 
                     last = outcome.Report;
-                    if (outcome.RetryWithoutTls && tls)
+                    if (outcome.RetryWithoutTls && policy.Mode == TlsMode.Opportunistic)
                     {
-                        tls = false;
+                        policy = new TlsPolicy(TlsMode.Off, null, "retry without TLS after a failed handshake");
                         continue;
                     }
                 }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using MailKit;
 using MailKit.Net.Smtp;
 using MailKit.Security;
@@ -37,10 +38,13 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
         }
     }
 
-    /// <param name="tls">Use STARTTLS when the server offers it (opportunistic). False only for the one retry
-    /// after a failed handshake.</param>
-    public async Task<TransactionOutcome> RunAsync(Socket socket, Destination destination, bool tls, CancellationToken cancellationToken)
+    /// <param name="policy">How to use STARTTLS (<see cref="TlsPolicy"/>); <see cref="TlsMode.Off"/> also for the one
+    /// plain retry after an opportunistic handshake failed.</param>
+    public async Task<TransactionOutcome> RunAsync(Socket socket, Destination destination, TlsPolicy policy, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(policy);
+        var tls = policy.Mode != TlsMode.Off;
+        var verified = policy.Mode == TlsMode.Verified;
         ArgumentNullException.ThrowIfNull(socket);
         ArgumentNullException.ThrowIfNull(destination);
         var ip = destination.Address;
@@ -52,11 +56,38 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
             CheckCertificateRevocation = false,
         };
 
+        if (verified)
+        {
+            var roots = new X509Certificate2Collection();
+            try
+            {
+                roots.ImportFromPemFile(policy.CaFile!);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+            {
+                return new(Reports.UnableToReadControlFiles(), TryNextAddress: false, Tls: "policy file unreadable");
+            }
+
+            client.RequireVerified(roots);
+        }
+
         // ---- greeting and EHLO/HELO ----------------------------------------------------------
         try
         {
             await client.ConnectAsync(socket, UriHost(destination), destination.Port,
-                tls ? SecureSocketOptions.StartTlsWhenAvailable : SecureSocketOptions.None, cancellationToken).ConfigureAwait(false);
+                verified ? SecureSocketOptions.StartTls : tls ? SecureSocketOptions.StartTlsWhenAvailable : SecureSocketOptions.None,
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (NotSupportedException) when (verified)
+        {
+            // Required TLS and no STARTTLS offered: never plain text. Another exchanger may do better.
+            return new(Reports.TlsNotOffered(ip, policy.Why), TryNextAddress: true, Tls: "required, not offered");
+        }
+        catch (Exception e) when (verified && (e is SslHandshakeException || (e is SmtpCommandException && recorder.LastCommand == "STARTTLS")))
+        {
+            var why = client.VerificationFailure ?? e.InnerException?.Message ?? e.Message;
+            transcript?.WriteLine($"tls: required by {policy.Why}, failed: {why}");
+            return new(Reports.TlsNotVerified(ip, policy.Why, why), TryNextAddress: true, Tls: "required, verification failed");
         }
         catch (SslHandshakeException e)
         {
@@ -86,8 +117,8 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
         }
 
         var tlsState = client.IsSecure
-            ? $"{client.SslProtocol} {client.SslCipherSuite}, certificate not verified (opportunistic)"
-            : tls ? "none (not offered)" : "none (retry after a failed handshake)";
+            ? $"{client.SslProtocol} {client.SslCipherSuite}, " + (verified ? $"certificate verified ({policy.Why})" : "certificate not verified (opportunistic)")
+            : policy.Mode == TlsMode.Off ? $"none ({policy.Why})" : "none (not offered)";
         transcript?.WriteLine($"tls: {tlsState}");
         Tls = tlsState;
 

@@ -71,6 +71,14 @@ public static class Reports
     public static DeliveryReport TooLarge(IPAddress ip, long size, uint limit) => Fail(
         $"Connected to {Host(ip)} but the message ({size} bytes) is larger than it accepts (SIZE {limit}). (#5.3.4)\n");
 
+    /// <summary>Ours: verified TLS is required (control/tlshosts) and the server does not offer STARTTLS.</summary>
+    public static DeliveryReport TlsNotOffered(IPAddress ip, string policy) => Defer(
+        $"Connected to {Host(ip)} but it does not offer STARTTLS, which {policy} requires. (#4.7.1)\n");
+
+    /// <summary>Ours: verified TLS is required and the handshake or the certificate failed; never plain text.</summary>
+    public static DeliveryReport TlsNotVerified(IPAddress ip, string policy, string why) => Defer(
+        $"Connected to {Host(ip)} but its TLS certificate did not verify against {policy} ({ReportText.Sanitize(why)}). (#4.7.1)\n");
+
     public static string DataFailed(IPAddress ip) => $"{Host(ip)} failed on DATA command.\n";
 
     public static string FailedAfterMessage(IPAddress ip) => $"{Host(ip)} failed after I sent the message.\n";

@@ -24,6 +24,23 @@ public sealed class QRemoteSmtpClient : SmtpClient
     private readonly ReplyRecorder recorder;
     private readonly long wireSize;
 
+    /// <summary>Set for verified TLS (control/tlshosts): the CA certificates the server's must chain to.</summary>
+    public X509Certificate2Collection? TrustedRoots { get; private set; }
+
+    /// <summary>Why verification failed, when it did.</summary>
+    public string? VerificationFailure { get; private set; }
+
+    /// <summary>Verified TLS: the chain must end at one of <paramref name="roots"/> and the certificate must name the host.</summary>
+    public void RequireVerified(X509Certificate2Collection roots)
+    {
+        TrustedRoots = roots;
+        ServerCertificateValidationCallback = (_, _, _, errors) =>
+        {
+            VerificationFailure = errors == SslPolicyErrors.None ? null : errors.ToString();
+            return errors == SslPolicyErrors.None;
+        };
+    }
+
     public QRemoteSmtpClient(ReplyRecorder recorder, long wireSize)
         : base(recorder)
     {
@@ -70,6 +87,11 @@ public sealed class QRemoteSmtpClient : SmtpClient
             RevocationMode = X509RevocationMode.NoCheck,
             DisableCertificateDownloads = true,
         };
+        if (TrustedRoots is { } roots)
+        {
+            options.CertificateChainPolicy.CustomTrustStore.AddRange(roots);
+        }
+
         return options;
     }
 

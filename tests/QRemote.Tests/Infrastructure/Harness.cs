@@ -19,7 +19,7 @@ internal static class Harness
     };
 
     public static async Task<string> DeliverAsync(string host, string sender, string[] recipients, byte[] message,
-        QmailConfig? config = null, int smtpPort = 25, string? resolvConf = null, Random? random = null, ILocalAddresses? local = null)
+        QmailConfig? config = null, int smtpPort = 25, string? resolvConf = null, Random? random = null, ILocalAddresses? local = null, string? qmailHome = null)
     {
         await using var source = await MessageSource.OpenAsync(new MemoryStream(message), Path.GetTempPath(), CancellationToken.None);
         var options = new DeliveryOptions
@@ -30,6 +30,7 @@ internal static class Harness
             Random = random ?? new Random(1),
             LocalAddresses = local ?? new FixedLocalAddresses(IPAddress.Loopback, IPAddress.IPv6Loopback),
             Transcript = TestContext.Out,
+            QmailHome = qmailHome,
         };
         var report = await Deliverer.DeliverAsync(new Invocation(host, sender, recipients), source, options, CancellationToken.None);
         return Shown(ReportWriter.Format(report));

@@ -1,0 +1,126 @@
+using System.Net;
+using System.Text;
+using QRemote.Tests.Infrastructure;
+
+namespace QRemote.Tests.Dns;
+
+/// <summary>
+/// The TLS patch's control files against a real Postfix with certificates made here:
+/// <c>control/tlshosts/MX.pem</c> requires verified TLS (never plain text); <c>control/notlshosts/MX</c>
+/// turns STARTTLS off. The exchanger is <c>mx1.plain.qremote.test</c> (127.0.0.10) from the test zone.
+/// </summary>
+[NonParallelizable]
+public sealed class TlsPolicyTests
+{
+    private const string Mx = "mx1.plain.qremote.test";
+    private static readonly IPAddress Address = IPAddress.Parse("127.0.0.10");
+    private string _dir = "";
+    private string _home = "";
+
+    private string P(string name) => Path.Combine(_dir, name);
+
+    private static void Openssl(params string[] args) => ExternalProcess.Run("/usr/bin/openssl", args);
+
+    private void MakeCa(string name)
+    {
+        Openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", P(name + ".key"), "-out", P(name + ".pem"), "-subj", $"/CN=QRemote test {name}", "-days", "2");
+    }
+
+    private void MakeServerCertificate(string name, string ca, string dnsName)
+    {
+        Openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", P(name + ".key"), "-out", P(name + ".csr"), "-subj", $"/CN={dnsName}");
+        File.WriteAllText(P(name + ".ext"), $"subjectAltName=DNS:{dnsName}\n");
+        Openssl("x509", "-req", "-in", P(name + ".csr"), "-CA", P(ca + ".pem"), "-CAkey", P(ca + ".key"), "-CAcreateserial",
+            "-out", P(name + ".pem"), "-days", "2", "-extfile", P(name + ".ext"));
+    }
+
+    [OneTimeSetUp]
+    public void MakeCertificates()
+    {
+        _dir = Directory.CreateTempSubdirectory("qremote-tlspolicy-").FullName;
+        File.SetUnixFileMode(_dir, (UnixFileMode)0b111_101_101);
+        MakeCa("ca");
+        MakeCa("otherca");
+        MakeServerCertificate("server", "ca", Mx);
+        MakeServerCertificate("wrongname", "ca", "somebody-else.example");
+        foreach (var f in Directory.GetFiles(_dir))
+        {
+            File.SetUnixFileMode(f, (UnixFileMode)0b110_100_100);
+        }
+    }
+
+    [OneTimeTearDown]
+    public void RemoveCertificates() => Directory.Delete(_dir, recursive: true);
+
+    [SetUp]
+    public void MakeHome()
+    {
+        _home = Directory.CreateTempSubdirectory("qremote-home-").FullName;
+        Directory.CreateDirectory(Path.Combine(_home, "control", "tlshosts"));
+        Directory.CreateDirectory(Path.Combine(_home, "control", "notlshosts"));
+    }
+
+    [TearDown]
+    public void RemoveHome() => Directory.Delete(_home, recursive: true);
+
+    private PostfixServer Postfix(int port, string certificate) => PostfixServer.StartOn(Address, port,
+        ("smtpd_tls_security_level", "may"), ("smtpd_tls_cert_file", P(certificate + ".pem")), ("smtpd_tls_key_file", P(certificate + ".key")));
+
+    private Task<string> Deliver(int port) => Harness.DeliverAsync("plain.qremote.test", "s@qremote.test", ["r@plain.qremote.test"],
+        Encoding.UTF8.GetBytes("Subject: policy\n\nbody\n"), smtpPort: port, resolvConf: DnsFixture.ResolvConf, qmailHome: _home);
+
+    private void RequireTls(string ca) => File.Copy(P(ca + ".pem"), Path.Combine(_home, "control", "tlshosts", Mx + ".pem"));
+
+    [Test]
+    public async Task Tlshosts_with_the_right_ca_and_name_delivers_over_verified_tls()
+    {
+        RequireTls("ca");
+        var port = FreePort.Tcp(Address);
+        using var postfix = Postfix(port, "server");
+        Assert.That(await Deliver(port), Does.StartWith("r\\0K127.0.0.10 accepted message."));
+        postfix.WaitForLog("starttls=1");
+    }
+
+    [TestCase("otherca", "server", "RemoteCertificateChainErrors")]
+    [TestCase("ca", "wrongname", "RemoteCertificateNameMismatch")]
+    public async Task Tlshosts_refuses_a_certificate_it_cannot_verify_and_never_falls_back(string ca, string certificate, string why)
+    {
+        RequireTls(ca);
+        var port = FreePort.Tcp(Address);
+        using var postfix = Postfix(port, certificate);
+        Assert.That(await Deliver(port), Is.EqualTo(
+            $"ZConnected to 127.0.0.10 but its TLS certificate did not verify against control/tlshosts/{Mx}.pem ({why}). (#4.7.1)\n\\0"));
+        postfix.WaitForLog("disconnect from");
+        Assert.That(postfix.Log, Does.Not.Contain("mail=1"), "no MAIL FROM in plain text, ever");
+    }
+
+    [Test]
+    public async Task Tlshosts_and_a_server_without_starttls_is_a_deferral()
+    {
+        RequireTls("ca");
+        using var sink = SmtpSink.StartOn(Address, FreePort.Tcp(Address));
+        Assert.That(await Deliver(sink.EndPoint.Port), Is.EqualTo(
+            $"ZConnected to 127.0.0.10 but it does not offer STARTTLS, which control/tlshosts/{Mx}.pem requires. (#4.7.1)\n\\0"));
+        Assert.That(sink.Dumps(), Is.Empty);
+    }
+
+    [Test]
+    public async Task Notlshosts_turns_starttls_off_even_when_offered()
+    {
+        File.WriteAllText(Path.Combine(_home, "control", "notlshosts", Mx), "");
+        var port = FreePort.Tcp(Address);
+        using var postfix = Postfix(port, "server");
+        Assert.That(await Deliver(port), Does.StartWith("r\\0K127.0.0.10 accepted message."));
+        postfix.WaitForLog("disconnect from");
+        Assert.That(postfix.Log, Does.Not.Contain("starttls"));
+    }
+
+    [Test]
+    public async Task Without_a_policy_file_tls_is_opportunistic_and_unverified()
+    {
+        var port = FreePort.Tcp(Address);
+        using var postfix = Postfix(port, "wrongname"); // a certificate no one could verify
+        Assert.That(await Deliver(port), Does.StartWith("r\\0K127.0.0.10 accepted message."));
+        postfix.WaitForLog("starttls=1");
+    }
+}
