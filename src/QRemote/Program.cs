@@ -60,6 +60,11 @@ public static class Program
         {
             report = Reports.OutOfMemory();
         }
+        catch (System.Net.NetworkInformation.NetworkInformationException)
+        {
+            // This host's addresses could not be listed, so an MX pointing here could not be recognized.
+            report = Reports.ResourcesUnavailable();
+        }
 #pragma warning disable CA1031 // The contract: every failure becomes one Z report, never a crash.
         catch (Exception e)
         {

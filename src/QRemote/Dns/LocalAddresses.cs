@@ -31,23 +31,17 @@ public sealed class HostLocalAddresses : ILocalAddresses
 
     private static HashSet<IPAddress> Read()
     {
+        // Without the list the self check cannot be made: NetworkInformationException propagates, and the
+        // delivery is deferred as netqmail defers it ("System resources temporarily unavailable").
         var set = new HashSet<IPAddress> { IPAddress.Any, IPAddress.IPv6Any };
-        try
+        foreach (var nic in NetworkInterface.GetAllNetworkInterfaces())
         {
-            foreach (var nic in NetworkInterface.GetAllNetworkInterfaces())
+            foreach (var unicast in nic.GetIPProperties().UnicastAddresses)
             {
-                foreach (var unicast in nic.GetIPProperties().UnicastAddresses)
-                {
-                    var a = unicast.Address;
-                    // Scope ids make link-local addresses unequal to the same address from DNS.
-                    set.Add(a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? new IPAddress(a.GetAddressBytes()) : a);
-                }
+                var a = unicast.Address;
+                // Scope ids make link-local addresses unequal to the same address from DNS.
+                set.Add(a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? new IPAddress(a.GetAddressBytes()) : a);
             }
-        }
-        catch (NetworkInformationException)
-        {
-            // Without the list we only know 0.0.0.0 and ::; delivery still works, and a self-MX
-            // would loop back to our own qmail-smtpd, which qmail then handles as local mail.
         }
 
         return set;
