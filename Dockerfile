@@ -37,6 +37,7 @@ COPY .config/dotnet-tools.json .config/
 COPY Directory.Build.props Directory.Packages.props QRemote.sln ./
 COPY src/QRemote/QRemote.csproj src/QRemote/
 COPY tests/QRemote.Tests/QRemote.Tests.csproj tests/QRemote.Tests/
+COPY bench/Fuzz/Fuzz.csproj bench/Fuzz/
 RUN dotnet tool restore \
     && dotnet restore QRemote.sln
 
