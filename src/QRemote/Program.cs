@@ -197,7 +197,7 @@ public static class Program
         stdout.WriteLine($"host:        {ReportText.Sanitize(host)}");
         stdout.WriteLine($"nameservers: {string.Join(" ", resolverConfig.Servers)} (from {command.ResolvConf})");
         var route = config.Routes.Find(host);
-        using var dns = new DnsLookup(resolverConfig);
+        var dns = new DnsLookup(resolverConfig);
         var resolver = new MailRouteResolver(dns, new HostLocalAddresses(), Random.Shared) { Transcript = command.Verbose ? stdout : null };
         var resolution = route is not null
             ? await resolver.ResolveRelayAsync(route, CancellationToken.None).ConfigureAwait(false)

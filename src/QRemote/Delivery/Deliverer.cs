@@ -36,7 +36,7 @@ public static class Deliverer
         var time = options.Time;
         var route = config.Routes.Find(invocation.Host);
         var dnsStarted = time.GetTimestamp();
-        using var dns = new DnsLookup(options.Resolver);
+        var dns = new DnsLookup(options.Resolver);
         var resolver = new MailRouteResolver(dns, options.LocalAddresses, options.Random) { Transcript = options.Transcript };
         using var resolutionDeadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         resolutionDeadline.CancelAfter(MailRouteResolver.PhaseDeadline);

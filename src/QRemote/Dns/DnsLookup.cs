@@ -23,7 +23,7 @@ public interface IDnsLookup
 /// <item>An answer is used only if it parses at its exact length and answers our question.</item>
 /// </list>
 /// </summary>
-public sealed class DnsLookup : IDnsLookup, IDisposable
+public sealed class DnsLookup : IDnsLookup
 {
     private readonly ResolverConfig _config;
     private readonly ConcurrentDictionary<(string, RecordType), Task<DnsAnswer>> _asked = new();
@@ -38,10 +38,6 @@ public sealed class DnsLookup : IDnsLookup, IDisposable
         ArgumentNullException.ThrowIfNull(name);
         var key = (name.ToString(false).ToLowerInvariant(), type);
         return _asked.GetOrAdd(key, _ => AskAsync(name, type, cancellationToken));
-    }
-
-    public void Dispose()
-    {
     }
 
     private async Task<DnsAnswer> AskAsync(DomainName name, RecordType type, CancellationToken cancellationToken)

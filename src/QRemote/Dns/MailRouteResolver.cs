@@ -107,7 +107,7 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
             localAddresses,
             noAddress,
             Note);
-        return new Resolution.Found(list, implicitMx ? "implicit MX" : "MX", Trace);
+        return new Resolution.Found(list, implicitMx ? "implicit MX" : "MX");
     }
 
     /// <summary>Resolves an smtproutes relay: a literal, or a name's A and AAAA records (no MX, as qmail).</summary>
@@ -323,9 +323,9 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
         }
     }
 
-    private Resolution.Found Found(IReadOnlyList<Destination> destinations, string route) => new(new DestinationList(destinations), route, Trace);
+    private static Resolution.Found Found(IReadOnlyList<Destination> destinations, string route) => new(new DestinationList(destinations), route);
 
-    private Resolution.Failed Failed(DeliveryReport report) => new(report, Trace);
+    private static Resolution.Failed Failed(DeliveryReport report) => new(report);
 
     /// <param name="Authentic">Every answer along the chain had the AD bit.</param>
     private sealed record Followed(DnsStatus Status, DomainName FinalName, IReadOnlyList<DnsRecordBase> Records, DnsMessage? Message, bool Authentic);

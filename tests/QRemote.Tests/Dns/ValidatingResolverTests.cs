@@ -97,8 +97,8 @@ public sealed class ValidatingResolverTests
     {
         var bind = DnsFixture.Server.EndPoint;
         using var cts = Deadline();
-        using (var dns = new DnsLookup(Config(bind)))
         {
+            var dns = new DnsLookup(Config(bind));
             var answer = await dns.QueryAsync(DomainName.Parse("plain.qremote.test"), RecordType.Mx, cts.Token);
             Assert.That(answer.Status, Is.EqualTo(DnsStatus.Ok));
             Assert.That(answer.Message!.AnswerRecords.OfType<RrSigRecord>(), Is.Not.Empty, "the answer is signed (DO was asked)");
@@ -115,8 +115,8 @@ public sealed class ValidatingResolverTests
     public async Task Bogus_answer_is_a_temporary_failure_and_never_a_delivery(string domain, string why)
     {
         using var cts = Deadline();
-        using (var dns = new DnsLookup(Config(Resolver.EndPoint)))
         {
+            var dns = new DnsLookup(Config(Resolver.EndPoint));
             var resolution = await new MailRouteResolver(dns, new FixedLocalAddresses(IPAddress.Loopback), new Random(1))
                 .ResolveMxAsync(domain, 25, cts.Token);
             Assert.That(resolution, Is.TypeOf<Resolution.Failed>(), "a bogus MX answer gives nothing to deliver to");
@@ -149,7 +149,7 @@ public sealed class ValidatingResolverTests
     {
         using var cts = Deadline();
         var ct = cts.Token;
-        using var dns = new DnsLookup(Config(server));
+        var dns = new DnsLookup(Config(server));
         var resolver = new MailRouteResolver(dns, new FixedLocalAddresses(IPAddress.Loopback), new Random(1));
         var resolution = await resolver.ResolveMxAsync(domain, 25, ct);
         Assert.That(resolution, Is.TypeOf<Resolution.Found>(), () => string.Join("\n", resolver.Trace));
