@@ -27,6 +27,9 @@ public static class Program
             return 0;
         }
 
+        // Before anything else can touch TLS: keep .NET from reading the whole system trust store on each
+        // handshake (see SystemTrust).
+        QRemote.Tls.SystemTrust.Hide();
         var output = Console.OpenStandardOutput();
         var terminal = !Console.IsOutputRedirected;
         CommandLine command = new();

@@ -100,6 +100,40 @@ public sealed class ProcessTests
     }
 
     [Test]
+    public void A_starttls_delivery_never_opens_the_system_trust_store()
+    {
+        // SystemTrust: .NET would read every file under /etc/ssl/certs on each handshake (55 to 60 ms of a
+        // 68 ms delivery); an opportunistic handshake uses no trust store at all.
+        var dir = Directory.CreateTempSubdirectory("qremote-trust-").FullName;
+        File.SetUnixFileMode(dir, (UnixFileMode)0b111_101_101);
+        var cert = Path.Combine(dir, "cert.pem");
+        var key = Path.Combine(dir, "key.pem");
+        ExternalProcess.Run("/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+            "-subj", "/CN=mx.qremote.test", "-days", "2");
+        File.SetUnixFileMode(key, (UnixFileMode)0b110_100_100);
+        using var postfix = PostfixServer.StartOn(Address, FreePort.Tcp(Address),
+            ("smtpd_tls_security_level", "may"), ("smtpd_tls_cert_file", cert), ("smtpd_tls_key_file", key), ("smtpd_tls_loglevel", "1"));
+        var trace = Path.Combine(dir, "strace");
+        var info = new ProcessStartInfo("/usr/bin/strace") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "-f", "-qq", "-e", "trace=open,openat,stat,newfstatat,statx", "-o", trace, PublishedBinary.Path,
+                     $"--qmail-home={_home}", $"--smtp-port={postfix.EndPoint.Port}", "[127.0.0.6]", "s@qremote.test", "r@example.test" })
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(info)!;
+        process.StandardInput.Write("Subject: trust\n\nbody\n");
+        process.StandardInput.Close();
+        var output = process.StandardOutput.ReadToEnd();
+        Assert.That(process.WaitForExit(20_000));
+        postfix.WaitForLog("TLS connection established");
+        var opened = File.ReadAllLines(trace).Where(l => l.Contains("/etc/ssl/certs", StringComparison.Ordinal) || l.Contains("/usr/lib/ssl/certs", StringComparison.Ordinal)).ToList();
+        Directory.Delete(dir, recursive: true);
+        Assert.That(output, Does.StartWith("r\0K127.0.0.6 accepted message."));
+        Assert.That(opened, Is.Empty, "files of the system trust store opened during an opportunistic STARTTLS delivery");
+    }
+
+    [Test]
     public void A_closed_stdout_means_no_delivery_and_exit_0()
     {
         using var sink = SmtpSink.StartOn(Address, FreePort.Tcp(Address));
