@@ -76,88 +76,141 @@ public static class Deliverer
             invocation = invocation with { Recipients = canonical };
         }
 
-        var destinations = ((Resolution.Found)resolution).Destinations;
-        var transaction = new SmtpTransaction(invocation, message, config, options.Transcript, time);
+        var found = (Resolution.Found)resolution;
+        var destinations = found.Destinations;
+        var transaction = new SmtpTransaction(invocation, message, config, options.Transcript, time, route);
+        var control = options.QmailHome is null ? null : Path.Combine(options.QmailHome, "control");
+        var sts = options.MtaSts is null || route is not null || found.Route != "MX"
+            ? null
+            : await options.MtaSts(invocation.Host, dns, cancellationToken).ConfigureAwait(false);
+        var policies = new TlsPolicyResolver(control, resolver, found.Route, message.Facts.TlsRequiredNo, sts);
         DeliveryReport? last = null;
+        string? unusable = null;
         var tried = 0;
         var lookupStarted = time.GetTimestamp();
         var tcpto = options.QmailHome is null ? null : new TcpTo(options.QmailHome, time, options.ProcessId);
-        await foreach (var destination in destinations.EnumerateAsync(cancellationToken).ConfigureAwait(false))
+        void Attempt(Destination d, string what) =>
+            trace?.Add(new AddressAttempt(d.Address, d.Port, d.ExchangerName, d.Preference, what));
+
+        await foreach (var group in destinations.EnumerateGroupsAsync(cancellationToken).ConfigureAwait(false))
         {
             if (trace is not null)
             {
                 // Address lookups happen lazily, between connection attempts: they count as DNS time.
                 trace.Dns += time.GetElapsedTime(lookupStarted);
-                trace.MxSecure ??= destination.MxSecure;
+                trace.MxSecure ??= group[0].MxSecure;
             }
 
-            tried++;
-            var endpoint = new IPEndPoint(destination.Address, destination.Port);
-            var recent = tcpto?.Check(destination.Address) ?? default;
-            if (recent.Skip)
+            var policy = await policies.ForAsync(group[0], cancellationToken).ConfigureAwait(false);
+            options.Transcript?.WriteLine($"tls policy for {group[0].ExchangerName}: {policy.Mode} ({policy.Why})");
+            if (policy.Mode == TlsMode.Unusable)
             {
-                // netqmail's tcpto: timed out twice recently, so not tried now (a skipped address still
-                // counts as tried: all skipped is "no connection", a deferral).
-                options.Transcript?.WriteLine($"skip {endpoint}: {recent.Timeouts} recent connect timeouts, the last {recent.SecondsSinceLast}s ago (tcpto)");
-                trace?.Add(new AddressAttempt(destination.Address, destination.Port, destination.ExchangerName, destination.Preference, "skipped: tcpto"));
+                // DANE's TLSA lookup failed, or MTA-STS does not list this exchanger: not tried, and never in plain text.
+                unusable = policy.Why;
+                foreach (var d in group)
+                {
+                    Attempt(d, "skipped: " + policy.Why);
+                }
+
                 lookupStarted = time.GetTimestamp();
                 continue;
             }
 
-            var policy = TlsPolicy.For(options.QmailHome is null ? null : Path.Combine(options.QmailHome, "control"), destination.ExchangerName);
-            while (true)
+            var remaining = new List<Destination>();
+            foreach (var d in group)
+            {
+                tried++;
+                var recent = tcpto?.Check(d.Address) ?? default;
+                if (recent.Skip)
+                {
+                    // netqmail's tcpto: timed out twice recently, so not tried now (a skipped address still
+                    // counts as tried: all skipped is "no connection", a deferral).
+                    options.Transcript?.WriteLine($"skip {new IPEndPoint(d.Address, d.Port)}: {recent.Timeouts} recent connect timeouts, the last {recent.SecondsSinceLast}s ago (tcpto)");
+                    Attempt(d, "skipped: tcpto");
+                }
+                else
+                {
+                    remaining.Add(d);
+                }
+            }
+
+            while (remaining.Count > 0)
             {
                 var connectStarted = time.GetTimestamp();
-                var (socket, error, timedOut) = await Connector.ConnectAsync(endpoint, TimeSpan.FromSeconds(config.TimeoutConnect), cancellationToken).ConfigureAwait(false);
+                var race = await Connector.RaceAsync(remaining.Select(d => new IPEndPoint(d.Address, d.Port)).ToList(), Connector.AttemptDelay,
+                    TimeSpan.FromSeconds(config.TimeoutConnect), config.OutgoingIps, cancellationToken).ConfigureAwait(false);
                 if (trace is not null)
                 {
                     trace.Connect += time.GetElapsedTime(connectStarted);
                 }
 
-                // Only a timeout counts against the address; a connection or any other failure clears it.
-                tcpto?.Record(destination.Address, timedOut);
-                if (socket is null)
+                foreach (var (index, result) in race.Failed)
                 {
-                    options.Transcript?.WriteLine($"connect {endpoint}: {error}");
-                    trace?.Add(new AddressAttempt(destination.Address, destination.Port, destination.ExchangerName, destination.Preference, "connect: " + error));
+                    // Only a timeout counts against the address; a connection or any other failure clears it.
+                    tcpto?.Record(remaining[index].Address, result.TimedOut);
+                    options.Transcript?.WriteLine($"connect {new IPEndPoint(remaining[index].Address, remaining[index].Port)}: {result.Error}");
+                    Attempt(remaining[index], "connect: " + result.Error);
+                }
+
+                if (race.Socket is null)
+                {
                     break;
                 }
 
-                using (socket)
+                var destination = remaining[race.Winner];
+                tcpto?.Record(destination.Address, false);
+                remaining = remaining.Where((_, i) => i != race.Winner && !race.Failed.Any(f => f.Index == i)).ToList();
+                var outcome = await RunAsync(race.Socket, destination, policy).ConfigureAwait(false);
+                if (outcome.RetryWithoutTls && policy.Mode == TlsMode.Opportunistic && !cancellationToken.IsCancellationRequested)
                 {
-                    options.Transcript?.WriteLine($"connected to {endpoint} ({destination.ExchangerName})");
-                    var transactionStarted = time.GetTimestamp();
-                    var outcome = await transaction.RunAsync(socket, destination, policy, cancellationToken).ConfigureAwait(false);
-                    if (trace is not null)
+                    // Opportunistic TLS failed: the same address once more, without TLS.
+                    var plain = new TlsPolicy(TlsMode.Off, null, "retry without TLS after a failed handshake");
+                    var retry = await Connector.ConnectAsync(new IPEndPoint(destination.Address, destination.Port), TimeSpan.FromSeconds(config.TimeoutConnect),
+                        cancellationToken, config.OutgoingIps).ConfigureAwait(false);
+                    tcpto?.Record(destination.Address, retry.TimedOut);
+                    if (retry.Socket is null)
                     {
-                        trace.Transaction += time.GetElapsedTime(transactionStarted);
-                        trace.Tls = outcome.RetryWithoutTls ? outcome.Tls : transaction.Tls;
-                        trace.Add(new AddressAttempt(destination.Address, destination.Port, destination.ExchangerName, destination.Preference,
-                            outcome.RetryWithoutTls ? "TLS handshake failed" : ((char)outcome.Report.Letter).ToString()));
+                        Attempt(destination, "connect: " + retry.Error);
                     }
-
-                    // Stopped by a signal: this connection's report stands (with "Possible duplicate!" if the
-                    // final dot was sent); no other address is tried.
-                    if (cancellationToken.IsCancellationRequested || (!outcome.TryNextAddress && !outcome.RetryWithoutTls))
+                    else
                     {
-                        return outcome.Report;
-                    }
-
-                    last = outcome.Report;
-                    if (outcome.RetryWithoutTls && policy.Mode == TlsMode.Opportunistic)
-                    {
-                        policy = new TlsPolicy(TlsMode.Off, null, "retry without TLS after a failed handshake");
-                        continue;
+                        outcome = await RunAsync(retry.Socket, destination, plain).ConfigureAwait(false);
                     }
                 }
 
-                break;
+                // Stopped by a signal: this connection's report stands (with "Possible duplicate!" if the
+                // final dot was sent); no other address is tried.
+                if (cancellationToken.IsCancellationRequested || (!outcome.TryNextAddress && !outcome.RetryWithoutTls))
+                {
+                    return outcome.Report;
+                }
+
+                last = outcome.Report;
             }
 
             lookupStarted = time.GetTimestamp();
         }
 
-        return last ?? (tried == 0 ? destinations.Failure ?? Reports.NoAddress() : Reports.NoConnection());
+        return last ?? (unusable is not null ? Reports.TlsPolicyUnusable(unusable)
+            : tried == 0 ? destinations.Failure ?? Reports.NoAddress() : Reports.NoConnection());
+
+        async Task<TransactionOutcome> RunAsync(System.Net.Sockets.Socket socket, Destination destination, TlsPolicy policy)
+        {
+            using (socket)
+            {
+                options.Transcript?.WriteLine($"connected to {destination.Address}:{destination.Port} ({destination.ExchangerName}) from {socket.LocalEndPoint}");
+                var transactionStarted = time.GetTimestamp();
+                var outcome = await transaction.RunAsync(socket, destination, policy, cancellationToken).ConfigureAwait(false);
+                if (trace is not null)
+                {
+                    trace.Transaction += time.GetElapsedTime(transactionStarted);
+                    trace.Tls = outcome.RetryWithoutTls ? outcome.Tls : transaction.Tls;
+                    Attempt(destination, outcome.RetryWithoutTls ? "TLS handshake failed" : ((char)outcome.Report.Letter).ToString());
+                }
+
+                return outcome;
+            }
+        }
     }
 
     private static async Task<IReadOnlyList<string>?> CanonicalizeAsync(IReadOnlyList<string> recipients, MailRouteResolver resolver, CancellationToken cancellationToken)

@@ -30,6 +30,10 @@ public sealed record DeliveryOptions
     /// remember connect timeouts across deliveries (<see cref="TcpTo"/>). Null: no such memory.</summary>
     public string? QmailHome { get; init; }
 
+    /// <summary>Finds the recipient domain's MTA-STS policy (RFC 8461) for MX deliveries, through the delivery's own
+    /// DNS lookups; null: MTA-STS is not consulted.</summary>
+    public Func<string, IDnsLookup, CancellationToken, Task<StsRequirement?>>? MtaSts { get; init; }
+
     /// <summary>This process's id: tcpto skips an address for (60 + (pid &amp; 31)) &lt;&lt; 6 seconds.</summary>
     public int ProcessId { get; init; } = Environment.ProcessId;
 }

@@ -21,7 +21,8 @@ public sealed record TransactionOutcome(DeliveryReport Report, bool TryNextAddre
 /// mapped to qmail-remote's letters: K/r only after the server's 2xx; D/h only on the server's 5xx
 /// (or on an address no server could be sent); everything else Z/s.
 /// </summary>
-public sealed class SmtpTransaction(Invocation invocation, MessageSource message, QmailConfig config, TextWriter? transcript, TimeProvider time)
+/// <param name="credentials">smtproutes credentials (qmail's AUTH patch syntax) for this route, or null.</param>
+public sealed class SmtpTransaction(Invocation invocation, MessageSource message, QmailConfig config, TextWriter? transcript, TimeProvider time, SmtpRoute? credentials = null)
 {
     /// <summary>What TLS the last connection had, for the log.</summary>
     public string Tls { get; private set; } = "none";
@@ -44,7 +45,7 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
     {
         ArgumentNullException.ThrowIfNull(policy);
         var tls = policy.Mode != TlsMode.Off;
-        var verified = policy.Mode == TlsMode.Verified;
+        var verified = policy.Required;
         ArgumentNullException.ThrowIfNull(socket);
         ArgumentNullException.ThrowIfNull(destination);
         var ip = destination.Address;
@@ -56,19 +57,9 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
             CheckCertificateRevocation = false,
         };
 
-        if (verified)
+        if (tls && ConfigureTls(client, policy, destination) is { } unreadable)
         {
-            var roots = new X509Certificate2Collection();
-            try
-            {
-                roots.ImportFromPemFile(policy.CaFile!);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
-            {
-                return new(Reports.UnableToReadControlFiles(), TryNextAddress: false, Tls: "policy file unreadable");
-            }
-
-            client.RequireVerified(roots);
+            return new(Reports.UnableToReadControlFiles(), TryNextAddress: false, Tls: unreadable);
         }
 
         // ---- greeting and EHLO/HELO ----------------------------------------------------------
@@ -117,10 +108,43 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
         }
 
         var tlsState = client.IsSecure
-            ? $"{client.SslProtocol} {client.SslCipherSuite}, " + (verified ? $"certificate verified ({policy.Why})" : "certificate not verified (opportunistic)")
+            ? $"{client.SslProtocol} {client.SslCipherSuite}, " + (verified ? $"certificate verified ({policy.Why})" : $"certificate not verified ({policy.Why})")
             : policy.Mode == TlsMode.Off ? $"none ({policy.Why})" : "none (not offered)";
         transcript?.WriteLine($"tls: {tlsState}");
         Tls = tlsState;
+
+        // ---- AUTH (smtproutes credentials): only inside TLS; never a plain-text password -----------
+        if (credentials is { User: { } user, Password: { } password })
+        {
+            if (!client.IsSecure)
+            {
+                await QuitAsync(client, socket).ConfigureAwait(false);
+                return new(Reports.AuthWithoutTls(ip), TryNextAddress: true);
+            }
+
+            if (client.AuthenticationMechanisms.Count == 0)
+            {
+                transcript?.WriteLine("auth: the relay offers no AUTH; sending without");
+            }
+            else
+            {
+                try
+                {
+                    await client.AuthenticateAsync(new System.Net.NetworkCredential(user, password), cancellationToken).ConfigureAwait(false);
+                    transcript?.WriteLine($"auth: authenticated as {user}");
+                }
+                catch (AuthenticationException e)
+                {
+                    var reply = recorder.LastReply ?? SmtpReply.FromMailKit(535, e.Message);
+                    await QuitAsync(client, socket).ConfigureAwait(false);
+                    return new(DeliveryReport.MessageOnly(MessageLetter.Deferred, Reports.AuthFailed(ip) + Reports.RemoteHostSaid(reply.Lines)), false);
+                }
+                catch (Exception e) when (IsConnectionFailure(e))
+                {
+                    return new(Reports.ConnectionDied(ip, possibleDuplicate: false, []), TryNextAddress: true);
+                }
+            }
+        }
 
         // ---- SIZE (RFC 1870): a message over the advertised limit is refused here, before MAIL ---------
         if (client.Capabilities.HasFlag(SmtpCapabilities.Size) && client.MaxSize > 0 && message.Facts.WireLength > client.MaxSize)
@@ -236,6 +260,54 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
             var rcptDone = client.RecipientReplies.Count >= mailboxes.Count;
             return new(Reports.ConnectionDied(ip, stage == SmtpStage.AfterDot, rcptDone ? RecipientReports() : []), false);
         }
+    }
+
+    /// <summary>Sets up the handshake for <paramref name="policy"/>: what verifies the certificate, the client
+    /// certificate, the cipher list. Returns why a control file could not be used, or null.</summary>
+    private string? ConfigureTls(QRemoteSmtpClient client, TlsPolicy policy, Destination destination)
+    {
+        try
+        {
+            switch (policy.Mode)
+            {
+                case TlsMode.Verified:
+                    var roots = new X509Certificate2Collection();
+                    roots.ImportFromPemFile(policy.CaFile!);
+                    client.RequireVerified(roots);
+                    break;
+                case TlsMode.MtaSts:
+                    client.RequireVerified(policy.Roots ?? []);
+                    break;
+                case TlsMode.Dane:
+                    client.RequireDane(policy.Tlsa, destination.ExchangerName, time.GetUtcNow().UtcDateTime);
+                    break;
+            }
+
+            if (config.ClientCertificatePath is { } certificate)
+            {
+                // The certificate and its key in one PEM file, as qmail's TLS patch has it.
+                client.ClientCertificates = [X509Certificate2.CreateFromPemFile(certificate)];
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException)
+        {
+            transcript?.WriteLine($"tls: {e.Message}");
+            return "policy file unreadable: " + e.Message;
+        }
+
+        if (config.TlsClientCiphers is { } expression)
+        {
+            var suites = QRemote.Tls.OpenSslCiphers.Expand(expression, out var error);
+            if (suites is null)
+            {
+                transcript?.WriteLine($"tls: control/tlsclientciphers: {error}");
+                return "control/tlsclientciphers: " + error;
+            }
+
+            client.CipherSuites = new System.Net.Security.CipherSuitesPolicy(suites);
+        }
+
+        return null;
     }
 
     /// <summary>The server's reply with its codes, from the wire when the last reply there is the one

@@ -8,4 +8,6 @@ namespace QRemote.Dns;
 /// <param name="ExchangerName">The MX name (or relay, or literal) this address belongs to: TLS's SNI and certificate name.</param>
 /// <param name="Preference">The MX preference (0 for implicit MX, relays and literals).</param>
 /// <param name="MxSecure">The MX answer was DNSSEC-validated (the AD bit): DANE needs it.</param>
-public sealed record Destination(IPAddress Address, int Port, string ExchangerName, int Preference, bool MxSecure);
+/// <param name="AddressSecure">The exchanger's A and AAAA answers were DNSSEC-validated (from their own queries: an
+/// additional section is not covered by the AD bit): DANE needs it too (RFC 7672 2.2).</param>
+public sealed record Destination(IPAddress Address, int Port, string ExchangerName, int Preference, bool MxSecure, bool AddressSecure = false);

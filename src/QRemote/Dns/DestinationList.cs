@@ -19,8 +19,8 @@ public sealed class DestinationList
 {
     private readonly IReadOnlyList<Destination>? _fixed;
     private readonly IReadOnlyList<(string Name, int Preference)> _exchangers = [];
-    private readonly Func<string, Task<(IReadOnlyList<System.Net.IPAddress> Addresses, DnsStatus Status)>>? _lookup;
-    private readonly Func<string, int, System.Net.IPAddress, Destination> _destination = null!;
+    private readonly Func<string, Task<(IReadOnlyList<System.Net.IPAddress> Addresses, DnsStatus Status, bool Secure)>>? _lookup;
+    private readonly Func<string, int, System.Net.IPAddress, bool, Destination> _destination = null!;
     private readonly ILocalAddresses? _local;
     private readonly Func<DeliveryReport> _noAddressReport = Reports.NoAddress;
     private readonly Action<string> _note = _ => { };
@@ -30,8 +30,8 @@ public sealed class DestinationList
 
     internal DestinationList(
         IReadOnlyList<(string Name, int Preference)> orderedExchangers,
-        Func<string, Task<(IReadOnlyList<System.Net.IPAddress>, DnsStatus)>> lookup,
-        Func<string, int, System.Net.IPAddress, Destination> destination,
+        Func<string, Task<(IReadOnlyList<System.Net.IPAddress>, DnsStatus, bool)>> lookup,
+        Func<string, int, System.Net.IPAddress, bool, Destination> destination,
         ILocalAddresses local,
         Func<DeliveryReport> noAddressReport,
         Action<string> note)
@@ -47,13 +47,39 @@ public sealed class DestinationList
     /// <summary>Why there was nothing to try, once an enumeration has ended without yielding anything.</summary>
     public DeliveryReport? Failure { get; private set; }
 
+    /// <summary>Every address, in order.</summary>
     public async IAsyncEnumerable<Destination> EnumerateAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await foreach (var group in EnumerateGroupsAsync(cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var d in group)
+            {
+                yield return d;
+            }
+        }
+    }
+
+    /// <summary>The addresses in order, one exchanger's at a time (for the connection race between its
+    /// IPv6 and IPv4 addresses, and its TLS policy, decided once).</summary>
+    public async IAsyncEnumerable<IReadOnlyList<Destination>> EnumerateGroupsAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         if (_fixed is not null)
         {
+            var run = new List<Destination>();
             foreach (var d in _fixed)
             {
-                yield return d;
+                if (run.Count > 0 && !string.Equals(run[0].ExchangerName, d.ExchangerName, StringComparison.OrdinalIgnoreCase))
+                {
+                    yield return run;
+                    run = [];
+                }
+
+                run.Add(d);
+            }
+
+            if (run.Count > 0)
+            {
+                yield return run;
             }
 
             Failure = _fixed.Count == 0 ? Reports.NoAddress() : null;
@@ -61,7 +87,7 @@ public sealed class DestinationList
         }
 
         var levels = _exchangers.GroupBy(e => e.Preference).Select(g => g.ToList()).ToList();
-        var lookups = new Dictionary<string, Task<(IReadOnlyList<System.Net.IPAddress> Addresses, DnsStatus Status)>>(StringComparer.OrdinalIgnoreCase);
+        var lookups = new Dictionary<string, Task<(IReadOnlyList<System.Net.IPAddress> Addresses, DnsStatus Status, bool Secure)>>(StringComparer.OrdinalIgnoreCase);
         void Start(int level)
         {
             if (level < levels.Count)
@@ -85,9 +111,9 @@ public sealed class DestinationList
             var found = new List<Destination>();
             foreach (var (name, preference) in levels[level])
             {
-                var (addresses, status) = await lookups[name].WaitAsync(cancellationToken).ConfigureAwait(false);
+                var (addresses, status, secure) = await lookups[name].WaitAsync(cancellationToken).ConfigureAwait(false);
                 soft |= status == DnsStatus.TemporaryFailure;
-                found.AddRange(addresses.Select(a => _destination(name, preference, a)));
+                found.AddRange(addresses.Select(a => _destination(name, preference, a, secure)));
             }
 
             if (found.Any(d => _local!.IsLocal(d.Address)))
@@ -98,10 +124,11 @@ public sealed class DestinationList
                 break;
             }
 
-            foreach (var d in found)
+            foreach (var group in found.GroupBy(d => d.ExchangerName, StringComparer.OrdinalIgnoreCase))
             {
-                yielded++;
-                yield return d;
+                var list = group.ToList();
+                yielded += list.Count;
+                yield return list;
             }
         }
 

@@ -87,9 +87,11 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
         }
 
         var statuses = new List<DnsStatus>();
-        async Task<(IReadOnlyList<IPAddress>, DnsStatus)> Lookup(string name)
+        async Task<(IReadOnlyList<IPAddress>, DnsStatus, bool)> Lookup(string name)
         {
-            var result = await AddressesAsync(names[name], mx.Message, cancellationToken).ConfigureAwait(false);
+            // A secure MX answer's additional section is not covered by its AD bit: DANE needs the addresses'
+            // own, validated answers (one query more, for signed domains only).
+            var result = await AddressesAsync(names[name], mx.Authentic ? null : mx.Message, cancellationToken).ConfigureAwait(false);
             lock (statuses)
             {
                 statuses.Add(result.Status);
@@ -103,7 +105,7 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
         var list = new DestinationList(
             ordered,
             Lookup,
-            (name, preference, address) => new Destination(address, port, name, preference, mx.Authentic),
+            (name, preference, address, secure) => new Destination(address, port, name, preference, mx.Authentic, secure),
             localAddresses,
             noAddress,
             Note);
@@ -124,7 +126,7 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
             return Failed(Reports.NoSuchHost(route.Relay));
         }
 
-        var (list, status) = await AddressesAsync(name, null, cancellationToken).ConfigureAwait(false);
+        var (list, status, secure) = await AddressesAsync(name, null, cancellationToken).ConfigureAwait(false);
         if (list.Count == 0)
         {
             return Failed(status switch
@@ -135,7 +137,7 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
             });
         }
 
-        return Found(list.Select(a => new Destination(a, route.Port, route.Relay, 0, false)).ToList(), "smtproutes");
+        return Found(list.Select(a => new Destination(a, route.Port, route.Relay, 0, false, secure)).ToList(), "smtproutes");
     }
 
     /// <summary>The end of the CNAME chain of <paramref name="domain"/>'s MX answer (for the optional RFC 1123
@@ -155,6 +157,37 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
             DnsStatus.Ok => mx.FinalName.ToString(false),
             _ => domain,
         };
+    }
+
+    /// <summary>
+    /// The TLSA records of <c>_PORT._tcp.EXCHANGER</c> (RFC 7672 2.2), read through any CNAME chain in the answer.
+    /// Secure records only: an answer without the AD bit, NXDOMAIN or NODATA is "no DANE"; a lookup that failed
+    /// (SERVFAIL, which is also what a validating resolver says of a bogus answer) is <see cref="TlsaStatus.Failed"/>,
+    /// and the exchanger must not be used (RFC 7672 2.1.1: it could be an attacker hiding the records).
+    /// </summary>
+    public async Task<TlsaLookup> TlsaAsync(string exchanger, int port, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(exchanger);
+        if (!TryName($"_{port.ToString(CultureInfo.InvariantCulture)}._tcp.{exchanger.TrimEnd('.')}", out var name))
+        {
+            return new TlsaLookup(TlsaStatus.None, [], "not a DNS name");
+        }
+
+        var answer = await QueryFollowingAsync(name, RecordType.Tlsa, cancellationToken).ConfigureAwait(false);
+        TlsaLookup result = answer.Status switch
+        {
+            DnsStatus.TemporaryFailure => new(TlsaStatus.Failed, [], $"{name} TLSA lookup failed"),
+            DnsStatus.NoSuchName => new(TlsaStatus.None, [], $"{name}: no TLSA records"),
+            _ when !answer.Authentic => new(TlsaStatus.None, [], $"{name}: TLSA answer not secure"),
+            _ when answer.Records.Count == 0 => new(TlsaStatus.None, [], $"{name}: no TLSA records (secure)"),
+            _ => new(TlsaStatus.Secure,
+                answer.Records.OfType<TlsaRecord>()
+                    .Select(r => new Tls.TlsaAssociation((byte)r.CertificateUsage, (byte)r.Selector, (byte)r.MatchingType, r.CertificateAssociationData))
+                    .ToList(),
+                $"{name}: {answer.Records.Count} secure TLSA record{(answer.Records.Count == 1 ? "" : "s")}"),
+        };
+        Note(result.Detail);
+        return result;
     }
 
     public IReadOnlyList<string> Trace => _trace;
@@ -222,7 +255,7 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
 
     /// <summary>A and AAAA for one name, in parallel, taking records from <paramref name="carrier"/>'s additional
     /// section where it has them. Addresses come IPv6 and IPv4 alternately, IPv6 first (RFC 8305).</summary>
-    private async Task<(IReadOnlyList<IPAddress> Addresses, DnsStatus Status)> AddressesAsync(DomainName name, DnsMessage? carrier, CancellationToken cancellationToken)
+    private async Task<(IReadOnlyList<IPAddress> Addresses, DnsStatus Status, bool Secure)> AddressesAsync(DomainName name, DnsMessage? carrier, CancellationToken cancellationToken)
     {
         var aTask = FromAdditionalOrQuery<ARecord>(name, RecordType.A, carrier, cancellationToken);
         var aaaaTask = FromAdditionalOrQuery<AaaaRecord>(name, RecordType.Aaaa, carrier, cancellationToken);
@@ -247,8 +280,10 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
         var status = a.Status == DnsStatus.TemporaryFailure || aaaa.Status == DnsStatus.TemporaryFailure
             ? DnsStatus.TemporaryFailure
             : a.Status == DnsStatus.NoSuchName && aaaa.Status == DnsStatus.NoSuchName ? DnsStatus.NoSuchName : DnsStatus.Ok;
-        Note($"{name}: {(merged.Count == 0 ? status.ToString() : string.Join(" ", merged))}");
-        return (merged, status);
+        // Secure: both answers validated (a NODATA answer, signed, is as good as records).
+        var secure = a.Status == DnsStatus.Ok && aaaa.Status == DnsStatus.Ok && a.Authentic && aaaa.Authentic;
+        Note($"{name}: {(merged.Count == 0 ? status.ToString() : string.Join(" ", merged))}{(secure ? " (secure)" : "")}");
+        return (merged, status, secure);
     }
 
     private async Task<Followed> FromAdditionalOrQuery<T>(DomainName name, RecordType type, DnsMessage? carrier, CancellationToken cancellationToken)
@@ -330,3 +365,16 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
     /// <param name="Authentic">Every answer along the chain had the AD bit.</param>
     private sealed record Followed(DnsStatus Status, DomainName FinalName, IReadOnlyList<DnsRecordBase> Records, DnsMessage? Message, bool Authentic);
 }
+
+/// <summary>What a TLSA lookup found, for DANE.</summary>
+public enum TlsaStatus
+{
+    /// <summary>No secure TLSA records: DANE does not apply.</summary>
+    None,
+    /// <summary>Secure TLSA records: DANE applies.</summary>
+    Secure,
+    /// <summary>The lookup failed: the exchanger must not be used now.</summary>
+    Failed,
+}
+
+public sealed record TlsaLookup(TlsaStatus Status, IReadOnlyList<Tls.TlsaAssociation> Records, string Detail);

@@ -145,18 +145,24 @@ public sealed class MessageSource : IAsyncDisposable
             var encoder = new WireEncoder(dotStuff: false);
             long length = 0, wire = 0;
             var eightBit = false;
+            var tlsRequiredNo = false;
             byte last = (byte)'\n';
             int read;
             while ((read = await stream.ReadAsync(buffer.AsMemory(0, BufferSize), cancellationToken).ConfigureAwait(false)) > 0)
             {
                 var chunk = buffer.AsSpan(0, read);
+                if (length == 0)
+                {
+                    tlsRequiredNo = HeaderScan.TlsRequiredNo(chunk);
+                }
+
                 length += read;
                 last = chunk[^1];
                 eightBit = eightBit || chunk.IndexOfAnyInRange((byte)0x80, (byte)0xff) >= 0;
                 wire += encoder.Encode(chunk, scratch);
             }
 
-            return new MessageFacts(length, wire, last == (byte)'\n', eightBit);
+            return new MessageFacts(length, wire, last == (byte)'\n', eightBit, tlsRequiredNo);
         }
         finally
         {

@@ -25,6 +25,21 @@ public sealed record QmailConfig
     /// on only when <c>control/qremote-canonicalize</c> holds 1.</summary>
     public bool CanonicalizeRecipients { get; init; }
 
+    /// <summary><c>control/clientcert.pem</c> (qmail's TLS patch): the certificate and key offered to servers that ask,
+    /// when the file exists. Read when a handshake needs it.</summary>
+    public string? ClientCertificatePath { get; init; }
+
+    /// <summary><c>control/tlsclientciphers</c> (qmail's TLS patch): an OpenSSL cipher list for TLS 1.2; null for the default.</summary>
+    public string? TlsClientCiphers { get; init; }
+
+    /// <summary><c>control/outgoingip</c>: the source addresses to bind, at most one per address family.</summary>
+    public IReadOnlyList<System.Net.IPAddress> OutgoingIps { get; init; } = [];
+
+    /// <summary><c>control/qremote-mta-sts-cache</c>: the directory of cached MTA-STS policies (docs/mta-sts.md).</summary>
+    public string MtaStsCacheDirectory { get; init; } = DefaultMtaStsCache;
+
+    public const string DefaultMtaStsCache = "/var/cache/qremote/mta-sts";
+
     /// <summary>The control files consulted, with the value used and where it came from (for --show-config).</summary>
     public IReadOnlyList<ControlSetting> Settings { get; init; } = [];
 
@@ -58,8 +73,37 @@ public sealed record QmailConfig
         var canonicalize = control.ReadInt("qremote-canonicalize", 0) == 1;
         settings.Add(new("qremote-canonicalize", canonicalize ? "1" : "0", control.Exists("qremote-canonicalize") ? "file" : "default"));
 
+        var clientCert = control.Exists("clientcert.pem") ? Path.Combine(control.Directory, "clientcert.pem") : null;
+        settings.Add(new("clientcert.pem", clientCert ?? "(none)", clientCert is null ? "missing" : "file"));
+        var ciphers = control.ReadLine("tlsclientciphers");
+        settings.Add(new("tlsclientciphers", ciphers ?? "(OpenSSL's default)", ciphers is null ? "missing" : "file"));
+
+        // One address per family: the first of each is used; anything that is not an address is refused
+        // (binding to a guess could send mail from the wrong place).
+        var outgoing = new List<System.Net.IPAddress>();
+        foreach (var line in control.ReadLines("outgoingip"))
+        {
+            if (!System.Net.IPAddress.TryParse(line.Trim(), out var ip))
+            {
+                throw new ControlFileException(Path.Combine(control.Directory, "outgoingip"), new InvalidDataException($"not an IP address: {line}"));
+            }
+
+            if (!outgoing.Any(o => o.AddressFamily == ip.AddressFamily))
+            {
+                outgoing.Add(ip);
+            }
+        }
+
+        settings.Add(new("outgoingip", outgoing.Count == 0 ? "(any)" : string.Join(" ", outgoing), control.Exists("outgoingip") ? "file" : "missing"));
+        var stsCache = control.ReadLine("qremote-mta-sts-cache");
+        settings.Add(new("qremote-mta-sts-cache", stsCache ?? DefaultMtaStsCache, stsCache is null ? "default" : "file"));
+
         return new QmailConfig
         {
+            ClientCertificatePath = clientCert,
+            TlsClientCiphers = string.IsNullOrWhiteSpace(ciphers) ? null : ciphers.Trim(),
+            OutgoingIps = outgoing,
+            MtaStsCacheDirectory = string.IsNullOrWhiteSpace(stsCache) ? DefaultMtaStsCache : stsCache.Trim(),
             HeloHost = heloHost,
             Routes = routes,
             TimeoutConnect = Math.Max(1, timeoutConnect),

@@ -79,6 +79,17 @@ public static class Reports
     public static DeliveryReport TlsNotVerified(IPAddress ip, string policy, string why) => Defer(
         $"Connected to {Host(ip)} but its TLS certificate did not verify against {policy} ({ReportText.Sanitize(why)}). (#4.7.1)\n");
 
+    /// <summary>Ours: a TLS policy (DANE, MTA-STS) rules out every exchanger there was; never plain text instead.</summary>
+    public static DeliveryReport TlsPolicyUnusable(string why) => Defer(
+        $"No mail exchanger can be used under the TLS policy: {OutSafe(why)}. (#4.7.5)\n");
+
+    /// <summary>Ours: smtproutes gives credentials, and they are never sent without TLS.</summary>
+    public static DeliveryReport AuthWithoutTls(IPAddress ip) => Defer(
+        $"Connected to {Host(ip)} but TLS was not established, and AUTH credentials are never sent in plain text. (#4.7.0)\n");
+
+    /// <summary>Ours: the relay refused our credentials (a deferral, as Postfix's default: the password may be fixed).</summary>
+    public static string AuthFailed(IPAddress ip) => $"Connected to {Host(ip)} but authentication was rejected.\n";
+
     public static string DataFailed(IPAddress ip) => $"{Host(ip)} failed on DATA command.\n";
 
     public static string FailedAfterMessage(IPAddress ip) => $"{Host(ip)} failed after I sent the message.\n";

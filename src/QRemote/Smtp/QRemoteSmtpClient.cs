@@ -4,6 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 using MailKit;
 using MailKit.Net.Smtp;
 using MimeKit;
+using QRemote.Tls;
 
 namespace QRemote.Smtp;
 
@@ -41,6 +42,34 @@ public sealed class QRemoteSmtpClient : SmtpClient
         };
     }
 
+    /// <summary>DANE: the certificate must match the TLSA records (<see cref="DaneCheck"/>); .NET's own verdict is not used.</summary>
+    public void RequireDane(IReadOnlyList<TlsaAssociation> tlsa, string exchanger, DateTime now)
+    {
+        ServerCertificateValidationCallback = (_, certificate, chain, _) =>
+        {
+            if (certificate is null)
+            {
+                VerificationFailure = "no certificate";
+                return false;
+            }
+
+            var leaf = certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+            var presented = new List<X509Certificate2> { leaf };
+            if (chain is not null)
+            {
+                // What the server sent (.NET puts it in ExtraStore) and what the chain builder found from it.
+                presented.AddRange(chain.ChainPolicy.ExtraStore);
+                presented.AddRange(chain.ChainElements.Select(e => e.Certificate));
+            }
+
+            VerificationFailure = DaneCheck.Verify(tlsa, leaf, presented.DistinctBy(c => c.Thumbprint).ToList(), exchanger, now);
+            return VerificationFailure is null;
+        };
+    }
+
+    /// <summary>control/tlsclientciphers, expanded (<see cref="OpenSslCiphers"/>); null for OpenSSL's default.</summary>
+    public CipherSuitesPolicy? CipherSuites { get; set; }
+
     public QRemoteSmtpClient(ReplyRecorder recorder, long wireSize)
         : base(recorder)
     {
@@ -72,9 +101,8 @@ public sealed class QRemoteSmtpClient : SmtpClient
     /// Opportunistic TLS (RFC 7435): TLS 1.2 or newer, SNI with the exchanger's name, any certificate
     /// accepted, since no policy asks for verification. The chain .NET builds anyway (to report policy
     /// errors nobody reads) uses an empty custom root store, never downloads intermediates (no HTTP
-    /// side-trips from an MTA) and never checks revocation online. Measured with strace: this does not
-    /// stop .NET reading the system trust store (147 file opens per handshake with or without it); the
-    /// performance issue has that finding.
+    /// side-trips from an MTA) and never checks revocation online. (It does not stop .NET reading the system
+    /// trust store: <see cref="SystemTrust"/> does.)
     /// </summary>
     protected override SslClientAuthenticationOptions GetSslClientAuthenticationOptions(string host, RemoteCertificateValidationCallback remoteCertificateValidationCallback)
     {
@@ -90,6 +118,11 @@ public sealed class QRemoteSmtpClient : SmtpClient
         if (TrustedRoots is { } roots)
         {
             options.CertificateChainPolicy.CustomTrustStore.AddRange(roots);
+        }
+
+        if (CipherSuites is { } suites)
+        {
+            options.CipherSuitesPolicy = suites;
         }
 
         return options;

@@ -139,14 +139,14 @@ public sealed class ReplyRecorder : IProtocolLogger
 
             var end = span.IndexOf("\r\n"u8);
             var line = end < 0 ? span : span[..end];
-            if (_transcript is not null)
-            {
-                var secrets = AuthenticationSecretDetector?.DetectSecrets(buffer, offset + (count - span.Length), line.Length);
-                _transcript.WriteLine("C: " + (secrets is { Count: > 0 } ? "(authentication data redacted)" : ReportText.FromWire(line)));
-            }
+            // MailKit's detector marks the bytes of an AUTH exchange that carry credentials; the whole line is
+            // kept out of the transcript (and so out of every log), and out of LastCommand.
+            var secrets = AuthenticationSecretDetector?.DetectSecrets(buffer, offset + (count - span.Length), line.Length);
+            var secret = secrets is { Count: > 0 };
+            _transcript?.WriteLine("C: " + (secret ? "(authentication data redacted)" : ReportText.FromWire(line)));
 
             var space = line.IndexOf((byte)' ');
-            LastCommand = System.Text.Encoding.ASCII.GetString(space < 0 ? line : line[..space]).ToUpperInvariant();
+            LastCommand = secret ? "AUTH" : System.Text.Encoding.ASCII.GetString(space < 0 ? line : line[..space]).ToUpperInvariant();
             if (line.StartsWith("BDAT "u8) || line.StartsWith("bdat "u8))
             {
                 var text = System.Text.Encoding.ASCII.GetString(line);

@@ -1,0 +1,58 @@
+using System.Security.Cryptography.X509Certificates;
+
+namespace QRemote.Tls;
+
+/// <summary>
+/// Checks a server's certificate against the exchanger's secure TLSA records (RFC 7672 3.1):
+/// <list type="bullet">
+/// <item>DANE-EE(3): the server's own certificate (or key) matches; nothing else is checked: not the
+/// name, not the dates, not the chain (RFC 7672 3.1.1).</item>
+/// <item>DANE-TA(2): some certificate the server sent matches, the server's certificate chains to it
+/// (dates checked), and names the exchanger (RFC 7672 3.1.2 and 3.2.2: the MX host name).</item>
+/// </list>
+/// Pure: takes what the handshake presented, returns null for a match or why not.
+/// </summary>
+public static class DaneCheck
+{
+    public static string? Verify(IReadOnlyList<TlsaAssociation> records, X509Certificate2 leaf, IReadOnlyList<X509Certificate2> presented, string exchanger, DateTime now)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        ArgumentNullException.ThrowIfNull(leaf);
+        ArgumentNullException.ThrowIfNull(presented);
+        var usable = records.Where(r => r.Usable).ToList();
+        if (usable.Count == 0)
+        {
+            // RFC 7672 2.2: TLSA records exist but none is usable: TLS is still mandatory, unauthenticated.
+            return null;
+        }
+
+        if (usable.Any(r => r.Usage == TlsaAssociation.DaneEe && r.Matches(leaf)))
+        {
+            return null;
+        }
+
+        foreach (var anchor in presented.Where(c => usable.Any(r => r.Usage == TlsaAssociation.DaneTa && r.Matches(c))))
+        {
+            using var chain = new X509Chain();
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.Add(anchor);
+            chain.ChainPolicy.ExtraStore.AddRange(presented.ToArray());
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            chain.ChainPolicy.DisableCertificateDownloads = true;
+            chain.ChainPolicy.VerificationTime = now;
+            if (chain.Build(leaf) && leaf.MatchesHostname(exchanger.TrimEnd('.'), allowWildcards: true, allowCommonName: true))
+            {
+                return null;
+            }
+
+            if (chain.ChainStatus.Length > 0)
+            {
+                return $"DANE-TA: the chain to the matching trust anchor failed: {chain.ChainStatus[0].StatusInformation.Trim()}";
+            }
+
+            return $"DANE-TA: the certificate does not name {exchanger}";
+        }
+
+        return $"no TLSA record matches the server's certificate ({usable.Count} usable record{(usable.Count == 1 ? "" : "s")})";
+    }
+}
