@@ -174,17 +174,18 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
         }
 
         var answer = await QueryFollowingAsync(name, RecordType.Tlsa, cancellationToken).ConfigureAwait(false);
+        var shown = name.ToString(false);
         TlsaLookup result = answer.Status switch
         {
-            DnsStatus.TemporaryFailure => new(TlsaStatus.Failed, [], $"{name} TLSA lookup failed"),
-            DnsStatus.NoSuchName => new(TlsaStatus.None, [], $"{name}: no TLSA records"),
-            _ when !answer.Authentic => new(TlsaStatus.None, [], $"{name}: TLSA answer not secure"),
-            _ when answer.Records.Count == 0 => new(TlsaStatus.None, [], $"{name}: no TLSA records (secure)"),
+            DnsStatus.TemporaryFailure => new(TlsaStatus.Failed, [], $"{shown} TLSA lookup failed"),
+            DnsStatus.NoSuchName => new(TlsaStatus.None, [], $"{shown}: no TLSA records"),
+            _ when !answer.Authentic => new(TlsaStatus.None, [], $"{shown}: TLSA answer not secure"),
+            _ when answer.Records.Count == 0 => new(TlsaStatus.None, [], $"{shown}: no TLSA records (secure)"),
             _ => new(TlsaStatus.Secure,
                 answer.Records.OfType<TlsaRecord>()
                     .Select(r => new Tls.TlsaAssociation((byte)r.CertificateUsage, (byte)r.Selector, (byte)r.MatchingType, r.CertificateAssociationData))
                     .ToList(),
-                $"{name}: {answer.Records.Count} secure TLSA record{(answer.Records.Count == 1 ? "" : "s")}"),
+                $"{shown}: {answer.Records.Count} secure TLSA record{(answer.Records.Count == 1 ? "" : "s")}"),
         };
         Note(result.Detail);
         return result;

@@ -81,7 +81,7 @@ public static class Reports
 
     /// <summary>Ours: a TLS policy (DANE, MTA-STS) rules out every exchanger there was; never plain text instead.</summary>
     public static DeliveryReport TlsPolicyUnusable(string why) => Defer(
-        $"No mail exchanger can be used under the TLS policy: {OutSafe(why)}. (#4.7.5)\n");
+        $"No mail exchanger can be used under the TLS policy: {ReportText.Sanitize(why)}. (#4.7.5)\n");
 
     /// <summary>Ours: smtproutes gives credentials, and they are never sent without TLS.</summary>
     public static DeliveryReport AuthWithoutTls(IPAddress ip) => Defer(
