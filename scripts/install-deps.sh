@@ -6,7 +6,7 @@
 #   build:  clang, zlib1g-dev                         (Native AOT publish)
 #   demo:   build + postfix (for its smtp-sink)
 #   all:    demo + bind9, bind9-utils, bind9-dnsutils (named, dnssec-keygen, dnssec-signzone, dig),
-#           unbound, openssl, swaks, iproute2 (ip), time, strace   (the tests)
+#           unbound, openssl, swaks, iproute2 (ip), time, strace, dovecot-core (SASL for Postfix)
 #
 # Idempotent: a package is installed only when the file it provides is missing, and apt is not
 # touched at all when nothing is. No service is started by the install (policy-rc.d), and postfix
@@ -37,6 +37,7 @@ tests=(
   "iproute2       /usr/sbin/ip /sbin/ip /usr/bin/ip /bin/ip"
   "time           /usr/bin/time"
   "strace         /usr/bin/strace"
+  "dovecot-core   /usr/sbin/dovecot"
   "python3        /usr/bin/python3"
   "procps         /usr/bin/pgrep"
   "util-linux     /usr/bin/setpriv"

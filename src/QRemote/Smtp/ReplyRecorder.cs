@@ -74,6 +74,9 @@ public sealed class ReplyRecorder : IProtocolLogger
 
     public IAuthenticationSecretDetector? AuthenticationSecretDetector { get; set; }
 
+    /// <summary>Inside an AUTH exchange: every client line is a credential.</summary>
+    private bool _inAuth;
+
     /// <summary>The last complete reply, or null before the first.</summary>
     public SmtpReply? LastReply { get; private set; }
 
@@ -139,14 +142,27 @@ public sealed class ReplyRecorder : IProtocolLogger
 
             var end = span.IndexOf("\r\n"u8);
             var line = end < 0 ? span : span[..end];
-            // MailKit's detector marks the bytes of an AUTH exchange that carry credentials; the whole line is
-            // kept out of the transcript (and so out of every log), and out of LastCommand.
+            // Credentials never reach the transcript (and so no log). MailKit's detector marks some (PLAIN's
+            // initial response) but not all: LOGIN's base64 password went through it, measured. So our own rule:
+            // after AUTH's mechanism name, and on every line the client sends while the server answers 334,
+            // nothing is shown. Nor does it reach LastCommand.
             var secrets = AuthenticationSecretDetector?.DetectSecrets(buffer, offset + (count - span.Length), line.Length);
-            var secret = secrets is { Count: > 0 };
-            _transcript?.WriteLine("C: " + (secret ? "(authentication data redacted)" : ReportText.FromWire(line)));
+            var isAuth = line.Length >= 5 && System.Text.Ascii.EqualsIgnoreCase(line[..5], "AUTH "u8);
+            var secret = _inAuth || secrets is { Count: > 0 };
+            if (isAuth)
+            {
+                _inAuth = true;
+                var mechanism = line[5..];
+                var end2 = mechanism.IndexOf((byte)' ');
+                _transcript?.WriteLine("C: AUTH " + ReportText.FromWire(end2 < 0 ? mechanism : mechanism[..end2]) + (end2 < 0 ? "" : " (authentication data redacted)"));
+            }
+            else
+            {
+                _transcript?.WriteLine("C: " + (secret ? "(authentication data redacted)" : ReportText.FromWire(line)));
+            }
 
             var space = line.IndexOf((byte)' ');
-            LastCommand = secret ? "AUTH" : System.Text.Encoding.ASCII.GetString(space < 0 ? line : line[..space]).ToUpperInvariant();
+            LastCommand = secret || isAuth ? "AUTH" : System.Text.Encoding.ASCII.GetString(space < 0 ? line : line[..space]).ToUpperInvariant();
             if (line.StartsWith("BDAT "u8) || line.StartsWith("bdat "u8))
             {
                 var text = System.Text.Encoding.ASCII.GetString(line);
@@ -259,6 +275,8 @@ public sealed class ReplyRecorder : IProtocolLogger
 
         var code = _replyCode ?? ParseCode(bytes);
         _replyCode = null;
+        // An AUTH exchange goes on while the server asks for more (334); any other reply ends it.
+        _inAuth &= code == 334;
         LastReply = new SmtpReply(code, ReportText.FromWire(_reply.ToArray()));
         ReplyCount++;
         _reply.SetLength(0);
