@@ -18,6 +18,7 @@ internal sealed class WireRecorder : IDisposable
     private readonly List<Task> _sessions = [];
     private readonly Task _accept;
     private int _connections;
+    private readonly List<bool> _turns = [];
 
     public WireRecorder(IPEndPoint target)
     {
@@ -49,6 +50,22 @@ internal sealed class WireRecorder : IDisposable
             lock (_fromServer)
             {
                 return _fromServer.ToArray();
+            }
+        }
+    }
+
+    /// <summary>
+    /// The round trips the client waited for: each time the server spoke and the client spoke next (the
+    /// greeting before EHLO, each reply before the next command). The server's last words (221 to a QUIT
+    /// the client does not wait for) are not counted. Chunks are taken in the order they reached this relay.
+    /// </summary>
+    public int ClientWaits
+    {
+        get
+        {
+            lock (_turns)
+            {
+                return _turns.Zip(_turns.Skip(1)).Count(pair => !pair.First && pair.Second);
             }
         }
     }
@@ -138,6 +155,15 @@ internal sealed class WireRecorder : IDisposable
                 lock (record)
                 {
                     record.Write(buffer, 0, n);
+                }
+
+                lock (_turns)
+                {
+                    var fromClient = record == _fromClient;
+                    if (_turns.Count == 0 || _turns[^1] != fromClient)
+                    {
+                        _turns.Add(fromClient);
+                    }
                 }
 
                 await to.SendAsync(buffer.AsMemory(0, n), SocketFlags.None, _stop.Token);
