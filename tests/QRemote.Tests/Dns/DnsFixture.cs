@@ -42,6 +42,9 @@ public sealed class DnsFixture
             nullmxa      MX    0 .
             nullmxa      A     127.0.0.13
             nodata       A     127.0.0.14
+            race         MX    10 mx.race
+            mx.race      AAAA  ::1
+            mx.race      A     127.0.0.40
             v6only       MX    10 mx.v6only
             mx.v6only    AAAA  ::1
             v6ula        MX    10 mx.v6ula
