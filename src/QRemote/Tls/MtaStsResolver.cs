@@ -33,7 +33,7 @@ public sealed class MtaStsResolver(IDnsLookup dns, MtaStsOptions options, TimePr
         ArgumentNullException.ThrowIfNull(domain);
         if (!TryPolicyDomain(domain, out var name))
         {
-            return new(null, $"{Clean(domain)} is not a domain name: no policy");
+            return Result(null, $"{domain} is not a domain name: no policy");
         }
 
         var cached = _cache.Load(name);
@@ -45,13 +45,13 @@ public sealed class MtaStsResolver(IDnsLookup dns, MtaStsOptions options, TimePr
         if (id is null)
         {
             return fresh is not null
-                ? new(fresh, $"{Describe(fresh)}, cached; {recordProblem}")
-                : new(null, temporary ? $"{recordProblem}; {noCache}" : recordProblem!);
+                ? Result(fresh, $"{Describe(fresh)}, cached; {recordProblem}")
+                : Result(null, temporary ? $"{recordProblem}; {noCache}" : recordProblem!);
         }
 
         if (fresh is not null && fresh.Id == id)
         {
-            return new(fresh, $"{Describe(fresh)}, cached");
+            return Result(fresh, $"{Describe(fresh)}, cached");
         }
 
         var fetched = await new MtaStsFetcher(_dns, _options, _time).FetchAsync(name, cancellationToken).ConfigureAwait(false);
@@ -63,7 +63,7 @@ public sealed class MtaStsResolver(IDnsLookup dns, MtaStsOptions options, TimePr
             if (policy is not null)
             {
                 var stored = _cache.Store(name, id, now, body);
-                return new(policy, $"{Describe(policy)}, fetched{(stored is null ? "" : "; not cached: " + stored)}");
+                return Result(policy, $"{Describe(policy)}, fetched{(stored is null ? "" : "; not cached: " + stored)}");
             }
 
             why = $"policy not valid: {error}";
@@ -73,10 +73,10 @@ public sealed class MtaStsResolver(IDnsLookup dns, MtaStsOptions options, TimePr
             why = fetched.Error;
         }
 
-        why = $"fetch of id {id} failed: {Clean(why ?? "unknown")}";
+        why = $"fetch of id {id} failed: {why}";
         return fresh is not null
-            ? new(fresh, $"{Describe(fresh)}, cached; {why}")
-            : new(null, $"{why}; {noCache}");
+            ? Result(fresh, $"{Describe(fresh)}, cached; {why}")
+            : Result(null, $"{why}; {noCache}");
     }
 
     /// <summary>
@@ -110,7 +110,7 @@ public sealed class MtaStsResolver(IDnsLookup dns, MtaStsOptions options, TimePr
         }
 
         var id = MtaStsRecord.ParseId(ours[0], out var error);
-        return id is null ? (null, $"{owner} record not valid: {Clean(error ?? "")}", false) : (id, null, false);
+        return id is null ? (null, $"{owner} record not valid: {error}", false) : (id, null, false);
     }
 
     /// <summary>
@@ -182,7 +182,9 @@ public sealed class MtaStsResolver(IDnsLookup dns, MtaStsOptions options, TimePr
     private static string Stamp(DateTimeOffset when) =>
         when.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture);
 
-    /// <summary>One line for the log, whatever a server or an exception said.</summary>
+    /// <summary>The result, its detail made one clean line for the log, whatever a server or an exception said.</summary>
+    private static MtaStsResult Result(MtaStsPolicy? policy, string detail) => new(policy, Clean(detail));
+
     private static string Clean(string text) =>
         string.Create(text.Length, text, (span, t) =>
         {

@@ -191,6 +191,7 @@ public sealed class MtaStsResolverTests
     [TestCase("noid.mtasts.test", "_mta-sts.noid.mtasts.test record not valid: no id")]
     [TestCase("x.broken-sts.test", "_mta-sts.x.broken-sts.test TXT lookup failed temporarily; no cached policy")]
     [TestCase("[127.0.0.1]", "[127.0.0.1] is not a domain name: no policy")]
+    [TestCase("two\nlines.test", "two?lines.test is not a domain name: no policy")]
     public async Task Without_one_valid_txt_record_there_is_no_policy_and_nothing_is_fetched(string domain, string detail)
     {
         // A policy host that would answer, for the domains that have one: it must not be asked.
@@ -243,6 +244,7 @@ public sealed class MtaStsResolverTests
     {
         using var server = OpensslPolicyServer.Start(GoodHost, certificate, Enforce);
         var result = await Resolver(server.Port, ca).GetPolicyAsync(Good, CancellationToken.None);
+        TestContext.Out.WriteLine(result.Detail);
         Assert.That(result.Policy, Is.Null);
         Assert.That(result.Detail, Does.StartWith($"fetch of id good1 failed: certificate of mta-sts.{Good} did not verify ({why}")
             .And.EndWith("; no cached policy"));
