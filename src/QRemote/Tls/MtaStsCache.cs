@@ -1,0 +1,153 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace QRemote.Tls;
+
+/// <summary>
+/// The policy cache: one file per policy domain, named by the domain in lower case, holding the id the policy was
+/// fetched under, when, and the policy body as received (docs/mta-sts.md has the layout). qmail runs one
+/// qmail-remote per delivery, so the cache lives in files, not memory; many deliveries may write the same file at
+/// once, so each write goes to a temporary file renamed over the old one, and a reader sees one whole version.
+/// Nothing here ever fails a delivery: a missing, unreadable or unwritable file is just no cache.
+/// </summary>
+internal sealed class MtaStsCache(string? directory)
+{
+    /// <summary>The first line of every cache file; another first line means the file is not ours or is older.</summary>
+    public const string Magic = "qremote-mta-sts-cache 1";
+
+    /// <summary>Files created 0640 (before the umask), like the rest of QRemote's state.</summary>
+    private const UnixFileMode Mode0640 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead;
+
+    /// <summary>A cache file is a body (at most <see cref="MtaStsOptions.MaxBodyBytes"/>) and a short header.</summary>
+    private const int MaxFileBytes = MtaStsOptions.MaxBodyBytes + 1024;
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    public string? Directory => directory;
+
+    /// <summary>The cached policy of <paramref name="domain"/> (lower case, validated), fresh or not; null when there
+    /// is none or the file cannot be read or is not one we wrote.</summary>
+    public MtaStsPolicy? Load(string domain)
+    {
+        if (directory is null)
+        {
+            return null;
+        }
+
+        string text;
+        try
+        {
+            var path = Path.Combine(directory, domain);
+            var info = new FileInfo(path);
+            if (!info.Exists || info.Length > MaxFileBytes)
+            {
+                return null;
+            }
+
+            text = StrictUtf8.GetString(File.ReadAllBytes(path));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or DecoderFallbackException)
+        {
+            return null;
+        }
+
+        // The header: the magic line, then "key: value" lines, then an empty line; the body follows unchanged.
+        var end = text.IndexOf("\n\n", StringComparison.Ordinal);
+        if (end < 0)
+        {
+            return null;
+        }
+
+        var header = text[..end].Split('\n');
+        if (header[0] != Magic)
+        {
+            return null;
+        }
+
+        string? name = null, id = null, fetched = null;
+        foreach (var line in header.Skip(1))
+        {
+            var colon = line.IndexOf(": ", StringComparison.Ordinal);
+            if (colon <= 0)
+            {
+                return null;
+            }
+
+            var value = line[(colon + 2)..];
+            switch (line[..colon])
+            {
+                case "domain":
+                    name = value;
+                    break;
+                case "id":
+                    id = value;
+                    break;
+                case "fetched":
+                    fetched = value;
+                    break;
+                default:
+                    break;
+            }
+        }
+
+        if (name != domain || id is null || fetched is null
+            || !DateTimeOffset.TryParseExact(fetched, "yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var when))
+        {
+            return null;
+        }
+
+        return MtaStsPolicy.Parse(text[(end + 2)..], id, when, out _);
+    }
+
+    /// <summary>Keeps a freshly fetched policy body.</summary>
+    /// <returns>Null when it was written (or there is no cache directory); otherwise why not, for the log.</returns>
+    public string? Store(string domain, string id, DateTimeOffset fetched, string body)
+    {
+        if (directory is null)
+        {
+            return null;
+        }
+
+        if (!System.IO.Directory.Exists(directory))
+        {
+            return $"cache directory {directory} does not exist";
+        }
+
+        var content = $"{Magic}\ndomain: {domain}\nid: {id}\nfetched: {fetched.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture)}\n\n{body}";
+        var path = Path.Combine(directory, domain);
+        // Hidden (a domain never starts with a dot) and unique to this process and call.
+        var temporary = Path.Combine(directory, $".{domain}.{Environment.ProcessId}.{RandomNumberGenerator.GetHexString(8, lowercase: true)}");
+        try
+        {
+            var options = new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew,
+                Access = FileAccess.Write,
+                Share = FileShare.None,
+                UnixCreateMode = Mode0640,
+            };
+            using (var stream = new FileStream(temporary, options))
+            {
+                stream.Write(StrictUtf8.GetBytes(content));
+                // On disk before the rename, so a crash cannot leave an empty file under the real name.
+                stream.Flush(flushToDisk: true);
+            }
+
+            File.Move(temporary, path, overwrite: true);
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            try
+            {
+                File.Delete(temporary);
+            }
+            catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException)
+            {
+            }
+
+            return $"cannot write {path}: {e.Message}";
+        }
+    }
+}

@@ -1,0 +1,239 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using ARSoft.Tools.Net;
+using ARSoft.Tools.Net.Dns;
+using QRemote.Dns;
+
+namespace QRemote.Tls;
+
+/// <summary>The body of a policy file, or why there is none.</summary>
+internal sealed record MtaStsFetch(string? Body, string? Error);
+
+/// <summary>
+/// One HTTPS GET of <c>https://mta-sts.DOMAIN/.well-known/mta-sts.txt</c> (RFC 8461 section 3.3), done the way a
+/// sender must: the host's addresses from our own resolver (never the system's, which an MTA's operator did not
+/// choose), TLS 1.2 or newer, the certificate chained to the given roots only and naming the host, no redirects,
+/// no proxy, no cookies, no HTTP cache, 200 and <c>text/plain</c> only, at most
+/// <see cref="MtaStsOptions.MaxBodyBytes"/>, all within the fetch timeout.
+/// </summary>
+internal sealed class MtaStsFetcher(IDnsLookup dns, MtaStsOptions options, TimeProvider time)
+{
+    /// <summary>One address may take this long to connect; the next is tried after (the fetch timeout bounds all).</summary>
+    public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Links followed in a CNAME chain for the policy host, as the MX resolver does.</summary>
+    private const int MaxChain = 16;
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    public static Uri PolicyUri(string domain, int port) =>
+        new(port == 443 ? $"https://mta-sts.{domain}/.well-known/mta-sts.txt" : $"https://mta-sts.{domain}:{port}/.well-known/mta-sts.txt");
+
+    public async Task<MtaStsFetch> FetchAsync(string domain, CancellationToken cancellationToken)
+    {
+        var timeout = options.EffectiveFetchTimeout;
+        using var timer = new CancellationTokenSource(timeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
+        // Why a connection or a handshake failed, in our words: HttpClient wraps both in generic messages.
+        string? connectError = null;
+        string? certificateError = null;
+        using var handler = new SocketsHttpHandler
+        {
+            AllowAutoRedirect = false, // RFC 8461 3.3: 3xx MUST NOT be followed.
+            UseProxy = false,
+            UseCookies = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            MaxResponseHeadersLength = 16, // KiB
+            ConnectTimeout = Timeout.InfiniteTimeSpan, // ConnectCallback has its own, per address.
+            ConnectCallback = async (context, token) =>
+            {
+                var (stream, error) = await ConnectAsync(context.DnsEndPoint, token).ConfigureAwait(false);
+                connectError = error;
+                return stream ?? throw new HttpRequestException(error);
+            },
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                CertificateChainPolicy = ChainPolicy(options.TrustedRoots),
+                RemoteCertificateValidationCallback = (_, _, chain, errors) =>
+                {
+                    if (errors == SslPolicyErrors.None)
+                    {
+                        return true;
+                    }
+
+                    var status = chain?.ChainStatus.Select(s => s.Status.ToString()).Distinct().ToArray() ?? [];
+                    certificateError = $"certificate of mta-sts.{domain} did not verify ({errors}{(status.Length > 0 ? ": " + string.Join(", ", status) : "")})";
+                    return false;
+                },
+            },
+        };
+        using var client = new HttpClient(handler, disposeHandler: false) { Timeout = Timeout.InfiniteTimeSpan };
+        using var request = new HttpRequestMessage(HttpMethod.Get, PolicyUri(domain, options.HttpsPort))
+        {
+            Version = HttpVersion.Version11,
+            VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
+        };
+        request.Headers.UserAgent.Add(new ProductInfoHeaderValue("QRemote", typeof(MtaStsFetcher).Assembly.GetName().Version?.ToString(3) ?? "0"));
+        try
+        {
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
+            if (response.StatusCode != HttpStatusCode.OK)
+            {
+                return Failed($"HTTP {(int)response.StatusCode}{(response.Headers.Location is { } to ? " to " + to : "")}, not 200");
+            }
+
+            var type = response.Content.Headers.ContentType?.MediaType;
+            if (!string.Equals(type, "text/plain", StringComparison.OrdinalIgnoreCase))
+            {
+                return Failed(type is null ? "no Content-Type" : $"Content-Type {type}, not text/plain");
+            }
+
+            if (response.Content.Headers.ContentLength > MtaStsOptions.MaxBodyBytes)
+            {
+                return Failed($"body of {response.Content.Headers.ContentLength} bytes, over {MtaStsOptions.MaxBodyBytes}");
+            }
+
+            var stream = await response.Content.ReadAsStreamAsync(linked.Token).ConfigureAwait(false);
+            await using (stream.ConfigureAwait(false))
+            {
+                // One byte more than allowed tells a body over the limit from one exactly at it.
+                var buffer = new byte[MtaStsOptions.MaxBodyBytes + 1];
+                var length = 0;
+                int read;
+                while (length < buffer.Length && (read = await stream.ReadAsync(buffer.AsMemory(length), linked.Token).ConfigureAwait(false)) > 0)
+                {
+                    length += read;
+                }
+
+                if (length > MtaStsOptions.MaxBodyBytes)
+                {
+                    return Failed($"body over {MtaStsOptions.MaxBodyBytes} bytes");
+                }
+
+                try
+                {
+                    return new MtaStsFetch(StrictUtf8.GetString(buffer, 0, length), null);
+                }
+                catch (DecoderFallbackException)
+                {
+                    return Failed("body is not UTF-8");
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return Failed($"no complete answer in {timeout.TotalSeconds:0.#} s");
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or SocketException or AuthenticationException or InvalidOperationException)
+        {
+            return Failed(certificateError ?? connectError ?? Innermost(e));
+        }
+    }
+
+    private static MtaStsFetch Failed(string error) => new(null, error);
+
+    private static string Innermost(Exception e)
+    {
+        while (e.InnerException is not null)
+        {
+            e = e.InnerException;
+        }
+
+        return e.Message;
+    }
+
+    /// <summary>The given roots and nothing else: no system store, no downloading of intermediates (no HTTP side
+    /// trips), no revocation checks (they would go online too).</summary>
+    private static X509ChainPolicy ChainPolicy(X509Certificate2Collection roots)
+    {
+        var policy = new X509ChainPolicy
+        {
+            TrustMode = X509ChainTrustMode.CustomRootTrust,
+            RevocationMode = X509RevocationMode.NoCheck,
+            DisableCertificateDownloads = true,
+        };
+        policy.CustomTrustStore.AddRange(roots);
+        return policy;
+    }
+
+    /// <summary>Connects to the policy host's addresses in turn, IPv6 and IPv4 alternately, IPv6 first (RFC 8305),
+    /// as the MX resolver orders an exchanger's addresses.</summary>
+    private async Task<(Stream? Stream, string Error)> ConnectAsync(DnsEndPoint endPoint, CancellationToken cancellationToken)
+    {
+        if (!DomainName.TryParse(endPoint.Host, out var name) || name is null)
+        {
+            return (null, $"{endPoint.Host} is not a host name");
+        }
+
+        var aTask = AddressesAsync(name, RecordType.A, cancellationToken);
+        var aaaaTask = AddressesAsync(name, RecordType.Aaaa, cancellationToken);
+        var (v4, v4Status) = await aTask.ConfigureAwait(false);
+        var (v6, v6Status) = await aaaaTask.ConfigureAwait(false);
+        var addresses = new List<IPAddress>(v4.Count + v6.Count);
+        for (var i = 0; i < Math.Max(v4.Count, v6.Count); i++)
+        {
+            if (i < v6.Count)
+            {
+                addresses.Add(v6[i]);
+            }
+
+            if (i < v4.Count)
+            {
+                addresses.Add(v4[i]);
+            }
+        }
+
+        if (addresses.Count == 0)
+        {
+            return (null, v4Status == DnsStatus.TemporaryFailure || v6Status == DnsStatus.TemporaryFailure
+                ? $"{endPoint.Host}: address lookup failed temporarily"
+                : v4Status == DnsStatus.NoSuchName ? $"{endPoint.Host} does not exist" : $"{endPoint.Host} has no address");
+        }
+
+        var errors = new List<string>();
+        foreach (var address in addresses)
+        {
+            var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            using var perAddress = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            perAddress.CancelAfter(ConnectTimeout);
+            try
+            {
+                await socket.ConnectAsync(new IPEndPoint(address, endPoint.Port), perAddress.Token).ConfigureAwait(false);
+                return (new NetworkStream(socket, ownsSocket: true), "");
+            }
+            catch (SocketException e)
+            {
+                socket.Dispose();
+                errors.Add($"{address} port {endPoint.Port}: {e.Message}");
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                socket.Dispose();
+                errors.Add($"{address} port {endPoint.Port}: no connection in {ConnectTimeout.TotalSeconds:0} s");
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+
+        return (null, $"cannot connect to {endPoint.Host}: {string.Join("; ", errors)}");
+    }
+
+    /// <summary>The records of one address type at the end of <paramref name="name"/>'s CNAME chain, read from the
+    /// answer and asked again only where the chain leaves it.</summary>
+    private async Task<(IReadOnlyList<IPAddress> Addresses, DnsStatus Status)> AddressesAsync(DomainName name, RecordType type, CancellationToken cancellationToken)
+    {
+        var (status, records) = await MtaStsResolver.QueryFollowingAsync(dns, name, type, MaxChain, cancellationToken).ConfigureAwait(false);
+        var addresses = records.OfType<AddressRecordBase>().Select(r => r.Address).Distinct().ToList();
+        return (addresses, status);
+    }
+}
