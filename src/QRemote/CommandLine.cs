@@ -21,6 +21,9 @@ public sealed record CommandLine
     /// give the sink port 25; smtproutes ports are unaffected.</summary>
     public int SmtpPort { get; init; } = 25;
 
+    /// <summary>The port of MTA-STS policy hosts (443). For tests only, as <see cref="SmtpPort"/>.</summary>
+    public int HttpsPort { get; init; } = 443;
+
     public bool Verbose { get; init; }
 
     public bool Help { get; init; }
@@ -68,6 +71,11 @@ public sealed record CommandLine
             result = TryPort(envPort, out var p) ? result with { SmtpPort = p } : result with { Error = "QREMOTE_SMTP_PORT is not a port" };
         }
 
+        if (environment("QREMOTE_HTTPS_PORT") is { Length: > 0 } envHttps)
+        {
+            result = TryPort(envHttps, out var p) ? result with { HttpsPort = p } : result with { Error = "QREMOTE_HTTPS_PORT is not a port" };
+        }
+
         var i = 0;
         for (; i < args.Count && args[i].StartsWith("--", StringComparison.Ordinal); i++)
         {
@@ -109,6 +117,9 @@ public sealed record CommandLine
                 case "--smtp-port":
                     result = TryPort(Value(), out var port) ? result with { SmtpPort = port } : result with { Error = "--smtp-port needs a port number" };
                     break;
+                case "--https-port":
+                    result = TryPort(Value(), out var https) ? result with { HttpsPort = https } : result with { Error = "--https-port needs a port number" };
+                    break;
                 default: result = result with { Error = $"unknown option {name}" }; break;
             }
         }
@@ -149,6 +160,7 @@ public sealed record CommandLine
                                qmail-rspawn runs it, else /var/qmail; env QREMOTE_QMAIL_HOME)
           --resolv-conf FILE   nameservers (default /etc/resolv.conf; env QREMOTE_RESOLV_CONF)
           --smtp-port N        port for MX and [ip] deliveries (default 25; env QREMOTE_SMTP_PORT)
+          --https-port N       port of MTA-STS policy hosts (default 443; env QREMOTE_HTTPS_PORT)
 
         example:
           echo 'Subject: test' | qremote example.org me@example.com you@example.org

@@ -154,6 +154,8 @@ public static class Program
                 Transcript = transcript,
                 Trace = trace,
                 QmailHome = command.QmailHome, // tcpto: queue/lock/tcpto, as netqmail's
+                MtaSts = MtaStsRequirement.For(config, new Lazy<System.Security.Cryptography.X509Certificates.X509Certificate2Collection>(() => QRemote.Tls.SystemTrust.LoadRoots()),
+                    TimeProvider.System, transcript, command.HttpsPort),
             };
             DeliveryReport report;
             try

@@ -40,6 +40,10 @@ public static class Deliverer
         var resolver = new MailRouteResolver(dns, options.LocalAddresses, options.Random) { Transcript = options.Transcript };
         using var resolutionDeadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         resolutionDeadline.CancelAfter(MailRouteResolver.PhaseDeadline);
+        // MTA-STS's TXT lookup goes out with the MX query, not after it: no round trip added to a delivery.
+        var stsLookup = options.MtaSts is null || route is not null || MailRouteResolver.TryLiteral(invocation.Host, out _)
+            ? null
+            : options.MtaSts(invocation.Host, dns, cancellationToken);
         Resolution resolution;
         try
         {
@@ -80,9 +84,7 @@ public static class Deliverer
         var destinations = found.Destinations;
         var transaction = new SmtpTransaction(invocation, message, config, options.Transcript, time, route);
         var control = options.QmailHome is null ? null : Path.Combine(options.QmailHome, "control");
-        var sts = options.MtaSts is null || route is not null || found.Route != "MX"
-            ? null
-            : await options.MtaSts(invocation.Host, dns, cancellationToken).ConfigureAwait(false);
+        var sts = stsLookup is null || found.Route != "MX" ? null : await stsLookup.ConfigureAwait(false);
         var policies = new TlsPolicyResolver(control, resolver, found.Route, message.Facts.TlsRequiredNo, sts);
         DeliveryReport? last = null;
         string? unusable = null;

@@ -60,7 +60,7 @@ internal sealed class MtaStsFetcher(IDnsLookup dns, MtaStsOptions options, TimeP
             {
                 EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-                CertificateChainPolicy = ChainPolicy(options.TrustedRoots),
+                CertificateChainPolicy = ChainPolicy(options.Roots),
                 RemoteCertificateValidationCallback = (_, _, chain, errors) =>
                 {
                     if (errors == SslPolicyErrors.None)

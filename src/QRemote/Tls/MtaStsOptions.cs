@@ -19,6 +19,13 @@ public sealed record MtaStsOptions(string? CacheDirectory, X509Certificate2Colle
     public const int MaxBodyBytes = 65536;
 
     public TimeSpan EffectiveFetchTimeout => FetchTimeout ?? DefaultFetchTimeout;
+
+    /// <summary>Reads the roots when a fetch first needs them, instead of <see cref="TrustedRoots"/>: most domains publish
+    /// no policy, and reading the system bundle costs milliseconds (QRemote keeps .NET from reading it at all: <see cref="SystemTrust"/>).</summary>
+    public Lazy<X509Certificate2Collection>? RootsOnDemand { get; init; }
+
+    /// <summary>The roots a fetch checks against.</summary>
+    public X509Certificate2Collection Roots => RootsOnDemand?.Value ?? TrustedRoots;
 }
 
 /// <summary>What <see cref="MtaStsResolver.GetPolicyAsync"/> found.</summary>

@@ -35,13 +35,17 @@ internal sealed partial class OpensslPolicyServer : IDisposable
     }
 
     /// <summary>Serves <paramref name="policy"/> (bytes as given) at <paramref name="address"/> with certificate NAME.pem/.key.</summary>
-    public static OpensslPolicyServer Start(IPAddress address, string certificate, byte[] policy)
+    public static OpensslPolicyServer Start(IPAddress address, string certificate, byte[] policy) =>
+        Start(address, MtaStsFixture.Certificate(certificate), MtaStsFixture.Key(certificate), policy);
+
+    /// <summary>Serves <paramref name="policy"/> at <paramref name="address"/> with the given certificate and key files.</summary>
+    public static OpensslPolicyServer Start(IPAddress address, string certificateFile, string keyFile, byte[] policy)
     {
         var dir = Directory.CreateTempSubdirectory("qremote-mtasts-www-").FullName;
         Directory.CreateDirectory(Path.Combine(dir, ".well-known"));
         var port = FreePort.Tcp(address);
         var process = ExternalProcess.Start("/usr/bin/openssl",
-            ["s_server", "-WWW", "-accept", $"{address}:{port}", "-cert", MtaStsFixture.Certificate(certificate), "-key", MtaStsFixture.Key(certificate)],
+            ["s_server", "-WWW", "-accept", $"{address}:{port}", "-cert", certificateFile, "-key", keyFile],
             dir);
         var server = new OpensslPolicyServer(process, dir, port);
         server.Serve(policy);
