@@ -7,8 +7,9 @@
 
 single: one delivery after another (one unmeasured first, to warm the page cache), wall time of
 each from fork to exit; prints median/min/max and median/RTT. parallel: N deliveries, PAR at a
-time; prints the wall time and the rate. once: one delivery, checked, nothing printed. A report that is not exactly one accepted recipient and
-K fails the run (exit 1). The last line of output is a tab-separated record for rtt.sh's table.
+time; prints the wall time and the rate. once: one delivery, checked, nothing printed. A report
+that is not exactly one accepted recipient and K, or a delivery that takes over 60 s, fails the
+run. The last line of output is a tab-separated record for rtt.sh's table.
 """
 import concurrent.futures
 import re
@@ -23,7 +24,10 @@ ACCEPTED = re.compile(rb"\Ar\0K[0-9a-fA-F.:]+ accepted message\.\nRemote host sa
 def deliver(argv, message):
     with open(message, "rb") as stdin:
         start = time.perf_counter()
-        p = subprocess.run(argv, stdin=stdin, capture_output=True)
+        try:
+            p = subprocess.run(argv, stdin=stdin, capture_output=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            sys.exit(f"FAILED: {argv[0]} did not finish within 60 s")
         elapsed = time.perf_counter() - start
     if p.returncode != 0 or not ACCEPTED.match(p.stdout):
         sys.exit(f"FAILED: {argv[0]} exit {p.returncode}, report {p.stdout!r}, stderr {p.stderr[-400:]!r}")
