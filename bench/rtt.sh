@@ -9,7 +9,7 @@
 #   - in each a persistent TUN device "wire", routed to the other side (IPv4 and IPv6);
 #   - bench/wire.py, a user-space delay line: it holds both TUN devices and writes every packet read
 #     from one into the other RTT/2 later, in order, packets in flight overlapping. Every packet
-#     crosses it: DNS over UDP, TCP SYN and SYN-ACK, data, ACKs, FINs. Its own cost is about 0.3 ms
+#     crosses it: DNS over UDP, TCP SYN and SYN-ACK, data, ACKs, FINs. Its own cost is about 0.5 ms
 #     per round trip (a TCP connect at 40 ms RTT takes 40.5 ms).
 # The zone: rtt.test MX 10 mx.rtt.test; mx.rtt.test A 10.77.1.25 and AAAA fd77:1::25. BIND sends no
 # additional section (minimal-responses yes, as a recursive resolver such as Unbound does), so the
