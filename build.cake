@@ -4,7 +4,7 @@
 //   Publish  Native AOT binary for linux-x64 -> artifacts/publish/qremote
 //   Test     (default) Publish, then dotnet test with a TRX log; ends with "N passed, N failed"
 //   Demo     Publish, then deliver a sample message to a loopback smtp-sink, as qmail-rspawn would
-//   Bench    bash bench/run.sh, when there is one
+//   Bench    Publish, bench/LockStep published, then bash bench/run.sh (every bench script, rtt.sh, bench/Micro)
 //   Clean    removes artifacts/
 //   Install    Publish, then QMAILHOME/bin/qmail-remote -> PREFIX/qremote; the original kept as qmail-remote.orig
 //   Uninstall  the original qmail-remote put back; PREFIX/qremote removed            (docs/install.md)
@@ -368,6 +368,21 @@ Task("Bench")
     .IsDependentOn("Publish")
     .Does(() =>
 {
+    // The bench scripts run BIND9, smtp-sink, openssl and the rest; as root they are installed when missing.
+    InstallDepsIfRoot("all");
+
+    // The reference client of bench/rtt.sh, published AOT like qremote (linked with gcc when there is no clang).
+    var msbuild = new DotNetMSBuildSettings();
+    if (FindProgram("clang") is null) msbuild.Properties["CppCompilerAndLinker"] = new[] { "gcc" };
+    DotNetPublish(root.CombineWithFilePath("bench/LockStep/LockStep.csproj").FullPath, new DotNetPublishSettings
+    {
+        Configuration = "Release",
+        Runtime = "linux-x64",
+        OutputDirectory = artifacts.Combine("bench/lockstep"),
+        MSBuildSettings = msbuild,
+    });
+
+    // Every script in bench/ (rtt.sh as root), then the BenchmarkDotNet micro-benchmarks (bench/Micro).
     var script = root.CombineWithFilePath("bench/run.sh");
     var rc = Run("bash", script.FullPath);
     if (rc != 0) throw new CakeException($"bench/run.sh failed (exit {rc})");

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Runs deliveries for bench/rtt.sh, inside the client namespace, and checks every report.
+
+    rtt-drive.py single   LABEL RTT_MS RUNS     MESSAGE -- CLIENT ARGV...
+    rtt-drive.py parallel LABEL RTT_MS N,PAR    MESSAGE -- CLIENT ARGV...
+    rtt-drive.py once     LABEL RTT_MS -        MESSAGE -- CLIENT ARGV...
+
+single: one delivery after another (one unmeasured first, to warm the page cache), wall time of
+each from fork to exit; prints median/min/max and median/RTT. parallel: N deliveries, PAR at a
+time; prints the wall time and the rate. once: one delivery, checked, nothing printed. A report
+that is not exactly one accepted recipient and K, or a delivery that takes over 60 s, fails the
+run. The last line of output is a tab-separated record for rtt.sh's table.
+"""
+import concurrent.futures
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+ACCEPTED = re.compile(rb"\Ar\0K[0-9a-fA-F.:]+ accepted message\.\nRemote host said: 250[ -][^\0]*\0\Z")
+
+
+def deliver(argv, message):
+    with open(message, "rb") as stdin:
+        start = time.perf_counter()
+        try:
+            p = subprocess.run(argv, stdin=stdin, capture_output=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            sys.exit(f"FAILED: {argv[0]} did not finish within 60 s")
+        elapsed = time.perf_counter() - start
+    if p.returncode != 0 or not ACCEPTED.match(p.stdout):
+        sys.exit(f"FAILED: {argv[0]} exit {p.returncode}, report {p.stdout!r}, stderr {p.stderr[-400:]!r}")
+    return elapsed
+
+
+def main():
+    mode, label, rtt, count, message, dashdash, *argv = sys.argv[1:]
+    assert dashdash == "--"
+    rtt = float(rtt)
+    if mode == "once":
+        deliver(argv, message)
+    elif mode == "single":
+        runs = int(count)
+        deliver(argv, message)
+        times = [deliver(argv, message) * 1000 for _ in range(runs)]
+        median = statistics.median(times)
+        rtts = f"{median / rtt:.2f}" if rtt > 0 else "-"
+        print(f"  {label:9} one delivery: median {median:7.1f} ms  min {min(times):7.1f}  max {max(times):7.1f}  (n={runs})  = {rtts} RTT")
+        print(f"@single\t{label}\t{rtt:g}\t{median:.1f}\t{min(times):.1f}\t{max(times):.1f}\t{runs}\t{rtts}")
+    else:
+        n, par = (int(x) for x in count.split(","))
+        start = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(par) as pool:
+            list(pool.map(lambda _: deliver(argv, message), range(n)))
+        elapsed = time.perf_counter() - start
+        print(f"  {label:9} {n} deliveries, {par} in parallel: {elapsed:6.2f} s, {n / elapsed:6.1f} msg/s (every report K)")
+        print(f"@parallel\t{label}\t{rtt:g}\t{n}\t{par}\t{elapsed:.2f}\t{n / elapsed:.1f}")
+
+
+if __name__ == "__main__":
+    main()
