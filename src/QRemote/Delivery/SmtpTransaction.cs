@@ -50,7 +50,7 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
         ArgumentNullException.ThrowIfNull(destination);
         var ip = destination.Address;
         using var recorder = new ReplyRecorder(transcript, time, TimeSpan.FromSeconds(config.TimeoutRemote), () => Abort(socket));
-        using var client = new QRemoteSmtpClient(recorder, message.Facts.WireLength)
+        using var client = new QRemoteSmtpClient(recorder)
         {
             LocalDomain = config.HeloHost,
             Timeout = checked(config.TimeoutRemote * 1000),
@@ -199,7 +199,17 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
             }
         }
 
-        IReadOnlyList<RecipientReport> RecipientReports() => local.Select((r, i) => r ?? RecipientFromReply(client, keys[i]!, ip)).ToList();
+        var progress = new SendProgress();
+        IReadOnlyList<RecipientReport> RecipientReports()
+        {
+            var replies = new Dictionary<string, SmtpReply>(StringComparer.OrdinalIgnoreCase);
+            for (var j = 0; j < progress.Recipients.Count && j < mailboxes.Count; j++)
+            {
+                replies[mailboxes[j].Address] = progress.Recipients[j];
+            }
+
+            return local.Select((r, i) => r ?? RecipientFromReply(replies, keys[i]!, ip)).ToList();
+        }
 
         if (mailboxes.Count == 0)
         {
@@ -207,59 +217,68 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
             return new(Reports.GivingUp(ip, local.Select(r => r!).ToList()), false);
         }
 
-        // ---- MAIL, RCPT, DATA or BDAT, the message ---------------------------------------------------
-        var (mime, body) = RawMessage.Create(message);
-        var stage = SmtpStage.Mail;
-        body.Writing += (_, _) => stage = SmtpStage.Body;
-        body.Written += (_, _) => stage = SmtpStage.AfterDot;
+        // ---- MAIL, RCPT, DATA or BDAT, the message: one flight when the server pipelines -------------
+        var parameters = new System.Text.StringBuilder();
+        if (utf8 && (EnvelopeAddress.NeedsSmtpUtf8(senderWire) || mailboxes.Any(m => EnvelopeAddress.NeedsSmtpUtf8(m.Address))))
+        {
+            parameters.Append(" SMTPUTF8");
+        }
+
+        if (message.Facts.HasEightBit && client.Capabilities.HasFlag(SmtpCapabilities.EightBitMime))
+        {
+            parameters.Append(" BODY=8BITMIME");
+        }
+
+        if (client.Capabilities.HasFlag(SmtpCapabilities.Size))
+        {
+            parameters.Append(System.Globalization.CultureInfo.InvariantCulture, $" SIZE={message.Facts.WireLength}");
+        }
 
         try
         {
-            client.StartTransaction();
-            await client.SendAsync(RawMessage.FormatOptions, mime, sender, mailboxes, cancellationToken).ConfigureAwait(false);
-            var accepted = recorder.LastReply ?? new SmtpReply(250, "");
-            await QuitAsync(client, socket).ConfigureAwait(false);
-            return new(new(RecipientReports(), MessageLetter.Delivered, Reports.Accepted(ip) + Reports.RemoteHostSaid(accepted.Lines)), false);
-        }
-        catch (SmtpRefusedException e) when (e.Stage == SmtpStage.Mail)
-        {
-            await QuitAsync(client, socket).ConfigureAwait(false);
-            var reply = e.Reply!;
-            return new(DeliveryReport.MessageOnly(reply.Code >= 500 ? MessageLetter.Failed : MessageLetter.Deferred,
-                Reports.SenderRejected(ip) + Reports.RemoteHostSaid(reply.Lines)), false);
-        }
-        catch (SmtpRefusedException e) when (e.Stage == SmtpStage.Rcpt)
-        {
-            await QuitAsync(client, socket).ConfigureAwait(false);
-            return new(Reports.GivingUp(ip, RecipientReports()), false);
-        }
-        catch (Exception e) when (e is SmtpCommandException or ServiceNotAuthenticatedException)
-        {
-            // The server refused DATA (or BDAT), or answered the message with something other than 250.
-            var code = e is SmtpCommandException command ? (int)command.StatusCode : 530;
-            var reply = ReplyFor(recorder, code, e.Message);
-            await QuitAsync(client, socket).ConfigureAwait(false);
-            var afterMessage = stage == SmtpStage.AfterDot;
-            var rcptDone = client.RecipientReplies.Count >= mailboxes.Count;
-            if (!rcptDone)
-            {
-                // Refused before the recipients were answered: only MAIL can be (a 530 there, say).
-                return new(DeliveryReport.MessageOnly(reply.Code >= 500 ? MessageLetter.Failed : MessageLetter.Deferred,
-                    Reports.SenderRejected(ip) + Reports.RemoteHostSaid(reply.Lines)), false);
-            }
-
-            var letter = reply.Code is >= 200 and < 300 && afterMessage ? MessageLetter.Delivered
-                : reply.Code is >= 500 and < 600 ? MessageLetter.Failed
-                : MessageLetter.Deferred;
-            var what = letter == MessageLetter.Delivered ? Reports.Accepted(ip)
-                : afterMessage ? Reports.FailedAfterMessage(ip) : Reports.DataFailed(ip);
-            return new(new(RecipientReports(), letter, what + Reports.RemoteHostSaid(reply.Lines)), false);
+            await PipelinedSender.SendAsync(client, recorder, sender.Address, parameters.ToString(), mailboxes.Select(m => m.Address).ToList(), message,
+                client.Capabilities.HasFlag(SmtpCapabilities.Pipelining), client.Capabilities.HasFlag(SmtpCapabilities.Chunking), progress, cancellationToken)
+                .ConfigureAwait(false);
         }
         catch (Exception e) when (IsConnectionFailure(e))
         {
-            var rcptDone = client.RecipientReplies.Count >= mailboxes.Count;
-            return new(Reports.ConnectionDied(ip, stage == SmtpStage.AfterDot, rcptDone ? RecipientReports() : []), false);
+            // A connection lost after the server has refused the sender, or every recipient, loses nothing: those
+            // answers stand (a 421 to RCPT and a close, say). Otherwise the outcome is unknown.
+            var rcptDone = progress.Recipients.Count >= mailboxes.Count;
+            var refused = progress.Mail is { } m && (!PipelinedSender.IsPositive(m) || (rcptDone && !progress.Recipients.Any(PipelinedSender.IsPositive)));
+            if (!refused)
+            {
+                return new(Reports.ConnectionDied(ip, progress.Stage == SmtpStage.AfterDot, rcptDone ? RecipientReports() : []), false);
+            }
         }
+
+        if (progress is not { Data.Code: 354, Final: null })
+        {
+            // (In a data phase left open on purpose, QUIT would be message text: the connection is just closed.)
+            await QuitAsync(client, socket).ConfigureAwait(false);
+        }
+
+        var mail = progress.Mail!;
+        if (!PipelinedSender.IsPositive(mail))
+        {
+            return new(DeliveryReport.MessageOnly(mail.Code >= 500 ? MessageLetter.Failed : MessageLetter.Deferred,
+                Reports.SenderRejected(ip) + Reports.RemoteHostSaid(mail.Lines)), false);
+        }
+
+        if (!progress.Recipients.Any(PipelinedSender.IsPositive))
+        {
+            return new(Reports.GivingUp(ip, RecipientReports()), false);
+        }
+
+        // The last word: the reply after the dot (or to BDAT LAST), else the refusal of DATA.
+        var last = progress.Final ?? progress.Data!;
+        var afterMessage = progress.Final is not null;
+        var letter = last.Code is >= 200 and < 300 && afterMessage ? MessageLetter.Delivered
+            : last.Code is >= 500 and < 600 ? MessageLetter.Failed
+            : MessageLetter.Deferred;
+        var what = letter == MessageLetter.Delivered ? Reports.Accepted(ip)
+            : afterMessage ? Reports.FailedAfterMessage(ip) : Reports.DataFailed(ip);
+        return new(new(RecipientReports(), letter, what + Reports.RemoteHostSaid(last.Lines)), false);
     }
 
     /// <summary>Sets up the handshake for <paramref name="policy"/>: what verifies the certificate, the client
@@ -315,9 +334,9 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
     private static SmtpReply ReplyFor(ReplyRecorder recorder, int code, string text) =>
         recorder.LastReply is { } last && last.Code == code ? last : SmtpReply.FromMailKit(code, text);
 
-    private static RecipientReport RecipientFromReply(QRemoteSmtpClient client, string key, IPAddress ip)
+    private static RecipientReport RecipientFromReply(Dictionary<string, SmtpReply> replies, string key, IPAddress ip)
     {
-        if (!client.RecipientReplies.TryGetValue(key, out var reply))
+        if (!replies.TryGetValue(key, out var reply))
         {
             return new RecipientReport(RecipientLetter.Deferred, $"{Reports.Host(ip)} gave no answer for this recipient.\n");
         }

@@ -9,21 +9,14 @@ using QRemote.Tls;
 namespace QRemote.Smtp;
 
 /// <summary>
-/// MailKit's SmtpClient with the few hooks qmail-remote needs:
-/// <list type="bullet">
-/// <item>no <c>Prepare</c>: the message is sent as it is, never re-encoded;</item>
-/// <item>the size is the wire size we already measured (MailKit would write the whole message once
-/// more just to count it);</item>
-/// <item>BDAT (<c>BDAT n LAST</c>, no dot-stuffing) whenever the server offers CHUNKING;</item>
-/// <item>per-recipient results collected instead of thrown (MailKit throws at the first refused RCPT), and
-/// the MAIL and "no recipient accepted" refusals raised as <see cref="SmtpRefusedException"/>, which
-/// carries the server's own reply.</item>
-/// </list>
+/// MailKit's SmtpClient for the connection, greeting, EHLO/HELO, STARTTLS and AUTH, with QRemote's TLS
+/// policy hooks (what verifies a certificate, the cipher list, no system trust store). The transaction
+/// itself (MAIL, RCPT, DATA or BDAT) is <see cref="PipelinedSender"/>'s: MailKit's SendAsync waits for
+/// the MAIL and RCPT replies before DATA (a round trip per delivery), and re-encodes messages unless
+/// worked around.
 /// </summary>
 public sealed class QRemoteSmtpClient : SmtpClient
 {
-    private readonly ReplyRecorder recorder;
-    private readonly long wireSize;
 
     /// <summary>Set for verified TLS (control/tlshosts): the CA certificates the server's must chain to.</summary>
     public X509Certificate2Collection? TrustedRoots { get; private set; }
@@ -70,11 +63,9 @@ public sealed class QRemoteSmtpClient : SmtpClient
     /// <summary>control/tlsclientciphers, expanded (<see cref="OpenSslCiphers"/>); null for OpenSSL's default.</summary>
     public CipherSuitesPolicy? CipherSuites { get; set; }
 
-    public QRemoteSmtpClient(ReplyRecorder recorder, long wireSize)
+    public QRemoteSmtpClient(ReplyRecorder recorder)
         : base(recorder)
     {
-        this.recorder = recorder;
-        this.wireSize = wireSize;
 
         // Deliberate: opportunistic TLS (RFC 7435) encrypts without authenticating; refusing an unverified
         // certificate would only send the mail in plain text instead. Verified TLS is a policy (the TLS issue).
@@ -83,26 +74,10 @@ public sealed class QRemoteSmtpClient : SmtpClient
 #pragma warning restore CA5359
     }
 
-    /// <summary>The reply to MAIL or a RCPT as the server sent it (with codes, raw bytes sanitized), taken in
-    /// command order from the recorder; MailKit's own text (codes stripped, bytes decoded as Latin-1 when
-    /// not UTF-8) only if the two disagree.</summary>
-    private SmtpReply Reply(SmtpResponse response) =>
-        recorder.Claim((int)response.StatusCode) ?? SmtpReply.FromMailKit((int)response.StatusCode, response.Response);
-
-    /// <summary>Call right before sending: the replies from here on belong to MAIL, then each RCPT.</summary>
-    public void StartTransaction() => recorder.StartQueueing();
-
-    /// <summary>RCPT replies by the address as MailKit sent it (MailKit merges addresses case-insensitively).</summary>
-    public Dictionary<string, SmtpReply> RecipientReplies { get; } = new(StringComparer.OrdinalIgnoreCase);
-
-    protected override bool PreferSendAsBinaryData => true;
-
     /// <summary>
-    /// Opportunistic TLS (RFC 7435): TLS 1.2 or newer, SNI with the exchanger's name, any certificate
-    /// accepted, since no policy asks for verification. The chain .NET builds anyway (to report policy
-    /// errors nobody reads) uses an empty custom root store, never downloads intermediates (no HTTP
-    /// side-trips from an MTA) and never checks revocation online. (It does not stop .NET reading the system
-    /// trust store: <see cref="SystemTrust"/> does.)
+    /// TLS 1.2 or newer, SNI with the exchanger's name; the chain .NET builds anyway uses a custom root store (empty
+    /// unless a policy gives roots), never downloads intermediates (no HTTP side-trips from an MTA) and never
+    /// checks revocation online. (.NET would still read the system trust store: <see cref="SystemTrust"/> stops that.)
     /// </summary>
     protected override SslClientAuthenticationOptions GetSslClientAuthenticationOptions(string host, RemoteCertificateValidationCallback remoteCertificateValidationCallback)
     {
@@ -127,44 +102,6 @@ public sealed class QRemoteSmtpClient : SmtpClient
 
         return options;
     }
-
-    protected override void Prepare(FormatOptions options, MimeMessage message, EncodingConstraint constraint, int maxLineLength)
-    {
-    }
-
-    protected override long GetSize(FormatOptions options, MimeMessage message, CancellationToken cancellationToken) => wireSize;
-
-    protected override Task<long> GetSizeAsync(FormatOptions options, MimeMessage message, CancellationToken cancellationToken) =>
-        Task.FromResult(wireSize);
-
-    protected override void OnSenderNotAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response)
-    {
-        ArgumentNullException.ThrowIfNull(response);
-        throw new SmtpRefusedException(SmtpStage.Mail, Reply(response));
-    }
-
-    protected override void OnSenderAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response)
-    {
-        ArgumentNullException.ThrowIfNull(response);
-        Reply(response);
-    }
-
-    protected override void OnRecipientAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response)
-    {
-        ArgumentNullException.ThrowIfNull(mailbox);
-        ArgumentNullException.ThrowIfNull(response);
-        RecipientReplies[mailbox.Address] = Reply(response);
-    }
-
-    protected override void OnRecipientNotAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response)
-    {
-        ArgumentNullException.ThrowIfNull(mailbox);
-        ArgumentNullException.ThrowIfNull(response);
-        RecipientReplies[mailbox.Address] = Reply(response);
-    }
-
-    protected override void OnNoRecipientsAccepted(MimeMessage message) =>
-        throw new SmtpRefusedException(SmtpStage.Rcpt, null);
 }
 
 /// <summary>Where in the SMTP dialogue a transaction stands; decides which report a failure gets.</summary>
@@ -179,14 +116,4 @@ public enum SmtpStage
     Body,
     /// <summary>The final dot (or BDAT LAST) is sent: a failure now may be a duplicate.</summary>
     AfterDot,
-}
-
-/// <summary>The server said no (as opposed to the connection breaking). A MailKit command exception, so
-/// MailKit resets the transaction and keeps the connection for a polite QUIT.</summary>
-public sealed class SmtpRefusedException(SmtpStage stage, SmtpReply? reply)
-    : SmtpCommandException(SmtpErrorCode.MessageNotAccepted, (SmtpStatusCode)(reply?.Code ?? 554), $"refused at {stage}: {reply?.Lines}")
-{
-    public SmtpStage Stage { get; } = stage;
-
-    public SmtpReply? Reply { get; } = reply;
 }

@@ -104,10 +104,14 @@ public sealed class LoadTests
                     }
                     else if (line == "DATA")
                     {
+                        // 354 even after refusing the only recipient (RFC 2920 says no): QRemote, which pipelined DATA,
+                        // must not send a message then; it closes the connection instead.
                         await s.SendAsync("354 go\r\n");
-                        await s.ReadDataAsync();
-                        accepted.Add(rcpt!);
-                        await s.SendAsync("250 2.0.0 queued\r\n");
+                        if (await s.ReadDataAsync())
+                        {
+                            accepted.Add(rcpt!);
+                            await s.SendAsync("250 2.0.0 queued\r\n");
+                        }
                     }
                     else if (line == "QUIT")
                     {

@@ -140,12 +140,16 @@ internal sealed class ScriptedSession(Socket socket, CancellationToken stop) : I
     }
 
     /// <summary>Reads DATA content up to and including the terminating dot line.</summary>
-    public async Task ReadDataAsync()
+    /// <summary>Reads the message to its final dot; false when the connection ended first (no message, as a
+    /// real server sees it).</summary>
+    public async Task<bool> ReadDataAsync()
     {
         string? line;
         while ((line = await ReadLineAsync()) is not null && line != ".")
         {
         }
+
+        return line is not null;
     }
 
     /// <summary>The usual opening: greeting, EHLO with the given keywords, then answer MAIL and each RCPT with 250
