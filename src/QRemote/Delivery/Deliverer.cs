@@ -40,10 +40,11 @@ public static class Deliverer
         var resolver = new MailRouteResolver(dns, options.LocalAddresses, options.Random) { Transcript = options.Transcript };
         using var resolutionDeadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         resolutionDeadline.CancelAfter(MailRouteResolver.PhaseDeadline);
-        // MTA-STS's TXT lookup goes out with the MX query, not after it: no round trip added to a delivery.
+        // MTA-STS's TXT lookup goes out with the MX query, not after it: no round trip added to a delivery (and
+        // on a thread of its own: its answer is parsed as it comes, and must not hold up the MX query).
         var stsLookup = options.MtaSts is null || route is not null || MailRouteResolver.TryLiteral(invocation.Host, out _)
             ? null
-            : options.MtaSts(invocation.Host, dns, cancellationToken);
+            : Task.Run(() => options.MtaSts(invocation.Host, dns, cancellationToken), cancellationToken);
         Resolution resolution;
         try
         {

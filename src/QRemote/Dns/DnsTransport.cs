@@ -61,7 +61,7 @@ public static class DnsTransport
     }
 
     /// <summary>A transaction ID nobody off-path can guess (the Kaminsky attack): from the OS's CSPRNG.</summary>
-    public static ushort NewId() => (ushort)RandomNumberGenerator.GetInt32(0, 65536);
+    public static ushort NewId() => Entropy.NextUInt16();
 
     /// <summary>The answer from <paramref name="server"/>, or null for silence, a broken connection, or an
     /// answer that is malformed or is not for our question.</summary>
