@@ -67,14 +67,16 @@ public sealed class MessageSource : IAsyncDisposable
         return new MessageSource(stream, start, facts);
     }
 
-    /// <summary>Writes the message in wire form (CRLF line endings; dot-stuffed if asked) to <paramref name="destination"/>.</summary>
-    public async Task WriteWireFormAsync(Stream destination, bool dotStuff, CancellationToken cancellationToken)
+    /// <summary>Writes the message in wire form (CRLF line endings; dot-stuffed if asked) to <paramref name="destination"/>;
+    /// returns the bytes written.</summary>
+    public async Task<long> WriteWireFormAsync(Stream destination, bool dotStuff, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(destination);
         _stream.Seek(_start, SeekOrigin.Begin);
         var encoder = new WireEncoder(dotStuff);
         var input = ArrayPool<byte>.Shared.Rent(BufferSize);
         var output = ArrayPool<byte>.Shared.Rent(WireEncoder.MaxOutputLength(BufferSize));
+        long written = 0;
         try
         {
             int read;
@@ -82,6 +84,7 @@ public sealed class MessageSource : IAsyncDisposable
             {
                 var n = encoder.Encode(input.AsSpan(0, read), output);
                 await destination.WriteAsync(output.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
+                written += n;
             }
         }
         finally
@@ -89,6 +92,8 @@ public sealed class MessageSource : IAsyncDisposable
             ArrayPool<byte>.Shared.Return(input);
             ArrayPool<byte>.Shared.Return(output);
         }
+
+        return written;
     }
 
     public ValueTask DisposeAsync() => _stream.DisposeAsync();

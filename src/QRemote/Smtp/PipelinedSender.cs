@@ -39,6 +39,11 @@ public static class PipelinedSender
     [return: UnsafeAccessorType(StreamType)]
     private static extern object? SmtpStreamOf(SmtpClient client);
 
+    /// <summary>The connection beneath MailKit's stream (the socket's, or TLS's): the message goes there in large
+    /// writes. MailKit's own buffer is 4 KiB: 52,591 sendto calls for 200 MB, measured with strace -c.</summary>
+    [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "get_Stream")]
+    private static extern Stream InnerStreamOf([UnsafeAccessorType(StreamType)] object stream);
+
     [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "ReadResponseAsync")]
     private static extern Task<SmtpResponse> ReadResponseAsync([UnsafeAccessorType(StreamType)] object stream, CancellationToken cancellationToken);
 
@@ -65,6 +70,16 @@ public static class PipelinedSender
 
         async Task Write(string command) => await stream.WriteAsync(Encoding.UTF8.GetBytes(command + "\r\n"), cancellationToken).ConfigureAwait(false);
 
+        // The commands before it leave MailKit's buffer first; then the message, straight to the connection.
+        async Task WriteBody(bool dotStuff)
+        {
+            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+            var inner = InnerStreamOf(smtp);
+            var written = await message.WriteWireFormAsync(inner, dotStuff, cancellationToken).ConfigureAwait(false);
+            await inner.FlushAsync(cancellationToken).ConfigureAwait(false);
+            recorder.BodyWrittenDirectly(written);
+        }
+
         recorder.StartQueueing();
         var lastCommand = chunking ? FormattableString.Invariant($"BDAT {message.Facts.WireLength} LAST") : "DATA";
         if (pipelining)
@@ -81,13 +96,12 @@ public static class PipelinedSender
                 // The chunk follows its command at once (RFC 3030): a server that refused MAIL or every RCPT still
                 // reads it, and says so in its reply to BDAT.
                 progress.Stage = SmtpStage.Body;
-                await message.WriteWireFormAsync(stream, dotStuff: false, cancellationToken).ConfigureAwait(false);
-            }
-
-            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
-            if (chunking)
-            {
+                await WriteBody(dotStuff: false).ConfigureAwait(false);
                 progress.Stage = SmtpStage.AfterDot;
+            }
+            else
+            {
+                await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
             }
 
             progress.Mail = await Reply().ConfigureAwait(false);
@@ -132,16 +146,13 @@ public static class PipelinedSender
             if (chunking)
             {
                 progress.Stage = SmtpStage.Body;
-                await message.WriteWireFormAsync(stream, dotStuff: false, cancellationToken).ConfigureAwait(false);
-            }
-
-            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
-            if (chunking)
-            {
+                await WriteBody(dotStuff: false).ConfigureAwait(false);
                 progress.Stage = SmtpStage.AfterDot;
                 progress.Final = progress.Data = await Reply().ConfigureAwait(false);
                 return;
             }
+
+            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
 
             progress.Data = await Reply().ConfigureAwait(false);
         }
@@ -159,7 +170,7 @@ public static class PipelinedSender
         }
 
         progress.Stage = SmtpStage.Body;
-        await message.WriteWireFormAsync(stream, dotStuff: true, cancellationToken).ConfigureAwait(false);
+        await WriteBody(dotStuff: true).ConfigureAwait(false);
         await stream.WriteAsync(".\r\n"u8.ToArray(), cancellationToken).ConfigureAwait(false);
         await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
         progress.Stage = SmtpStage.AfterDot;

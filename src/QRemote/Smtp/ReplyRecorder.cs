@@ -243,6 +243,32 @@ public sealed class ReplyRecorder : IProtocolLogger
         return [];
     }
 
+    /// <summary>
+    /// The message went to the connection beneath MailKit's stream (in 64 KiB writes rather than its 4 KiB ones):
+    /// counted here as if it had passed through <see cref="LogClient"/>. For DATA the wire form ends with CRLF,
+    /// so the dot that follows is at the start of a line; for BDAT it is the whole chunk.
+    /// </summary>
+    public void BodyWrittenDirectly(long bytes)
+    {
+        if (_bdatRemaining > 0)
+        {
+            var n = Math.Min(_bdatRemaining, bytes);
+            _bdatRemaining -= n;
+            _bodyBytes += n;
+            if (_bdatRemaining == 0)
+            {
+                EndBody();
+            }
+        }
+        else if (_inData)
+        {
+            _bodyBytes += bytes;
+            _lineStart = true;
+            _previousCr = false;
+            _dotState = 0;
+        }
+    }
+
     private void EndBody()
     {
         _transcript?.WriteLine($"C: ({_bodyBytes} bytes of message data, not shown)");
