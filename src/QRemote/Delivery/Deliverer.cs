@@ -203,7 +203,7 @@ public static class Deliverer
             {
                 options.Transcript?.WriteLine($"connected to {destination.Address}:{destination.Port} ({destination.ExchangerName}) from {socket.LocalEndPoint}");
                 var transactionStarted = time.GetTimestamp();
-                var outcome = await transaction.RunAsync(socket, destination, policy, cancellationToken).ConfigureAwait(false);
+                var outcome = await transaction.RunAsync(socket, destination, policy, null, cancellationToken).ConfigureAwait(false);
                 if (trace is not null)
                 {
                     trace.Transaction += time.GetElapsedTime(transactionStarted);

@@ -14,7 +14,24 @@ namespace QRemote.Delivery;
 
 /// <summary>What one connection achieved: the report, and whether the next address may be tried
 /// (nothing was handed over yet: greeting or EHLO/HELO refused, or the connection lost before MAIL).</summary>
-public sealed record TransactionOutcome(DeliveryReport Report, bool TryNextAddress, bool RetryWithoutTls = false, string Tls = "none");
+/// <param name="ReuseFailed">A cached connection failed before anything that counts was sent: use a fresh one.</param>
+public sealed record TransactionOutcome(DeliveryReport Report, bool TryNextAddress, bool RetryWithoutTls = false, string Tls = "none", bool ReuseFailed = false);
+
+/// <summary>Where a finished connection may go instead of QUIT, and the hook the daemon needs (null members: none).</summary>
+/// <param name="Cache">Keeps a connection whose transaction ended cleanly, under <paramref name="Key"/>.</param>
+/// <param name="Key">What must match for reuse: address, port, TLS policy, credentials, source address, HELO name.</param>
+/// <param name="BeforeBody">Called right before the message goes out (see <see cref="PipelinedSender"/>).</param>
+public sealed record SessionOptions(ISessionCache? Cache, string Key, Func<Task>? BeforeBody);
+
+/// <summary>Idle SMTP connections kept between deliveries (<see cref="Daemon.ConnectionCache"/>).</summary>
+public interface ISessionCache
+{
+    /// <summary>Keeps <paramref name="session"/> for reuse; false when it may not be kept (then the caller closes it).</summary>
+    bool TryPut(string key, SmtpSession session);
+
+    /// <summary>An idle connection for <paramref name="key"/> that still looks alive, or null.</summary>
+    SmtpSession? TryTake(string key);
+}
 
 /// <summary>
 /// One SMTP transaction over a connected socket, through MailKit, with every way it can end
@@ -41,25 +58,72 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
 
     /// <param name="policy">How to use STARTTLS (<see cref="TlsPolicy"/>); <see cref="TlsMode.Off"/> also for the one
     /// plain retry after an opportunistic handshake failed.</param>
-    public async Task<TransactionOutcome> RunAsync(Socket socket, Destination destination, TlsPolicy policy, CancellationToken cancellationToken)
+    public async Task<TransactionOutcome> RunAsync(Socket socket, Destination destination, TlsPolicy policy, SessionOptions? sessionOptions, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(policy);
-        var tls = policy.Mode != TlsMode.Off;
-        var verified = policy.Required;
         ArgumentNullException.ThrowIfNull(socket);
         ArgumentNullException.ThrowIfNull(destination);
-        var ip = destination.Address;
-        using var recorder = new ReplyRecorder(transcript, time, TimeSpan.FromSeconds(config.TimeoutRemote), () => Abort(socket));
-        using var client = new QRemoteSmtpClient(recorder)
+        var recorder = new ReplyRecorder(transcript, time, TimeSpan.FromSeconds(config.TimeoutRemote), () => Abort(socket));
+        var client = new QRemoteSmtpClient(recorder)
         {
             LocalDomain = config.HeloHost,
             Timeout = checked(config.TimeoutRemote * 1000),
             CheckCertificateRevocation = false,
         };
+        var session = new SmtpSession(socket, client, recorder, time);
+        var kept = false;
+        try
+        {
+            (var outcome, kept) = await OpenAndTransactAsync(session, destination, policy, sessionOptions, cancellationToken).ConfigureAwait(false);
+            return outcome;
+        }
+        finally
+        {
+            if (!kept)
+            {
+                session.Dispose();
+            }
+        }
+    }
+
+    /// <summary>A delivery on a cached connection: RSET, then the transaction. Null when the connection turned out
+    /// dead before anything that counts was sent (the caller opens a fresh one).</summary>
+    public async Task<TransactionOutcome> RunReusedAsync(SmtpSession session, Destination destination, SessionOptions sessionOptions, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(destination);
+        ArgumentNullException.ThrowIfNull(sessionOptions);
+        session.Recorder.Transcript = transcript;
+        transcript?.WriteLine($"reusing the connection to {destination.Address}:{destination.Port} ({session.Transactions} transaction{(session.Transactions == 1 ? "" : "s")}, {session.Age(time).TotalSeconds:0}s old)");
+        Tls = session.Tls;
+        var kept = false;
+        try
+        {
+            (var outcome, kept) = await TransactAsync(session, destination, reuse: true, sessionOptions, cancellationToken).ConfigureAwait(false);
+            return outcome;
+        }
+        finally
+        {
+            if (!kept)
+            {
+                session.Dispose();
+            }
+        }
+    }
+
+    private async Task<(TransactionOutcome Outcome, bool Kept)> OpenAndTransactAsync(SmtpSession session, Destination destination, TlsPolicy policy,
+        SessionOptions? sessionOptions, CancellationToken cancellationToken)
+    {
+        var tls = policy.Mode != TlsMode.Off;
+        var verified = policy.Required;
+        var socket = session.Socket;
+        var client = session.Client;
+        var recorder = session.Recorder;
+        var ip = destination.Address;
 
         if (tls && ConfigureTls(client, policy, destination) is { } unreadable)
         {
-            return new(Reports.UnableToReadControlFiles(), TryNextAddress: false, Tls: unreadable);
+            return (new(Reports.UnableToReadControlFiles(), TryNextAddress: false, Tls: unreadable), false);
         }
 
         // ---- greeting and EHLO/HELO ----------------------------------------------------------
@@ -72,13 +136,13 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
         catch (NotSupportedException) when (verified)
         {
             // Required TLS and no STARTTLS offered: never plain text. Another exchanger may do better.
-            return new(Reports.TlsNotOffered(ip, policy.Why), TryNextAddress: true, Tls: "required, not offered");
+            return (new(Reports.TlsNotOffered(ip, policy.Why), TryNextAddress: true, Tls: "required, not offered"), false);
         }
         catch (Exception e) when (verified && (e is SslHandshakeException || (e is SmtpCommandException && recorder.LastCommand == "STARTTLS")))
         {
             var why = client.VerificationFailure ?? e.InnerException?.Message ?? e.Message;
             transcript?.WriteLine($"tls: required by {policy.Why}, failed: {why}");
-            return new(Reports.TlsNotVerified(ip, policy.Why, why), TryNextAddress: true, Tls: "required, verification failed");
+            return (new(Reports.TlsNotVerified(ip, policy.Why, why), TryNextAddress: true, Tls: "required, verification failed"), false);
         }
         catch (SslHandshakeException e)
         {
@@ -86,25 +150,25 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
             // without TLS (and the log says so). A server that breaks the connection during STARTTLS
             // lands here too.
             transcript?.WriteLine($"TLS handshake failed ({e.InnerException?.Message ?? e.Message}): retrying {Reports.Host(ip)} without TLS");
-            return new(Reports.ConnectionDied(ip, possibleDuplicate: false, []), TryNextAddress: true, RetryWithoutTls: true, Tls: "handshake failed");
+            return (new(Reports.ConnectionDied(ip, possibleDuplicate: false, []), TryNextAddress: true, RetryWithoutTls: true, Tls: "handshake failed"), false);
         }
         catch (SmtpCommandException e) when (tls && recorder.LastCommand == "STARTTLS")
         {
             // The server offered STARTTLS and then refused it (454 "TLS not available"): opportunistic
             // TLS goes on without it, on a fresh connection to the same address.
             transcript?.WriteLine($"STARTTLS refused ({(int)e.StatusCode}): retrying {Reports.Host(ip)} without TLS");
-            return new(Reports.ConnectionDied(ip, possibleDuplicate: false, []), TryNextAddress: true, RetryWithoutTls: true, Tls: $"STARTTLS refused: {(int)e.StatusCode}");
+            return (new(Reports.ConnectionDied(ip, possibleDuplicate: false, []), TryNextAddress: true, RetryWithoutTls: true, Tls: $"STARTTLS refused: {(int)e.StatusCode}"), false);
         }
         catch (SmtpCommandException e)
         {
             var greeting = recorder.ReplyCount <= 1;
             var reply = ReplyFor(recorder, (int)e.StatusCode, e.Message);
             var text = (greeting ? Reports.GreetingFailed(ip) : Reports.NameRejected(ip)) + Reports.RemoteHostSaid(reply.Lines);
-            return new(DeliveryReport.MessageOnly(MessageLetter.Deferred, text), TryNextAddress: true);
+            return (new(DeliveryReport.MessageOnly(MessageLetter.Deferred, text), TryNextAddress: true), false);
         }
         catch (Exception e) when (IsConnectionFailure(e))
         {
-            return new(Reports.ConnectionDied(ip, possibleDuplicate: false, []), TryNextAddress: true);
+            return (new(Reports.ConnectionDied(ip, possibleDuplicate: false, []), TryNextAddress: true), false);
         }
 
         var tlsState = client.IsSecure
@@ -112,6 +176,7 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
             : policy.Mode == TlsMode.Off ? $"none ({policy.Why})" : "none (not offered)";
         transcript?.WriteLine($"tls: {tlsState}");
         Tls = tlsState;
+        session.Tls = tlsState;
 
         // ---- AUTH (smtproutes credentials): only inside TLS; never a plain-text password -----------
         if (credentials is { User: { } user, Password: { } password })
@@ -119,7 +184,7 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
             if (!client.IsSecure)
             {
                 await QuitAsync(client, socket).ConfigureAwait(false);
-                return new(Reports.AuthWithoutTls(ip), TryNextAddress: true);
+                return (new(Reports.AuthWithoutTls(ip), TryNextAddress: true), false);
             }
 
             if (client.AuthenticationMechanisms.Count == 0)
@@ -137,20 +202,32 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
                 {
                     var reply = recorder.LastReply ?? SmtpReply.FromMailKit(535, e.Message);
                     await QuitAsync(client, socket).ConfigureAwait(false);
-                    return new(DeliveryReport.MessageOnly(MessageLetter.Deferred, Reports.AuthFailed(ip) + Reports.RemoteHostSaid(reply.Lines)), false);
+                    return (new(DeliveryReport.MessageOnly(MessageLetter.Deferred, Reports.AuthFailed(ip) + Reports.RemoteHostSaid(reply.Lines)), false), false);
                 }
                 catch (Exception e) when (IsConnectionFailure(e))
                 {
-                    return new(Reports.ConnectionDied(ip, possibleDuplicate: false, []), TryNextAddress: true);
+                    return (new(Reports.ConnectionDied(ip, possibleDuplicate: false, []), TryNextAddress: true), false);
                 }
             }
         }
+
+        return await TransactAsync(session, destination, reuse: false, sessionOptions, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>From the SIZE check to the last reply: envelope, MAIL, RCPT, DATA or BDAT, the message.</summary>
+    private async Task<(TransactionOutcome Outcome, bool Kept)> TransactAsync(SmtpSession session, Destination destination, bool reuse,
+        SessionOptions? sessionOptions, CancellationToken cancellationToken)
+    {
+        var socket = session.Socket;
+        var client = session.Client;
+        var recorder = session.Recorder;
+        var ip = destination.Address;
 
         // ---- SIZE (RFC 1870): a message over the advertised limit is refused here, before MAIL ---------
         if (client.Capabilities.HasFlag(SmtpCapabilities.Size) && client.MaxSize > 0 && message.Facts.WireLength > client.MaxSize)
         {
             await QuitAsync(client, socket).ConfigureAwait(false);
-            return new(Reports.TooLarge(ip, message.Facts.WireLength, client.MaxSize), false);
+            return (new(Reports.TooLarge(ip, message.Facts.WireLength, client.MaxSize), false), false);
         }
 
         // ---- envelope ----------------------------------------------------------------------------
@@ -159,14 +236,14 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
         if (!utf8 && EnvelopeAddress.NeedsSmtpUtf8(senderWire))
         {
             await QuitAsync(client, socket).ConfigureAwait(false);
-            return new(DeliveryReport.MessageOnly(MessageLetter.Failed,
-                $"Connected to {Reports.Host(ip)} but the sender address needs SMTPUTF8, which it does not offer. (#5.6.7)\n"), false);
+            return (new(DeliveryReport.MessageOnly(MessageLetter.Failed,
+                $"Connected to {Reports.Host(ip)} but the sender address needs SMTPUTF8, which it does not offer. (#5.6.7)\n"), false), false);
         }
 
         if (!TryMailbox(senderWire, out var sender))
         {
             await QuitAsync(client, socket).ConfigureAwait(false);
-            return new(Reports.BadSender(), false);
+            return (new(Reports.BadSender(), false), false);
         }
 
         var local = new RecipientReport?[invocation.Recipients.Count];
@@ -214,7 +291,7 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
         if (mailboxes.Count == 0)
         {
             await QuitAsync(client, socket).ConfigureAwait(false);
-            return new(Reports.GivingUp(ip, local.Select(r => r!).ToList()), false);
+            return (new(Reports.GivingUp(ip, local.Select(r => r!).ToList()), false), false);
         }
 
         // ---- MAIL, RCPT, DATA or BDAT, the message: one flight when the server pipelines -------------
@@ -237,8 +314,14 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
         try
         {
             await PipelinedSender.SendAsync(client, recorder, sender.Address, parameters.ToString(), mailboxes.Select(m => m.Address).ToList(), message,
-                client.Capabilities.HasFlag(SmtpCapabilities.Pipelining), client.Capabilities.HasFlag(SmtpCapabilities.Chunking), progress, cancellationToken)
-                .ConfigureAwait(false);
+                client.Capabilities.HasFlag(SmtpCapabilities.Pipelining), client.Capabilities.HasFlag(SmtpCapabilities.Chunking), progress, cancellationToken,
+                reuse, sessionOptions?.BeforeBody).ConfigureAwait(false);
+        }
+        catch (Exception e) when (reuse && IsConnectionFailure(e) && progress.Stage < SmtpStage.Body && !cancellationToken.IsCancellationRequested)
+        {
+            // A cached connection the server had given up on: nothing of the message went out. A fresh one is used.
+            transcript?.WriteLine($"the reused connection failed before the message ({e.GetType().Name}): opening a fresh one");
+            return (new(Reports.ConnectionDied(ip, possibleDuplicate: false, []), TryNextAddress: true, ReuseFailed: true), false);
         }
         catch (Exception e) when (IsConnectionFailure(e))
         {
@@ -248,26 +331,33 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
             var refused = progress.Mail is { } m && (!PipelinedSender.IsPositive(m) || (rcptDone && !progress.Recipients.Any(PipelinedSender.IsPositive)));
             if (!refused)
             {
-                return new(Reports.ConnectionDied(ip, progress.Stage == SmtpStage.AfterDot, rcptDone ? RecipientReports() : []), false);
+                return (new(Reports.ConnectionDied(ip, progress.Stage == SmtpStage.AfterDot, rcptDone ? RecipientReports() : []), false), false);
             }
         }
 
+        // A transaction that ended cleanly leaves a connection worth keeping (a daemon's cache), else QUIT. (In a
+        // data phase left open on purpose, QUIT would be message text: that connection is just closed.)
+        var kept = false;
         if (progress is not { Data.Code: 354, Final: null })
         {
-            // (In a data phase left open on purpose, QUIT would be message text: the connection is just closed.)
-            await QuitAsync(client, socket).ConfigureAwait(false);
+            session.Transactions++;
+            kept = sessionOptions?.Cache is { } cache && cache.TryPut(sessionOptions.Key, session);
+            if (!kept)
+            {
+                await QuitAsync(client, socket).ConfigureAwait(false);
+            }
         }
 
         var mail = progress.Mail!;
         if (!PipelinedSender.IsPositive(mail))
         {
-            return new(DeliveryReport.MessageOnly(mail.Code >= 500 ? MessageLetter.Failed : MessageLetter.Deferred,
-                Reports.SenderRejected(ip) + Reports.RemoteHostSaid(mail.Lines)), false);
+            return (new(DeliveryReport.MessageOnly(mail.Code >= 500 ? MessageLetter.Failed : MessageLetter.Deferred,
+                Reports.SenderRejected(ip) + Reports.RemoteHostSaid(mail.Lines)), false), kept);
         }
 
         if (!progress.Recipients.Any(PipelinedSender.IsPositive))
         {
-            return new(Reports.GivingUp(ip, RecipientReports()), false);
+            return (new(Reports.GivingUp(ip, RecipientReports()), false), kept);
         }
 
         // The last word: the reply after the dot (or to BDAT LAST), else the refusal of DATA.
@@ -278,7 +368,7 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
             : MessageLetter.Deferred;
         var what = letter == MessageLetter.Delivered ? Reports.Accepted(ip)
             : afterMessage ? Reports.FailedAfterMessage(ip) : Reports.DataFailed(ip);
-        return new(new(RecipientReports(), letter, what + Reports.RemoteHostSaid(last.Lines)), false);
+        return (new(new(RecipientReports(), letter, what + Reports.RemoteHostSaid(last.Lines)), false), kept);
     }
 
     /// <summary>Sets up the handshake for <paramref name="policy"/>: what verifies the certificate, the client

@@ -10,6 +10,9 @@ public sealed class SendProgress
 {
     public SmtpStage Stage { get; set; } = SmtpStage.Mail;
 
+    /// <summary>The reply to RSET, on a reused connection (informational: MAIL's decides).</summary>
+    public SmtpReply? Reset { get; set; }
+
     public SmtpReply? Mail { get; set; }
 
     /// <summary>One reply per envelope recipient sent, in order; fewer if the connection broke.</summary>
@@ -49,9 +52,14 @@ public static class PipelinedSender
 
     /// <param name="mailParameters">ESMTP parameters for MAIL (SIZE=, BODY=8BITMIME, SMTPUTF8), each with a leading space.</param>
     /// <param name="recipients">Envelope recipients in wire form, each sent once.</param>
+    /// <param name="reuse">A cached connection: RSET goes first, in the same flight, and the message never goes before
+    /// the server has answered MAIL and RCPT (a connection that turns out dead then has had nothing that counts).</param>
+    /// <param name="beforeBody">Called right before the first byte of the message is written: from then on the
+    /// outcome may be unknown if the connection breaks (the daemon tells its client so). It may throw to stop.</param>
     /// <param name="progress">Filled as replies arrive; on an exception it says how far the transaction got.</param>
     public static async Task SendAsync(SmtpClient client, ReplyRecorder recorder, string sender, string mailParameters, IReadOnlyList<string> recipients,
-        MessageSource message, bool pipelining, bool chunking, SendProgress progress, CancellationToken cancellationToken)
+        MessageSource message, bool pipelining, bool chunking, SendProgress progress, CancellationToken cancellationToken,
+        bool reuse = false, Func<Task>? beforeBody = null)
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(recorder);
@@ -73,57 +81,106 @@ public static class PipelinedSender
         // The commands before it leave MailKit's buffer first; then the message, straight to the connection.
         async Task WriteBody(bool dotStuff)
         {
+            if (beforeBody is not null)
+            {
+                await beforeBody().ConfigureAwait(false);
+            }
+
+            progress.Stage = SmtpStage.Body;
             await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
             var inner = InnerStreamOf(smtp);
             var written = await message.WriteWireFormAsync(inner, dotStuff, cancellationToken).ConfigureAwait(false);
+            if (!dotStuff)
+            {
+                // BDAT: the chunk is the whole message; nothing follows it.
+                progress.Stage = SmtpStage.AfterDot;
+            }
+
             await inner.FlushAsync(cancellationToken).ConfigureAwait(false);
             recorder.BodyWrittenDirectly(written);
         }
 
+        bool Accepted() => progress.Mail is { } mail && IsPositive(mail) && progress.Recipients.Any(IsPositive);
+
         recorder.StartQueueing();
-        var lastCommand = chunking ? FormattableString.Invariant($"BDAT {message.Facts.WireLength} LAST") : "DATA";
+        var bdat = FormattableString.Invariant($"BDAT {message.Facts.WireLength} LAST");
         if (pipelining)
         {
+            // One flight: [RSET,] MAIL, every RCPT, then DATA, or BDAT LAST with the message (not on a reused
+            // connection: there the message waits for the answers).
+            var bodyNow = chunking && !reuse;
+            if (reuse)
+            {
+                await Write("RSET").ConfigureAwait(false);
+            }
+
             await Write($"MAIL FROM:<{sender}>{mailParameters}").ConfigureAwait(false);
             foreach (var r in recipients)
             {
                 await Write($"RCPT TO:<{r}>").ConfigureAwait(false);
             }
 
-            await Write(lastCommand).ConfigureAwait(false);
-            if (chunking)
+            if (!chunking)
+            {
+                await Write("DATA").ConfigureAwait(false);
+            }
+            else if (bodyNow)
             {
                 // The chunk follows its command at once (RFC 3030): a server that refused MAIL or every RCPT still
                 // reads it, and says so in its reply to BDAT.
-                progress.Stage = SmtpStage.Body;
+                await Write(bdat).ConfigureAwait(false);
                 await WriteBody(dotStuff: false).ConfigureAwait(false);
-                progress.Stage = SmtpStage.AfterDot;
             }
-            else
+
+            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+            if (reuse)
             {
-                await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+                progress.Reset = await Reply().ConfigureAwait(false);
             }
 
             progress.Mail = await Reply().ConfigureAwait(false);
-            progress.Stage = chunking ? progress.Stage : SmtpStage.Rcpt;
+            if (progress.Stage == SmtpStage.Mail)
+            {
+                progress.Stage = SmtpStage.Rcpt;
+            }
+
             foreach (var _ in recipients)
             {
                 progress.Recipients.Add(await Reply().ConfigureAwait(false));
             }
 
-            progress.Data = await Reply().ConfigureAwait(false);
             if (chunking)
             {
-                progress.Final = progress.Data;
+                if (!bodyNow)
+                {
+                    if (!Accepted())
+                    {
+                        return;
+                    }
+
+                    await Write(bdat).ConfigureAwait(false);
+                    await WriteBody(dotStuff: false).ConfigureAwait(false);
+                }
+
+                progress.Final = progress.Data = await Reply().ConfigureAwait(false);
                 return;
             }
+
+            progress.Data = await Reply().ConfigureAwait(false);
         }
         else
         {
+            if (reuse)
+            {
+                await Write("RSET").ConfigureAwait(false);
+                await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+                progress.Reset = await Reply().ConfigureAwait(false);
+            }
+
             await Write($"MAIL FROM:<{sender}>{mailParameters}").ConfigureAwait(false);
             await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
             progress.Mail = await Reply().ConfigureAwait(false);
-            if (progress.Mail.Code is < 200 or >= 300)
+            if (!IsPositive(progress.Mail))
             {
                 return;
             }
@@ -136,40 +193,32 @@ public static class PipelinedSender
                 progress.Recipients.Add(await Reply().ConfigureAwait(false));
             }
 
-            if (!progress.Recipients.Any(IsPositive))
+            if (!Accepted())
             {
                 return;
             }
 
             progress.Stage = SmtpStage.Data;
-            await Write(lastCommand).ConfigureAwait(false);
             if (chunking)
             {
-                progress.Stage = SmtpStage.Body;
+                await Write(bdat).ConfigureAwait(false);
                 await WriteBody(dotStuff: false).ConfigureAwait(false);
-                progress.Stage = SmtpStage.AfterDot;
                 progress.Final = progress.Data = await Reply().ConfigureAwait(false);
                 return;
             }
 
+            await Write("DATA").ConfigureAwait(false);
             await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
-
             progress.Data = await Reply().ConfigureAwait(false);
         }
 
-        if (progress.Data.Code != 354)
+        if (progress.Data.Code != 354 || !Accepted())
         {
+            // Refused; or 354 after refusing the sender or every recipient (RFC 2920 says a server must refuse DATA
+            // then): no message at all, not even an empty one. The caller closes the connection, which aborts it.
             return;
         }
 
-        if (!IsPositive(progress.Mail) || !progress.Recipients.Any(IsPositive))
-        {
-            // 354 after refusing the sender or every recipient (RFC 2920 says a server must refuse DATA then): no
-            // message at all, not even an empty one. The caller closes the connection, which aborts the data phase.
-            return;
-        }
-
-        progress.Stage = SmtpStage.Body;
         await WriteBody(dotStuff: true).ConfigureAwait(false);
         await stream.WriteAsync(".\r\n"u8.ToArray(), cancellationToken).ConfigureAwait(false);
         await stream.FlushAsync(cancellationToken).ConfigureAwait(false);

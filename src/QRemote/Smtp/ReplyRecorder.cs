@@ -27,7 +27,7 @@ public sealed class ReplyRecorder : IProtocolLogger
     /// sends 5000-byte replies to each gets the rest reported by code alone.</summary>
     public const int MaxQueuedBytes = 1 << 20;
 
-    private readonly TextWriter? _transcript;
+    private TextWriter? _transcript;
     private readonly MemoryStream _line = new();
     private readonly MemoryStream _reply = new();
     private readonly Queue<SmtpReply> _unclaimed = new();
@@ -73,6 +73,13 @@ public sealed class ReplyRecorder : IProtocolLogger
     }
 
     public IAuthenticationSecretDetector? AuthenticationSecretDetector { get; set; }
+
+    /// <summary>Where the dialogue goes from now on: a cached connection serves one delivery after another.</summary>
+    public TextWriter? Transcript
+    {
+        get => _transcript;
+        set => _transcript = value;
+    }
 
     /// <summary>Inside an AUTH exchange: every client line is a credential.</summary>
     private bool _inAuth;

@@ -1,0 +1,147 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace QRemote.Daemon;
+
+/// <summary>
+/// SCM_RIGHTS over a Unix stream socket (unix(7)): the delivery process hands the daemon its message file
+/// descriptor, so the message is never copied. .NET's Socket has no managed way to send ancillary data:
+/// sendmsg(2) and recvmsg(2) are called directly, blocking, on the socket's descriptor (used once per
+/// delivery, for one small frame).
+/// </summary>
+public static unsafe partial class FdPassing
+{
+    private const int SolSocket = 1;
+    private const int ScmRights = 1;
+    private const int MsgCmsgCloexec = 0x40000000;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct IoVec
+    {
+        public byte* Base;
+        public nuint Length;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct MsgHdr
+    {
+        public void* Name;
+        public uint NameLength;
+        public IoVec* Iov;
+        public nuint IovLength;
+        public void* Control;
+        public nuint ControlLength;
+        public int Flags;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct CmsgHdr
+    {
+        public nuint Length;
+        public int Level;
+        public int Type;
+    }
+
+    /// <summary>One cmsghdr with one int, aligned as CMSG_SPACE(sizeof(int)) on 64-bit Linux.</summary>
+    private const int ControlSpace = 24;
+
+    /// <summary>Sends <paramref name="payload"/> with <paramref name="fd"/> attached. Throws <see cref="SocketException"/> on failure.</summary>
+    public static void Send(Socket socket, ReadOnlySpan<byte> payload, int fd)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        var control = stackalloc byte[ControlSpace];
+        new Span<byte>(control, ControlSpace).Clear();
+        var header = (CmsgHdr*)control;
+        header->Length = (nuint)(sizeof(CmsgHdr) + sizeof(int));
+        header->Level = SolSocket;
+        header->Type = ScmRights;
+        *(int*)(control + sizeof(CmsgHdr)) = fd;
+        var sent = 0;
+        fixed (byte* data = payload)
+        {
+            while (sent < payload.Length)
+            {
+                var iov = new IoVec { Base = data + sent, Length = (nuint)(payload.Length - sent) };
+                var msg = new MsgHdr { Iov = &iov, IovLength = 1, Control = sent == 0 ? control : null, ControlLength = sent == 0 ? (nuint)ControlSpace : 0 };
+                var n = SendMsg((int)socket.Handle, &msg, 0);
+                if (n < 0)
+                {
+                    var errno = Marshal.GetLastPInvokeError();
+                    if (errno == 4)
+                    {
+                        continue; // EINTR
+                    }
+
+                    if (errno == 11)
+                    {
+                        // EAGAIN: .NET keeps its sockets non-blocking underneath.
+                        socket.Poll(1_000_000, SelectMode.SelectWrite);
+                        continue;
+                    }
+
+                    throw new SocketException(errno);
+                }
+
+                sent += (int)n;
+            }
+        }
+    }
+
+    /// <summary>Reads up to <paramref name="buffer"/>'s length; returns the bytes read and the descriptor that came
+    /// with them (-1 when none). Close-on-exec is set on a received descriptor.</summary>
+    /// <param name="timeout">Microseconds to wait for data.</param>
+    public static int Receive(Socket socket, Span<byte> buffer, out int fd, int timeout = 5_000_000)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        fd = -1;
+        var control = stackalloc byte[ControlSpace];
+        new Span<byte>(control, ControlSpace).Clear();
+        fixed (byte* data = buffer)
+        {
+            var iov = new IoVec { Base = data, Length = (nuint)buffer.Length };
+            var msg = new MsgHdr { Iov = &iov, IovLength = 1, Control = control, ControlLength = ControlSpace };
+            nint n;
+            while (true)
+            {
+                n = RecvMsg((int)socket.Handle, &msg, MsgCmsgCloexec);
+                var errno = n < 0 ? Marshal.GetLastPInvokeError() : 0;
+                if (errno == 4)
+                {
+                    continue;
+                }
+
+                if (errno == 11)
+                {
+                    // EAGAIN: wait for data (the caller bounds the whole exchange with its own timeout).
+                    if (!socket.Poll(timeout, SelectMode.SelectRead))
+                    {
+                        throw new SocketException((int)SocketError.TimedOut);
+                    }
+
+                    continue;
+                }
+
+                break;
+            }
+
+            if (n < 0)
+            {
+                throw new SocketException(Marshal.GetLastPInvokeError());
+            }
+
+            var header = (CmsgHdr*)control;
+            if (msg.ControlLength >= (nuint)(sizeof(CmsgHdr) + sizeof(int)) && header->Level == SolSocket && header->Type == ScmRights)
+            {
+                fd = *(int*)(control + sizeof(CmsgHdr));
+            }
+
+            return (int)n;
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "sendmsg", SetLastError = true)]
+    private static partial nint SendMsg(int socket, MsgHdr* message, int flags);
+
+    [LibraryImport("libc", EntryPoint = "recvmsg", SetLastError = true)]
+    private static partial nint RecvMsg(int socket, MsgHdr* message, int flags);
+}
