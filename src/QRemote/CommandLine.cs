@@ -35,6 +35,15 @@ public sealed record CommandLine
     /// <summary>Resolve only: print the route, the addresses in order and why; connect nowhere.</summary>
     public bool Plan { get; init; }
 
+    /// <summary><c>--daemon</c>: run as the resident delivery service (docs/daemon.md) until SIGTERM.</summary>
+    public bool Daemon { get; init; }
+
+    /// <summary><c>--socket PATH</c>: the daemon's Unix socket (default: control/qremote-daemon's line, else
+    /// <see cref="DefaultSocket"/>).</summary>
+    public string? Socket { get; init; }
+
+    public const string DefaultSocket = "/run/qremote/qremote.sock";
+
     /// <summary>Why the options could not be read, if they could not.</summary>
     public string? Error { get; init; }
 
@@ -112,6 +121,8 @@ public sealed record CommandLine
                 case "--verbose": result = result with { Verbose = true }; break;
                 case "--show-config": result = result with { ShowConfig = true }; break;
                 case "--plan": result = result with { Plan = true }; break;
+                case "--daemon": result = result with { Daemon = true }; break;
+                case "--socket": result = result with { Socket = Value() }; break;
                 case "--qmail-home": result = result with { QmailHome = Value() }; break;
                 case "--resolv-conf": result = result with { ResolvConf = Value() }; break;
                 case "--smtp-port":
@@ -161,6 +172,8 @@ public sealed record CommandLine
           --resolv-conf FILE   nameservers (default /etc/resolv.conf; env QREMOTE_RESOLV_CONF)
           --smtp-port N        port for MX and [ip] deliveries (default 25; env QREMOTE_SMTP_PORT)
           --https-port N       port of MTA-STS policy hosts (default 443; env QREMOTE_HTTPS_PORT)
+          --daemon             run as the resident service that keeps SMTP connections (docs/daemon.md)
+          --socket PATH        the daemon's socket (default: control/qremote-daemon, else /run/qremote/qremote.sock)
 
         example:
           echo 'Subject: test' | qremote example.org me@example.com you@example.org

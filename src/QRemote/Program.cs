@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Globalization;
 using System.Runtime.InteropServices;
+using QRemote.Daemon;
 using QRemote.Delivery;
 using QRemote.Logging;
 using Serilog.Events;
@@ -48,6 +49,11 @@ public static class Program
         try
         {
             command = CommandLine.Parse(args, Environment.GetEnvironmentVariable, WorkingDirectory());
+            if (command.Daemon && command.Error is null)
+            {
+                return DaemonServer.Run(command, stop.Token);
+            }
+
             if (command.Help || command.Version || command.ShowConfig || command.Plan || command.Error is not null)
             {
                 return RunForPerson(command);
@@ -123,6 +129,21 @@ public static class Program
             return Reports.UnableToReadControlFiles();
         }
 
+        // The resident daemon, when the operator runs one (control/qremote-daemon): it gets the message's file
+        // descriptor and the arguments, and delivers over a cached connection. Anything short of its report, before
+        // the message went out, and the delivery happens here instead.
+        if (DaemonSocket(command) is { } socketPath && StandardInputOffset() is { } start)
+        {
+            var handed = await DaemonClient.DeliverAsync(socketPath, ForwardedArguments(command), 0, start, cancellationToken).ConfigureAwait(false);
+            switch (handed.Outcome)
+            {
+                case DaemonOutcome.Reported:
+                    return handed.Report!;
+                case DaemonOutcome.Unknown:
+                    return Reports.DaemonOutcomeUnknown();
+            }
+        }
+
         MessageSource message;
         try
         {
@@ -134,6 +155,18 @@ public static class Program
         }
 
         await using (message.ConfigureAwait(false))
+        {
+            return await DeliverAsync(command, invocation, config, message, null, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>What the daemon shares between deliveries; null for a delivery of its own.</summary>
+    internal sealed record SharedServices(DnsCache Dns, ConnectionCache Connections, Func<Task>? BeforeBody);
+
+    /// <summary>One delivery of an open message, with its log: the process's own, or one of the daemon's.</summary>
+    internal static async Task<DeliveryReport> DeliverAsync(CommandLine command, Invocation invocation, QmailConfig config, MessageSource message,
+        SharedServices? shared, CancellationToken cancellationToken)
+    {
         {
             var log = LoadLogSettings(command.QmailHome);
             var debugTranscript = log?.Level <= LogEventLevel.Debug ? new StringWriter(CultureInfo.InvariantCulture) : null;
@@ -156,6 +189,9 @@ public static class Program
                 QmailHome = command.QmailHome, // tcpto: queue/lock/tcpto, as netqmail's
                 MtaSts = MtaStsRequirement.For(config, new Lazy<System.Security.Cryptography.X509Certificates.X509Certificate2Collection>(() => QRemote.Tls.SystemTrust.LoadRoots()),
                     TimeProvider.System, transcript, command.HttpsPort),
+                DnsCache = shared?.Dns,
+                Connections = shared?.Connections,
+                BeforeBody = shared?.BeforeBody,
             };
             DeliveryReport report;
             try
@@ -176,6 +212,49 @@ public static class Program
             return report;
         }
     }
+
+    /// <summary>The daemon's socket, when the operator runs one: control/qremote-daemon exists (its first line, if any,
+    /// is the socket's path). Null: no daemon, and not even a connection attempt.</summary>
+    internal static string? DaemonSocket(CommandLine command)
+    {
+        try
+        {
+            var control = new ControlFiles(Path.Combine(command.QmailHome, "control"));
+            if (!control.Exists("qremote-daemon"))
+            {
+                return null;
+            }
+
+            return command.Socket ?? (control.ReadLine("qremote-daemon") is { Length: > 0 } path ? path : CommandLine.DefaultSocket);
+        }
+        catch (ControlFileException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Where the message starts in standard input, when that is a regular file (as qmail-rspawn gives it); null
+    /// for a pipe or a terminal: a person's delivery is made by the process itself.</summary>
+    private static long? StandardInputOffset()
+    {
+        try
+        {
+            using var stdin = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize: 0);
+            return stdin.CanSeek ? stdin.Position : null;
+        }
+        catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException or NotSupportedException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The arguments the daemon needs to deliver as this process would: its settings, spelt out, then argv.</summary>
+    private static List<string> ForwardedArguments(CommandLine command) =>
+    [
+        $"--qmail-home={command.QmailHome}", $"--resolv-conf={command.ResolvConf}",
+        FormattableString.Invariant($"--smtp-port={command.SmtpPort}"), FormattableString.Invariant($"--https-port={command.HttpsPort}"),
+        "--", .. command.Positional,
+    ];
 
     /// <summary>--plan: what a delivery to the host would do, up to the connection.</summary>
     private static async Task PlanAsync(CommandLine command, TextWriter stdout)

@@ -36,7 +36,7 @@ public static class Deliverer
         var time = options.Time;
         var route = config.Routes.Find(invocation.Host);
         var dnsStarted = time.GetTimestamp();
-        var dns = new DnsLookup(options.Resolver);
+        var dns = new DnsLookup(options.Resolver, options.DnsCache);
         var resolver = new MailRouteResolver(dns, options.LocalAddresses, options.Random) { Transcript = options.Transcript };
         using var resolutionDeadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         resolutionDeadline.CancelAfter(MailRouteResolver.PhaseDeadline);
@@ -137,6 +137,44 @@ public static class Deliverer
                 }
             }
 
+            // A cached connection to any of this exchanger's addresses, under the same policy, credentials and
+            // source address, goes first (the daemon's cache; none in a single delivery).
+            if (options.Connections is { } cache)
+            {
+                foreach (var d in remaining)
+                {
+                    var key = SessionKey(d, policy, config, route);
+                    if (cache.TryTake(key) is not { } session)
+                    {
+                        continue;
+                    }
+
+                    var transactionStarted = time.GetTimestamp();
+                    var reused = await transaction.RunReusedAsync(session, d, new SessionOptions(cache, key, options.BeforeBody), cancellationToken).ConfigureAwait(false);
+                    if (trace is not null)
+                    {
+                        trace.Transaction += time.GetElapsedTime(transactionStarted);
+                        trace.Tls = transaction.Tls;
+                    }
+
+                    if (reused.ReuseFailed)
+                    {
+                        Attempt(d, "reused connection failed: a fresh one");
+                        break;
+                    }
+
+                    Attempt(d, ((char)reused.Report.Letter).ToString() + " (reused connection)");
+                    if (cancellationToken.IsCancellationRequested || !reused.TryNextAddress)
+                    {
+                        return reused.Report;
+                    }
+
+                    last = reused.Report;
+                    remaining.Remove(d);
+                    break;
+                }
+            }
+
             while (remaining.Count > 0)
             {
                 var connectStarted = time.GetTimestamp();
@@ -199,21 +237,36 @@ public static class Deliverer
 
         async Task<TransactionOutcome> RunAsync(System.Net.Sockets.Socket socket, Destination destination, TlsPolicy policy)
         {
-            using (socket)
+            // The transaction owns the socket from here: it closes it, or hands it to the connection cache.
+            options.Transcript?.WriteLine($"connected to {destination.Address}:{destination.Port} ({destination.ExchangerName}) from {socket.LocalEndPoint}");
+            var transactionStarted = time.GetTimestamp();
+            var sessionOptions = options.Connections is null && options.BeforeBody is null ? null
+                : new SessionOptions(options.Connections, SessionKey(destination, policy, config, route), options.BeforeBody);
+            var outcome = await transaction.RunAsync(socket, destination, policy, sessionOptions, cancellationToken).ConfigureAwait(false);
+            if (trace is not null)
             {
-                options.Transcript?.WriteLine($"connected to {destination.Address}:{destination.Port} ({destination.ExchangerName}) from {socket.LocalEndPoint}");
-                var transactionStarted = time.GetTimestamp();
-                var outcome = await transaction.RunAsync(socket, destination, policy, null, cancellationToken).ConfigureAwait(false);
-                if (trace is not null)
-                {
-                    trace.Transaction += time.GetElapsedTime(transactionStarted);
-                    trace.Tls = outcome.RetryWithoutTls ? outcome.Tls : transaction.Tls;
-                    Attempt(destination, outcome.RetryWithoutTls ? "TLS handshake failed" : ((char)outcome.Report.Letter).ToString());
-                }
-
-                return outcome;
+                trace.Transaction += time.GetElapsedTime(transactionStarted);
+                trace.Tls = outcome.RetryWithoutTls ? outcome.Tls : transaction.Tls;
+                Attempt(destination, outcome.RetryWithoutTls ? "TLS handshake failed" : ((char)outcome.Report.Letter).ToString());
             }
+
+            return outcome;
         }
+    }
+
+    /// <summary>What must be equal for a connection to be reused: where it goes, and everything that decided how it was
+    /// opened (TLS policy and its reason, credentials, client certificate, ciphers, source address, HELO name).</summary>
+    public static string SessionKey(Destination destination, TlsPolicy policy, QmailConfig config, SmtpRoute? route)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        ArgumentNullException.ThrowIfNull(policy);
+        ArgumentNullException.ThrowIfNull(config);
+        var secret = route?.Password is { } password
+            ? Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(password)))
+            : "";
+        return string.Join('\n', destination.Address, destination.Port, destination.ExchangerName.ToLowerInvariant(), policy.Mode, policy.Why, policy.CaFile,
+            string.Join(',', policy.Tlsa), config.HeloHost, route?.User, secret, config.ClientCertificatePath, config.TlsClientCiphers,
+            string.Join(',', config.OutgoingIps));
     }
 
     private static async Task<IReadOnlyList<string>?> CanonicalizeAsync(IReadOnlyList<string> recipients, MailRouteResolver resolver, CancellationToken cancellationToken)

@@ -34,6 +34,16 @@ public sealed record DeliveryOptions
     /// DNS lookups; null: MTA-STS is not consulted.</summary>
     public Func<string, IDnsLookup, CancellationToken, Task<StsRequirement?>>? MtaSts { get; init; }
 
+    /// <summary>Answers kept across deliveries (the daemon's); null: every delivery asks.</summary>
+    public DnsCache? DnsCache { get; init; }
+
+    /// <summary>Idle connections kept across deliveries (the daemon's); null: every connection ends with QUIT.</summary>
+    public ISessionCache? Connections { get; init; }
+
+    /// <summary>Called right before the message goes out on a connection (the daemon tells its client: from here on
+    /// the outcome may be unknown). May throw to stop the delivery first.</summary>
+    public Func<Task>? BeforeBody { get; init; }
+
     /// <summary>This process's id: tcpto skips an address for (60 + (pid &amp; 31)) &lt;&lt; 6 seconds.</summary>
     public int ProcessId { get; init; } = Environment.ProcessId;
 }

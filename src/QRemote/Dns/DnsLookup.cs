@@ -28,7 +28,14 @@ public sealed class DnsLookup : IDnsLookup
     private readonly ResolverConfig _config;
     private readonly ConcurrentDictionary<(string, RecordType), Task<DnsAnswer>> _asked = new();
 
-    public DnsLookup(ResolverConfig config) => _config = config ?? throw new ArgumentNullException(nameof(config));
+    private readonly DnsCache? _shared;
+
+    /// <param name="shared">Answers kept across deliveries (the daemon's), or null: each delivery asks afresh.</param>
+    public DnsLookup(ResolverConfig config, DnsCache? shared = null)
+    {
+        _config = config ?? throw new ArgumentNullException(nameof(config));
+        _shared = shared;
+    }
 
     /// <summary>The longest one query may take: every server over UDP then TCP, for each attempt.</summary>
     public TimeSpan QueryDeadline => _config.Timeout * (_config.Servers.Count * 2 * _config.Attempts);
@@ -37,7 +44,19 @@ public sealed class DnsLookup : IDnsLookup
     {
         ArgumentNullException.ThrowIfNull(name);
         var key = (name.ToString(false).ToLowerInvariant(), type);
-        return _asked.GetOrAdd(key, _ => AskAsync(name, type, cancellationToken));
+        if (_shared?.Get(key.Item1, type) is { } cached)
+        {
+            return Task.FromResult(cached);
+        }
+
+        return _asked.GetOrAdd(key, _ => AskAndKeepAsync(key.Item1, name, type, cancellationToken));
+    }
+
+    private async Task<DnsAnswer> AskAndKeepAsync(string key, DomainName name, RecordType type, CancellationToken cancellationToken)
+    {
+        var answer = await AskAsync(name, type, cancellationToken).ConfigureAwait(false);
+        _shared?.Put(key, type, answer);
+        return answer;
     }
 
     private async Task<DnsAnswer> AskAsync(DomainName name, RecordType type, CancellationToken cancellationToken)

@@ -23,6 +23,38 @@ public static class ReportWriter
         return output.ToArray();
     }
 
+    /// <summary>A report back from the bytes <see cref="Format"/> made (the daemon sends them to its client); null
+    /// when they are not such a report.</summary>
+    public static DeliveryReport? Parse(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.IsEmpty || bytes[^1] != 0)
+        {
+            return null;
+        }
+
+        var entries = new List<(char Letter, string Text)>();
+        while (!bytes.IsEmpty)
+        {
+            var end = bytes.IndexOf((byte)0);
+            if (end < 1)
+            {
+                return null;
+            }
+
+            entries.Add(((char)bytes[0], Encoding.UTF8.GetString(bytes[1..end])));
+            bytes = bytes[(end + 1)..];
+        }
+
+        var (letter, text) = entries[^1];
+        if (letter is not ('K' or 'Z' or 'D') || entries.Take(entries.Count - 1).Any(e => e.Letter is not ('r' or 'h' or 's')))
+        {
+            return null;
+        }
+
+        return new DeliveryReport(entries.Take(entries.Count - 1).Select(e => new RecipientReport((RecipientLetter)e.Letter, e.Text)).ToList(),
+            (MessageLetter)letter, text);
+    }
+
     /// <summary>The same report for a person at a terminal: one line per report, NULs left out.</summary>
     public static string FormatForTerminal(DeliveryReport report, IReadOnlyList<string> recipients)
     {

@@ -79,6 +79,10 @@ public static class Reports
     public static DeliveryReport TlsNotVerified(IPAddress ip, string policy, string why) => Defer(
         $"Connected to {Host(ip)} but its TLS certificate did not verify against {policy} ({ReportText.Sanitize(why)}). (#4.7.1)\n");
 
+    /// <summary>Ours: the daemon took the delivery and went away after the message started to go out.</summary>
+    public static DeliveryReport DaemonOutcomeUnknown() => Defer(
+        "The QRemote daemon went away while sending the message; the outcome is unknown. Possible duplicate! (#4.3.0)\n");
+
     /// <summary>Ours: a TLS policy (DANE, MTA-STS) rules out every exchanger there was; never plain text instead.</summary>
     public static DeliveryReport TlsPolicyUnusable(string why) => Defer(
         $"No mail exchanger can be used under the TLS policy: {ReportText.Sanitize(why)}. (#4.7.5)\n");

@@ -20,7 +20,8 @@ internal static class Harness
 
     public static async Task<string> DeliverAsync(string host, string sender, string[] recipients, byte[] message,
         QmailConfig? config = null, int smtpPort = 25, string? resolvConf = null, Random? random = null, ILocalAddresses? local = null, string? qmailHome = null,
-        TextWriter? transcript = null, Func<string, IDnsLookup, CancellationToken, Task<StsRequirement?>>? mtaSts = null)
+        TextWriter? transcript = null, Func<string, IDnsLookup, CancellationToken, Task<StsRequirement?>>? mtaSts = null,
+        ISessionCache? connections = null, DnsCache? dnsCache = null)
     {
         await using var source = await MessageSource.OpenAsync(new MemoryStream(message), Path.GetTempPath(), CancellationToken.None);
         var options = new DeliveryOptions
@@ -33,6 +34,8 @@ internal static class Harness
             Transcript = transcript is null ? TestContext.Out : new QRemote.Logging.TeeWriter(transcript, TestContext.Out),
             QmailHome = qmailHome,
             MtaSts = mtaSts,
+            Connections = connections,
+            DnsCache = dnsCache,
         };
         var report = await Deliverer.DeliverAsync(new Invocation(host, sender, recipients), source, options, CancellationToken.None);
         return Shown(ReportWriter.Format(report));
