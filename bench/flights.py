@@ -45,8 +45,12 @@ def main():
             flights[-1].append((t, summary))
         else:
             flights.append([(t, summary)])
+    # Bare ACKs before the delivery's first real packet belong to what came before it.
+    while len(flights) > 1 and all(describe(s) == "ACK" for _, s in flights[0]):
+        flights.pop(0)
     start = flights[0][0][0]
     waits = None
+    data_flights = 0
     print(f"  {label}: the client's flights at {rtt:g} ms RTT")
     for i, flight in enumerate(flights):
         parts = []
@@ -56,13 +60,21 @@ def main():
                 continue
             if not parts or parts[-1] != d:
                 parts.append(d)
+        if parts != ["ACK"]:
+            data_flights += 1
         at = (flight[0][0] - start) / rtt
         quit_ = any("QUIT" in s for _, s in flight)
         note = "  (not awaited)" if quit_ else ""
         print(f"    {i + 1:2}. t={at:4.2f} RTT  {', '.join(parts)}{note}")
         if quit_ and waits is None:
             waits = i
-    print(f"  {label}: {waits} round trips before QUIT" if waits is not None else f"  {label}: no QUIT seen")
+    if waits is None:
+        # A connection kept for reuse (the daemon's) ends without QUIT: each flight that carried something waited
+        # for an answer; the bare ACKs after the last answer did not.
+        waits = data_flights
+        print(f"  {label}: {waits} round trips (the connection is kept: no QUIT)")
+    else:
+        print(f"  {label}: {waits} round trips before QUIT")
     print(f"@flights\t{label}\t{rtt:g}\t{waits}")
 
 

@@ -17,7 +17,9 @@
 # answer (minimal-responses no). RTT_SINK=chunking puts bench/chunk-sink.py, which offers CHUNKING
 # (BDAT) and PIPELINING, in smtp-sink's place (smtp-sink offers no CHUNKING).
 #
-# For each RTT, for qremote (the published AOT binary) and lockstep (bench/LockStep, AOT): (a) one
+# For each RTT, for qremote (the published AOT binary), daemon (the same, handing deliveries to
+# qremote --daemon, which keeps connections and DNS answers; RTT_DAEMON=0 leaves it out) and lockstep
+# (bench/LockStep, AOT): (a) one
 # delivery at a time, RUNS (21) times: median/min/max wall time and median/RTT; (b) RTT_N (200)
 # deliveries, RTT_PAR (10) at a time: the rate. Every report must be one accepted recipient and K,
 # or the run fails. Then, at the largest RTT given, one delivery of each with the wire logging every
@@ -120,6 +122,17 @@ printf 'nameserver 10.77.1.53\n' > "$work/resolv.conf"
   for i in $(seq 12); do printf '%s line %02d of the round-trip bench message, seventy-two characters long\n' "$([ "$i" = 6 ] && echo . || echo -)" "$i"; done
 } > "$work/msg"
 args=(--qmail-home="$work/qmail" --resolv-conf="$work/resolv.conf" rtt.test s@client.test r@rtt.test)
+# The daemon (RTT_DAEMON=0 leaves it out): qremote --daemon in the client namespace, a qmail home of its own
+# whose control/qremote-daemon names its socket; the "daemon" client is the same binary, handing over.
+clients=(qremote lockstep)
+if [ "${RTT_DAEMON:-1}" = 1 ]; then
+  cp -r "$work/qmail" "$work/qmail-d"; echo "$work/daemon.sock" > "$work/qmail-d/control/qremote-daemon"
+  ip netns exec "$c" "$bin" --qmail-home="$work/qmail-d" --resolv-conf="$work/resolv.conf" --daemon 2>"$work/daemon.out" & daemon_pid=$!; pids+=($!)
+  for _ in $(seq 100); do [ -S "$work/daemon.sock" ] && break; sleep 0.05; done
+  [ -S "$work/daemon.sock" ] || { cat "$work/daemon.out" >&2; echo "the daemon did not start" >&2; exit 1; }
+  dargs=(--qmail-home="$work/qmail-d" --resolv-conf="$work/resolv.conf" rtt.test s@client.test r@rtt.test)
+  clients=(qremote daemon lockstep)
+fi
 # In the background and waited for, so that a signal to this script runs the cleanup at once.
 drive() { ip netns exec "$c" python3 "$here/rtt-drive.py" "$@" | tee -a "$work/results" | { grep -v '^@' || true; } & wait $!; }
 
@@ -128,8 +141,10 @@ for rtt in "${rtts[@]}"; do
   start_wire "$rtt"
   echo "== RTT $rtt ms"
   drive single qremote "$rtt" "$runs" "$work/msg" -- "$bin" "${args[@]}"
+  [ "${RTT_DAEMON:-1}" = 1 ] && drive single daemon "$rtt" "$runs" "$work/msg" -- "$bin" "${dargs[@]}"
   drive single lockstep "$rtt" "$runs" "$work/msg" -- "$lockstep" "${args[@]}"
   drive parallel qremote "$rtt" "$n,$par" "$work/msg" -- "$bin" "${args[@]}"
+  [ "${RTT_DAEMON:-1}" = 1 ] && drive parallel daemon "$rtt" "$n,$par" "$work/msg" -- "$bin" "${dargs[@]}"
   drive parallel lockstep "$rtt" "$n,$par" "$work/msg" -- "$lockstep" "${args[@]}"
 done
 
@@ -137,13 +152,24 @@ done
 top=$(printf '%s\n' "${rtts[@]}" | sort -g | tail -1)
 if python3 -c "import sys; sys.exit(0 if $top >= 10 else 1)"; then
   echo "== one delivery each at $top ms RTT, every packet logged by the wire"
-  for client in qremote lockstep; do
+  order=(qremote lockstep); [ "${RTT_DAEMON:-1}" = 1 ] && order=(daemon qremote lockstep)
+  for client in "${order[@]}"; do
     exe=$bin; [ "$client" = lockstep ] && exe=$lockstep
+    a=("${args[@]}"); [ "$client" = daemon ] && a=("${dargs[@]}")
+    if [ "$client" = daemon ]; then
+      # Warm: the daemon's connection and DNS answers from a delivery just before (the wire restarts in between).
+      # First the idle connections of the runs above expire (10 s) and are closed, away from the log.
+      start_wire "$top"; sleep 11; drive once daemon-warmup "$top" - "$work/msg" -- "$exe" "${a[@]}"; stop "$wire"; wire=""
+    fi
     start_wire "$top" "$work/wire-$client.log"
-    drive once "$client" "$top" - "$work/msg" -- "$exe" "${args[@]}"
+    drive once "$client" "$top" - "$work/msg" -- "$exe" "${a[@]}"
     sleep "$(python3 -c "print(2*$top/1000)")"   # the server's last packets cross the wire too
     stop "$wire"; wire=""
     python3 "$here/flights.py" "$work/wire-$client.log" "$top" "$client" | tee -a "$work/results" | { grep -v '^@' || true; }
+    if [ "$client" = daemon ]; then
+      # Its kept connections would cross the wire while the others are logged: stop it first (it QUITs them).
+      start_wire "$top"; stop "$daemon_pid"; sleep 0.5; stop "$wire"; wire=""
+    fi
   done
 fi
 
@@ -159,7 +185,7 @@ for line in open(sys.argv[1]):
 print("\nsummary (one delivery: wall time in ms, and its median in RTTs; rate: RTT_N deliveries, RTT_PAR at a time)")
 print(f"{'RTT ms':>6}  {'client':9} {'median':>8} {'min':>8} {'max':>8} {'RTTs':>6} {'msg/s':>7} {'rate/lockstep':>14}")
 for rtt in sorted({k[0] for k in single}, key=float):
-    for client in ("qremote", "lockstep"):
+    for client in [c for c in ("qremote", "daemon", "lockstep") if (rtt, c) in single]:
         s, p = single[(rtt, client)], rate[(rtt, client)]
         ratio = float(p[6]) / float(rate[(rtt, "lockstep")][6])
         print(f"{rtt:>6}  {client:9} {s[3]:>8} {s[4]:>8} {s[5]:>8} {s[7]:>6} {p[6]:>7} {ratio:13.2f}x")

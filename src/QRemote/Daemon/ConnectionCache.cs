@@ -10,7 +10,9 @@ namespace QRemote.Daemon;
 /// <param name="Total">Idle connections kept in all.</param>
 public sealed record ConnectionLimits(TimeSpan ReuseTime, TimeSpan IdleTime, int PerDestination, int Total)
 {
-    public static ConnectionLimits Default { get; } = new(TimeSpan.FromSeconds(300), TimeSpan.FromSeconds(10), 8, 64);
+    /// <summary>300 s, 10 s, 20 per destination (qmail's concurrencyremote and Postfix's destination concurrency
+    /// default), 100 in all.</summary>
+    public static ConnectionLimits Default { get; } = new(TimeSpan.FromSeconds(300), TimeSpan.FromSeconds(10), 20, 100);
 }
 
 /// <summary>
