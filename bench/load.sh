@@ -67,7 +67,11 @@ class Handler(socketserver.StreamRequestHandler):
                 w(b"550 5.1.1 no such user\r\n" if refuse[rcpt] else b"250 ok\r\n")
             elif cmd == b"DATA":
                 w(b"354 go\r\n")
-                while self.rfile.readline() not in (b".\r\n", b""): pass
+                # 354 even after refusing the only recipient (RFC 2920 says no): QRemote, which pipelines DATA,
+                # then sends no message and closes; only a message ended by its dot is taken.
+                line = b"-"
+                while line not in (b".\r\n", b""): line = self.rfile.readline()
+                if line == b"": return
                 with lock: accepted.append(rcpt)
                 w(b"250 2.0.0 queued\r\n")
             elif cmd == b"QUIT": return

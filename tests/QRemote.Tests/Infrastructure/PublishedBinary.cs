@@ -37,6 +37,17 @@ internal static class PublishedBinary
         var output = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"qremote-publish-{Environment.ProcessId}");
         var project = System.IO.Path.Combine(RepositoryRoot(), "src", "QRemote", "QRemote.csproj");
         ExternalProcess.Run("dotnet", "publish", project, "-c", "Release", "-o", output, "--nologo", "-v", "q");
+        // Each test run publishes its own copy; it goes when the run ends (it is some 30 MB with symbols).
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(output, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        };
         return System.IO.Path.Combine(output, "qremote");
     }
 }
