@@ -217,6 +217,12 @@ public static class Program
     /// is the socket's path). Null: no daemon, and not even a connection attempt.</summary>
     internal static string? DaemonSocket(CommandLine command)
     {
+        if (command.Verbose && !command.Daemon)
+        {
+            // A person asking for the transcript wants this delivery's own dialogue on their terminal.
+            return null;
+        }
+
         try
         {
             var control = new ControlFiles(Path.Combine(command.QmailHome, "control"));

@@ -135,6 +135,14 @@ public static partial class DaemonServer
     private static async Task ServeAsync(Socket connection, DnsCache dns, ConnectionCache connections, CancellationToken cancellationToken)
     {
         var buffer = new byte[64 * 1024];
+        using var handshake = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        handshake.CancelAfter(HandshakeTime);
+        // Wait for the request without holding a thread (a peek), then take it, and its descriptor, at once.
+        if (await connection.ReceiveAsync(buffer.AsMemory(0, 1), SocketFlags.Peek, handshake.Token).ConfigureAwait(false) == 0)
+        {
+            return;
+        }
+
         var received = FdPassing.Receive(connection, buffer, out var fd, (int)HandshakeTime.TotalMicroseconds);
         if (fd < 0)
         {
@@ -142,8 +150,6 @@ public static partial class DaemonServer
         }
 
         using var file = new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.Read, bufferSize: 0);
-        using var handshake = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        handshake.CancelAfter(HandshakeTime);
         var frame = new MemoryStream();
         frame.Write(buffer, 0, received);
         while (frame.Length < 8 || frame.Length < DaemonProtocol.FrameLength(frame.GetBuffer().AsSpan(0, (int)frame.Length)))
