@@ -119,6 +119,12 @@ public static class Program
             return Reports.InvokedImproperly();
         }
 
+        if (!MailRouteResolver.TryLiteral(invocation.Host, out _))
+        {
+            // DNS will be needed: its parser's one-time set-up goes on in parallel (DnsTransport.WarmUp).
+            DnsTransport.WarmUp();
+        }
+
         QmailConfig config;
         try
         {
