@@ -183,7 +183,7 @@ public static class Program
                 (false, not null) => debugTranscript,
                 _ => null,
             };
-            var trace = log is null ? null : new DeliveryTrace();
+            var trace = log is null && !command.Verbose ? null : new DeliveryTrace();
             var started = TimeProvider.System.GetTimestamp();
             var options = new DeliveryOptions
             {
@@ -210,9 +210,17 @@ public static class Program
                 report = Reports.UnableToReadMessage();
             }
 
+            var total = TimeProvider.System.GetElapsedTime(started);
+            if (command.Verbose && trace is not null)
+            {
+                // The same stopwatch trace the log's Delays field has, for a person looking for where the time goes.
+                transcript?.WriteLine(FormattableString.Invariant(
+                    $"timing: dns {trace.Dns.TotalMilliseconds:0.0} ms, connect {trace.Connect.TotalMilliseconds:0.0} ms, transaction {trace.Transaction.TotalMilliseconds:0.0} ms, delivery {total.TotalMilliseconds:0.0} ms"));
+            }
+
             if (log is not null)
             {
-                DeliveryLog.Write(log, invocation, report, trace!, TimeProvider.System.GetElapsedTime(started), debugTranscript?.ToString());
+                DeliveryLog.Write(log, invocation, report, trace!, total, debugTranscript?.ToString());
             }
 
             return report;
