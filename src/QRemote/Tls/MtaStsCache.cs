@@ -150,4 +150,65 @@ internal sealed class MtaStsCache(string? directory)
             return $"cannot write {path}: {e.Message}";
         }
     }
+
+    /// <summary>RFC 8461 3.3 asks senders not to hammer a policy host: a failed fetch of one id is not tried again for this long.</summary>
+    public static readonly TimeSpan RetryAfterFailure = TimeSpan.FromMinutes(5);
+
+    private string? FailurePath(string domain) => directory is null ? null : Path.Combine(directory, ".failed-" + domain);
+
+    /// <summary>When a fetch of <paramref name="id"/> last failed, if within <see cref="RetryAfterFailure"/> of <paramref name="now"/>.</summary>
+    public DateTimeOffset? RecentFailure(string domain, string id, DateTimeOffset now)
+    {
+        if (FailurePath(domain) is not { } path)
+        {
+            return null;
+        }
+
+        try
+        {
+            var lines = File.ReadAllLines(path);
+            if (lines.Length == 2 && lines[0] == id && long.TryParse(lines[1], NumberStyles.None, CultureInfo.InvariantCulture, out var seconds))
+            {
+                var when = DateTimeOffset.FromUnixTimeSeconds(seconds);
+                return now - when < RetryAfterFailure && when <= now ? when : null;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+
+        return null;
+    }
+
+    /// <summary>Remembers a failed fetch (best effort: a cache that cannot be written only means trying again).</summary>
+    public void RememberFailure(string domain, string id, DateTimeOffset when)
+    {
+        if (FailurePath(domain) is not { } path || !System.IO.Directory.Exists(directory))
+        {
+            return;
+        }
+
+        try
+        {
+            File.WriteAllText(path, $"{id}\n{when.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)}\n");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    /// <summary>Forgets a failure once a fetch has worked.</summary>
+    public void ForgetFailure(string domain)
+    {
+        if (FailurePath(domain) is { } path)
+        {
+            try
+            {
+                File.Delete(path);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+    }
 }

@@ -54,6 +54,15 @@ public sealed class MtaStsResolver(IDnsLookup dns, MtaStsOptions options, TimePr
             return Result(fresh, $"{Describe(fresh)}, cached");
         }
 
+        if (_cache.RecentFailure(name, id, _time.GetUtcNow()) is { } failedAt)
+        {
+            // Not asked again so soon (RFC 8461 3.3): a policy host that is down must not cost every delivery a fetch.
+            var notAgain = $"fetch of id {id} failed at {Stamp(failedAt)}; not tried again before {Stamp(failedAt + MtaStsCache.RetryAfterFailure)}";
+            return fresh is not null
+                ? Result(fresh, $"{Describe(fresh)}, cached; {notAgain}")
+                : Result(null, $"{notAgain}; {noCache}");
+        }
+
         var fetched = await new MtaStsFetcher(_dns, _options, _time).FetchAsync(name, cancellationToken).ConfigureAwait(false);
         var now = _time.GetUtcNow();
         string? why;
@@ -63,6 +72,7 @@ public sealed class MtaStsResolver(IDnsLookup dns, MtaStsOptions options, TimePr
             if (policy is not null)
             {
                 var stored = _cache.Store(name, id, now, body);
+                _cache.ForgetFailure(name);
                 return Result(policy, $"{Describe(policy)}, fetched{(stored is null ? "" : "; not cached: " + stored)}");
             }
 
@@ -74,6 +84,7 @@ public sealed class MtaStsResolver(IDnsLookup dns, MtaStsOptions options, TimePr
         }
 
         why = $"fetch of id {id} failed: {why}";
+        _cache.RememberFailure(name, id, now);
         return fresh is not null
             ? Result(fresh, $"{Describe(fresh)}, cached; {why}")
             : Result(null, $"{why}; {noCache}");

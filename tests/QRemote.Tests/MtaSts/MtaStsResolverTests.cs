@@ -249,7 +249,7 @@ public sealed class MtaStsResolverTests
         Assert.That(result.Detail, Does.StartWith($"fetch of id good1 failed: certificate of mta-sts.{Good} did not verify ({why}")
             .And.EndWith("; no cached policy"));
         Assert.That(server.Requests, Is.Zero);
-        Assert.That(Directory.GetFileSystemEntries(_cache), Is.Empty);
+        Assert.That(Directory.GetFileSystemEntries(_cache).Select(Path.GetFileName), Is.EqualTo(new[] { ".failed-" + Good }), "no policy kept; the failure remembered");
     }
 
     [Test]
@@ -266,7 +266,27 @@ public sealed class MtaStsResolverTests
         using var server = OpensslPolicyServer.Start(GoodHost, "policy", "version: STSv1\nmode: enforce\nmx: mx1.good.mtasts.test\n");
         var result = await Resolver(server.Port).GetPolicyAsync(Good, CancellationToken.None);
         Assert.That(result, Is.EqualTo(new MtaStsResult(null, "fetch of id good1 failed: policy not valid: no max_age; no cached policy")));
-        Assert.That(Directory.GetFileSystemEntries(_cache), Is.Empty);
+        Assert.That(Directory.GetFileSystemEntries(_cache).Select(Path.GetFileName), Is.EqualTo(new[] { ".failed-" + Good }), "no policy kept; the failure remembered");
+    }
+
+    [Test]
+    public async Task A_failed_fetch_is_not_tried_again_for_five_minutes()
+    {
+        // RFC 8461 3.3: a policy host that is down must not cost every delivery a fetch (here a policy that does not
+        // parse: the server counts the requests).
+        using var server = OpensslPolicyServer.Start(GoodHost, "policy", "version: STSv1\nmode: enforce\nmx: mx1.good.mtasts.test\n");
+        Assert.That((await Resolver(server.Port).GetPolicyAsync(Good, CancellationToken.None)).Detail, Does.StartWith("fetch of id good1 failed"));
+        Assert.That(server.WaitForRequests(1), Is.EqualTo(1));
+        var again = await Resolver(server.Port, time: new ShiftedTime(TimeSpan.FromMinutes(4))).GetPolicyAsync(Good, CancellationToken.None);
+        Assert.That(again.Policy, Is.Null);
+        Assert.That(again.Detail, Does.Match(@"^fetch of id good1 failed at .*; not tried again before .*; no cached policy$"));
+        Thread.Sleep(200);
+        Assert.That(server.Requests, Is.EqualTo(1), "not fetched again within five minutes");
+        server.Serve(Enforce);
+        var later = await Resolver(server.Port, time: new ShiftedTime(TimeSpan.FromMinutes(6))).GetPolicyAsync(Good, CancellationToken.None);
+        Assert.That(later.Detail, Does.EndWith("fetched"));
+        Assert.That(server.WaitForRequests(2), Is.EqualTo(2));
+        Assert.That(Directory.GetFileSystemEntries(_cache).Select(Path.GetFileName), Is.EqualTo(new[] { Good }), "the failure forgotten once a fetch worked");
     }
 
     [Test]
