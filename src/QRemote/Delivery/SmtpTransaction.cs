@@ -388,7 +388,7 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
                     client.RequireVerified(policy.Roots ?? []);
                     break;
                 case TlsMode.Dane:
-                    client.RequireDane(policy.Tlsa, destination.ExchangerName, time.GetUtcNow().UtcDateTime);
+                    client.RequireDane(policy.Tlsa, policy.DaneNames.Count > 0 ? policy.DaneNames : [destination.ExchangerName], time.GetUtcNow().UtcDateTime);
                     break;
             }
 

@@ -44,7 +44,16 @@ public sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResolve
         };
         if (daneEligible)
         {
-            var tlsa = await resolver.TlsaAsync(destination.ExchangerName, destination.Port, cancellationToken).ConfigureAwait(false);
+            // RFC 7672 2.2.2: an exchanger that is a secure alias has its TLSA records looked for at the alias's target
+            // first, then at its own name; the certificate may name either.
+            var target = await resolver.SecureAliasTargetAsync(destination.ExchangerName, cancellationToken).ConfigureAwait(false);
+            var names = target is null ? new[] { destination.ExchangerName } : [target, destination.ExchangerName];
+            var tlsa = await resolver.TlsaAsync(names[0], destination.Port, cancellationToken).ConfigureAwait(false);
+            if (tlsa.Status == TlsaStatus.None && names.Length > 1)
+            {
+                tlsa = await resolver.TlsaAsync(names[1], destination.Port, cancellationToken).ConfigureAwait(false);
+            }
+
             if (tlsa.Status != TlsaStatus.None && tlsRequiredNo)
             {
                 return local with { Why = $"DANE waived by TLS-Required: No ({tlsa.Detail})" };
@@ -57,7 +66,7 @@ public sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResolve
 
             if (tlsa.Status == TlsaStatus.Secure)
             {
-                return new TlsPolicy(TlsMode.Dane, null, $"DANE: {tlsa.Detail}") { Tlsa = tlsa.Records };
+                return new TlsPolicy(TlsMode.Dane, null, $"DANE: {tlsa.Detail}") { Tlsa = tlsa.Records, DaneNames = names };
             }
         }
 

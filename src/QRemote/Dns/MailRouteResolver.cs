@@ -160,6 +160,23 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
     }
 
     /// <summary>
+    /// Where <paramref name="exchanger"/>'s address records really are, when it is an alias and the whole chain is
+    /// DNSSEC-secure: RFC 7672 2.2.2 makes that expanded name the first TLSA base domain. Null otherwise. Asks nothing
+    /// new: the A answer is the one the address lookup already had.
+    /// </summary>
+    public async Task<string?> SecureAliasTargetAsync(string exchanger, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(exchanger);
+        if (!TryName(exchanger, out var name))
+        {
+            return null;
+        }
+
+        var a = await QueryFollowingAsync(name, RecordType.A, cancellationToken).ConfigureAwait(false);
+        return a.Status == DnsStatus.Ok && a.Authentic && !a.FinalName.Equals(name) ? a.FinalName.ToString(false) : null;
+    }
+
+    /// <summary>
     /// The TLSA records of <c>_PORT._tcp.EXCHANGER</c> (RFC 7672 2.2), read through any CNAME chain in the answer.
     /// Secure records only: an answer without the AD bit, NXDOMAIN or NODATA is "no DANE"; a lookup that failed
     /// (SERVFAIL, which is also what a validating resolver says of a bogus answer) is <see cref="TlsaStatus.Failed"/>,

@@ -33,6 +33,9 @@ public sealed record TlsPolicy(TlsMode Mode, string? CaFile, string Why)
     /// <summary>DANE: the exchanger's TLSA records (all of them; <see cref="Tls.TlsaAssociation.Usable"/> picks).</summary>
     public IReadOnlyList<Tls.TlsaAssociation> Tlsa { get; init; } = [];
 
+    /// <summary>DANE: the names a DANE-TA certificate may carry (the MX name, and its secure alias target).</summary>
+    public IReadOnlyList<string> DaneNames { get; init; } = [];
+
     /// <summary>MTA-STS: the WebPKI roots the certificate must chain to.</summary>
     public System.Security.Cryptography.X509Certificates.X509Certificate2Collection? Roots { get; init; }
 

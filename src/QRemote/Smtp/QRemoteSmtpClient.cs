@@ -36,7 +36,7 @@ public sealed class QRemoteSmtpClient : SmtpClient
     }
 
     /// <summary>DANE: the certificate must match the TLSA records (<see cref="DaneCheck"/>); .NET's own verdict is not used.</summary>
-    public void RequireDane(IReadOnlyList<TlsaAssociation> tlsa, string exchanger, DateTime now)
+    public void RequireDane(IReadOnlyList<TlsaAssociation> tlsa, IReadOnlyList<string> names, DateTime now)
     {
         ServerCertificateValidationCallback = (_, certificate, chain, _) =>
         {
@@ -55,7 +55,7 @@ public sealed class QRemoteSmtpClient : SmtpClient
                 presented.AddRange(chain.ChainElements.Select(e => e.Certificate));
             }
 
-            VerificationFailure = DaneCheck.Verify(tlsa, leaf, presented.DistinctBy(c => c.Thumbprint).ToList(), exchanger, now);
+            VerificationFailure = DaneCheck.Verify(tlsa, leaf, presented.DistinctBy(c => c.Thumbprint).ToList(), names, now);
             return VerificationFailure is null;
         };
     }

@@ -14,8 +14,14 @@ namespace QRemote.Tls;
 /// </summary>
 public static class DaneCheck
 {
-    public static string? Verify(IReadOnlyList<TlsaAssociation> records, X509Certificate2 leaf, IReadOnlyList<X509Certificate2> presented, string exchanger, DateTime now)
+    public static string? Verify(IReadOnlyList<TlsaAssociation> records, X509Certificate2 leaf, IReadOnlyList<X509Certificate2> presented, string exchanger, DateTime now) =>
+        Verify(records, leaf, presented, [exchanger], now);
+
+    /// <param name="names">The names a DANE-TA certificate may carry: the MX name and, for a secure alias, its target
+    /// (RFC 7672 3.2.2).</param>
+    public static string? Verify(IReadOnlyList<TlsaAssociation> records, X509Certificate2 leaf, IReadOnlyList<X509Certificate2> presented, IReadOnlyList<string> names, DateTime now)
     {
+        ArgumentNullException.ThrowIfNull(names);
         ArgumentNullException.ThrowIfNull(records);
         ArgumentNullException.ThrowIfNull(leaf);
         ArgumentNullException.ThrowIfNull(presented);
@@ -40,7 +46,7 @@ public static class DaneCheck
             chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
             chain.ChainPolicy.DisableCertificateDownloads = true;
             chain.ChainPolicy.VerificationTime = now;
-            if (chain.Build(leaf) && leaf.MatchesHostname(exchanger.TrimEnd('.'), allowWildcards: true, allowCommonName: true))
+            if (chain.Build(leaf) && names.Any(n => leaf.MatchesHostname(n.TrimEnd('.'), allowWildcards: true, allowCommonName: true)))
             {
                 return null;
             }
@@ -50,7 +56,7 @@ public static class DaneCheck
                 return $"DANE-TA: the chain to the matching trust anchor failed: {chain.ChainStatus[0].StatusInformation.Trim()}";
             }
 
-            return $"DANE-TA: the certificate does not name {exchanger}";
+            return $"DANE-TA: the certificate does not name {string.Join(" or ", names)}";
         }
 
         return $"no TLSA record matches the server's certificate ({usable.Count} usable record{(usable.Count == 1 ? "" : "s")})";

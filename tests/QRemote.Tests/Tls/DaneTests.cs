@@ -58,6 +58,11 @@ public sealed class DaneTests : IDisposable
             ns.garbage   A     127.0.0.1
             none         MX    10 mx.none
             mx.none      A     127.0.0.3
+            alias        MX    10 mx.alias
+            mx.alias     CNAME real.alias
+            real.alias   A     127.0.0.3
+            {tlsa}.real.alias TLSA 3 1 1 {eeHash}
+            {tlsa}.mx.alias TLSA 3 1 1 {wrong}
 
             """;
         var insecureZone = $"""
@@ -160,5 +165,16 @@ public sealed class DaneTests : IDisposable
         Assert.That(report, Does.StartWith("r\\0K127.0.0.3 accepted message."));
         Assert.That(transcript, Does.Contain("DANE waived by TLS-Required: No"));
         Postfix.WaitForLog("from=<waived@dane.test>");
+    }
+
+    [Test]
+    public async Task A_secure_alias_has_its_tlsa_records_looked_for_at_its_target_first()
+    {
+        // RFC 7672 2.2.2: mx.alias is a CNAME for real.alias, all signed. The matching TLSA record is at the target;
+        // the one at the alias's own name would not match: delivered only if the target's is used.
+        var (report, transcript) = await DeliverAsync("alias.dane.test", "alias@dane.test");
+        Assert.That(report, Does.StartWith("r\\0K127.0.0.3 accepted message."));
+        Assert.That(transcript, Does.Contain($"tls policy for mx.alias.dane.test: Dane (DANE: _{_port}._tcp.real.alias.dane.test: 1 secure TLSA record)"));
+        Postfix.WaitForLog("from=<alias@dane.test>");
     }
 }
