@@ -1,9 +1,7 @@
 using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
-using MailKit;
 using MailKit.Net.Smtp;
-using MimeKit;
 using QRemote.Tls;
 
 namespace QRemote.Smtp;
