@@ -372,8 +372,14 @@ public static class Program
         if (command.Error is not null)
         {
             // Only a person passes -- options; qmail-rspawn never does. Still: exit 0 and a Z report,
-            // so a mistaken wrapper defers mail instead of bouncing it.
-            Console.Error.WriteLine($"qremote: {command.Error}\n\n{CommandLine.Usage}");
+            // so a mistaken wrapper defers mail instead of bouncing it. The usage goes to a person's
+            // terminal only: under qmail-rspawn stderr shares the report's pipe, and text before the
+            // report would turn the Z into a bounce.
+            if (!Console.IsOutputRedirected)
+            {
+                Console.Error.WriteLine($"qremote: {command.Error}\n\n{CommandLine.Usage}");
+            }
+
             var report = ReportWriter.Format(DeliveryReport.MessageOnly(MessageLetter.Deferred, $"QRemote: {command.Error}. (#4.3.0)\n"));
             using var output = Console.OpenStandardOutput();
             output.Write(report);
