@@ -166,6 +166,10 @@ Task("Publish")
     });
 
     if (!FileExists(binary)) throw new CakeException($"publish did not produce {binary.FullPath}");
+    // The daemon is the same binary under its own program name (docs/daemon.md).
+    var daemonLink = System.IO.Path.Combine(publishDir.FullPath, "qremote-daemon");
+    if (System.IO.File.Exists(daemonLink) || new System.IO.FileInfo(daemonLink).LinkTarget is not null) System.IO.File.Delete(daemonLink);
+    System.IO.File.CreateSymbolicLink(daemonLink, "qremote");
     Information($"published {binary.FullPath} ({new System.IO.FileInfo(binary.FullPath).Length / 1024} KiB)");
 });
 
@@ -643,7 +647,20 @@ Task("Install")
             System.IO.File.SetUnixFileMode(temp, Mode0755);
             if (root && Run("chown", "0:0", "--", temp) != 0) throw new CakeException($"chown 0:0 {temp} failed");
 
-            var rc = RunQuiet(temp, out var version, "--version");
+            // Run under its person name: as any other name (this temporary one included) argv is positions only.
+            var named = System.IO.Directory.CreateTempSubdirectory("qremote-install-check-").FullName;
+            var asQremote = System.IO.Path.Combine(named, "qremote");
+            System.IO.File.CreateSymbolicLink(asQremote, temp);
+            int rc;
+            string version;
+            try
+            {
+                rc = RunQuiet(asQremote, out version, "--version");
+            }
+            finally
+            {
+                System.IO.Directory.Delete(named, recursive: true);
+            }
             if (rc != 0 || !version.StartsWith("qremote ", StringComparison.Ordinal))
                 throw new CakeException($"the copied binary does not run here (exit {rc}: {version}); nothing was changed in {p.Bin}");
 
@@ -658,6 +675,26 @@ Task("Install")
         }
     }
     WarnIfUnreachable(p.Installed);
+
+    // PREFIX/qremote-daemon -> qremote: the daemon is a program name of its own (docs/daemon.md), never an option.
+    var daemonLink = System.IO.Path.Combine(p.Prefix, "qremote-daemon");
+    if (PathKind(daemonLink) == "symlink" && LinkTargetText(daemonLink) == "qremote")
+    {
+        Say($"install: {daemonLink} already links to qremote");
+    }
+    else if (PathKind(daemonLink) == "missing" || PathKind(daemonLink) == "symlink")
+    {
+        var temp = System.IO.Path.Combine(p.Prefix, $".qremote-daemon.install-{Environment.ProcessId}");
+        if (PathKind(temp) != "missing") System.IO.File.Delete(temp);
+        System.IO.File.CreateSymbolicLink(temp, "qremote");
+        System.IO.File.Move(temp, daemonLink, overwrite: true);
+        Say($"install: {daemonLink} -> qremote");
+        changes++;
+    }
+    else
+    {
+        throw new CakeException($"{daemonLink} exists and is not a symlink; move it away and run Install again");
+    }
 
     // As qmailr, when there is one: the binary must run as the user qmail-rspawn runs it as.
     if (root && Capture("id", "-u", "qmailr") is not null && FindProgram("runuser") is string runuser)
@@ -795,6 +832,12 @@ Task("Uninstall")
             System.IO.File.Delete(p.Installed);
             Say($"uninstall: removed {p.Installed}");
             changes++;
+            var daemonLink = System.IO.Path.Combine(p.Prefix, "qremote-daemon");
+            if (PathKind(daemonLink) == "symlink" && LinkTargetText(daemonLink) == "qremote")
+            {
+                System.IO.File.Delete(daemonLink);
+                Say($"uninstall: removed {daemonLink}");
+            }
         }
     }
     if (System.IO.Directory.Exists(p.Prefix))

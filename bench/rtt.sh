@@ -18,7 +18,7 @@
 # (BDAT) and PIPELINING, in smtp-sink's place (smtp-sink offers no CHUNKING).
 #
 # For each RTT, for qremote (the published AOT binary), daemon (the same, handing deliveries to
-# qremote --daemon, which keeps connections and DNS answers; RTT_DAEMON=0 leaves it out) and lockstep
+# qremote-daemon, which keeps connections and DNS answers; RTT_DAEMON=0 leaves it out) and lockstep
 # (bench/LockStep, AOT): (a) one
 # delivery at a time, RUNS (21) times: median/min/max wall time and median/RTT; (b) RTT_N (200)
 # deliveries, RTT_PAR (10) at a time: the rate. Every report must be one accepted recipient and K,
@@ -122,12 +122,12 @@ printf 'nameserver 10.77.1.53\n' > "$work/resolv.conf"
   for i in $(seq 12); do printf '%s line %02d of the round-trip bench message, seventy-two characters long\n' "$([ "$i" = 6 ] && echo . || echo -)" "$i"; done
 } > "$work/msg"
 args=(--qmail-home="$work/qmail" --resolv-conf="$work/resolv.conf" rtt.test s@client.test r@rtt.test)
-# The daemon (RTT_DAEMON=0 leaves it out): qremote --daemon in the client namespace, a qmail home of its own
+# The daemon (RTT_DAEMON=0 leaves it out): qremote-daemon in the client namespace, a qmail home of its own
 # whose control/qremote-daemon names its socket; the "daemon" client is the same binary, handing over.
 clients=(qremote lockstep)
 if [ "${RTT_DAEMON:-1}" = 1 ]; then
   cp -r "$work/qmail" "$work/qmail-d"; echo "$work/daemon.sock" > "$work/qmail-d/control/qremote-daemon"
-  ip netns exec "$c" "$bin" --qmail-home="$work/qmail-d" --resolv-conf="$work/resolv.conf" --daemon 2>"$work/daemon.out" & daemon_pid=$!; pids+=($!)
+  ip netns exec "$c" "$(dirname "$bin")/qremote-daemon" --qmail-home="$work/qmail-d" --resolv-conf="$work/resolv.conf" 2>"$work/daemon.out" & daemon_pid=$!; pids+=($!)
   for _ in $(seq 100); do [ -S "$work/daemon.sock" ] && break; sleep 0.05; done
   [ -S "$work/daemon.sock" ] || { cat "$work/daemon.out" >&2; echo "the daemon did not start" >&2; exit 1; }
   dargs=(--qmail-home="$work/qmail-d" --resolv-conf="$work/resolv.conf" rtt.test s@client.test r@rtt.test)

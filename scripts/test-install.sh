@@ -5,7 +5,7 @@
 #
 # QMAILHOME/bin/qmail-remote is a small shell script standing in for qmail's binary. The script
 # installs, installs again (nothing may change), checks the symlink and qmail-remote.orig, runs
-# `QMAILHOME/bin/qmail-remote --version` through the symlink, uninstalls, uninstalls again, and
+# `QMAILHOME/bin/qmail-remote --version` through the symlink (a position there: an improper invocation), uninstalls, uninstalls again, and
 # checks the original is back byte for byte. Then the refusals: no QMAILHOME/bin, Uninstall with
 # no qmail-remote.orig, Install with a different qmail-remote.orig already there.
 #
@@ -64,10 +64,15 @@ echo "$out"
 echo "$out" | grep -q 'install: nothing to do' || fail "second Install did not say it had nothing to do"
 [ "$before" = "$(ls -li --time-style=full-iso "$bin" "$prefix")" ] || fail "second Install changed files"
 
-step "qmail-remote --version through the symlink"
-version="$("$bin/qmail-remote" --version)"
-echo "$version"
-case "$version" in "qremote "*) ;; *) fail "unexpected --version output: $version" ;; esac
+step "qmail-remote through the symlink: positions only, QRemote's report"
+# As qmail-remote, --version is a host, not an option: one argument is an improper invocation, in QRemote's words.
+report="$("$bin/qmail-remote" --version </dev/null | tr '\0' '|')"
+echo "$report"
+[ "$report" = "DI (qmail-remote) was invoked improperly. (#5.3.5)
+|" ] || fail "unexpected report through the symlink: $report"
+version="$("$prefix/qremote" --version)"
+case "$version" in "qremote "*) ;; *) fail "unexpected qremote --version output: $version" ;; esac
+[ "$(readlink "$prefix/qremote-daemon")" = qremote ] || fail "no qremote-daemon symlink"
 
 step "Uninstall"
 cake --target=Uninstall --qmail-home="$home" --prefix="$prefix" || fail "Uninstall failed"
@@ -76,6 +81,7 @@ cmp "$bin/qmail-remote" "$work/pristine" || fail "the original is not back byte 
 [ "$(stat -c %a "$bin/qmail-remote")" = 711 ] || fail "the original's mode changed"
 [ ! -e "$bin/qmail-remote.orig" ] || fail "qmail-remote.orig is still there"
 [ ! -e "$prefix/qremote" ] || fail "$prefix/qremote is still there"
+[ ! -L "$prefix/qremote-daemon" ] || fail "$prefix/qremote-daemon is still there"
 printf '%s' "$("$bin/qmail-remote" | tr '\0' '|')"; echo
 ls -l "$bin"
 

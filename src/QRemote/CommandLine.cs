@@ -3,10 +3,10 @@ using System.Globalization;
 namespace QRemote;
 
 /// <summary>
-/// Options for people and tests. They may only come before <c>host</c> and start with <c>--</c>
-/// (no host name can), so qmail's own argv, where a sender may be <c>-x@y</c>, is never touched.
-/// Each option also has an environment variable, for wrappers; under qmail the environment is
-/// empty (qmailr runs us with <c>env -</c>), so neither reaches a production delivery by accident.
+/// The settings of one run, and where they came from. As <c>qmail-remote</c> (<see cref="ProgramRole.QmailRemote"/>)
+/// argv is positions only and settings come from the working directory (qmail-rspawn's HOME/queue/mess) and the
+/// environment, which is the operator's (qmail-send's), never a remote sender's. As <c>qremote</c> (a person, a
+/// test) options may come before <c>host</c>; as <c>qremote-daemon</c> there are options and no positions.
 /// </summary>
 public sealed record CommandLine
 {
@@ -35,11 +35,8 @@ public sealed record CommandLine
     /// <summary>Resolve only: print the route, the addresses in order and why; connect nowhere.</summary>
     public bool Plan { get; init; }
 
-    /// <summary><c>--daemon</c>: run as the resident delivery service (docs/daemon.md) until SIGTERM.</summary>
-    public bool Daemon { get; init; }
-
-    /// <summary><c>--socket PATH</c>: the daemon's Unix socket (default: control/qremote-daemon's line, else
-    /// <see cref="DefaultSocket"/>).</summary>
+    /// <summary><c>--socket PATH</c> (the daemon's only): its Unix socket (default: control/qremote-daemon's line,
+    /// else <see cref="DefaultSocket"/>).</summary>
     public string? Socket { get; init; }
 
     public const string DefaultSocket = "/run/qremote/qremote.sock";
@@ -52,12 +49,22 @@ public sealed record CommandLine
     public static CommandLine Parse(IReadOnlyList<string> args, Func<string, string?> environment) =>
         Parse(args, environment, null);
 
-    /// <param name="workingDirectory">Where we were started: qmail-rspawn runs us in <c>HOME/queue/mess</c>, which
-    /// gives qmail's home for a qmail installed somewhere other than /var/qmail (netqmail compiles the
-    /// home in; a drop-in replacement has to find it).</param>
-    public static CommandLine Parse(IReadOnlyList<string> args, Func<string, string?> environment, string? workingDirectory)
+    /// <summary>qmail-remote's argv: every argument is a position, whatever it looks like.</summary>
+    public static CommandLine ForQmailRemote(IReadOnlyList<string> args, Func<string, string?> environment, string? workingDirectory) =>
+        FromEnvironment(environment, workingDirectory) with { Positional = args.ToArray() };
+
+    /// <summary><c>qremote-daemon</c>'s argv: the settings it delivers with (every client must share them), its
+    /// socket; no positions.</summary>
+    public static CommandLine ForDaemon(IReadOnlyList<string> args, Func<string, string?> environment)
     {
-        ArgumentNullException.ThrowIfNull(args);
+        var command = Parse(args, environment, null, daemon: true);
+        return command.Error is null && command.Positional.Count > 0
+            ? command with { Error = $"qremote-daemon takes no delivery arguments ({command.Positional.Count} given)" }
+            : command;
+    }
+
+    private static CommandLine FromEnvironment(Func<string, string?> environment, string? workingDirectory)
+    {
         ArgumentNullException.ThrowIfNull(environment);
         var result = new CommandLine();
         if (HomeFromQueue(workingDirectory) is { } fromQueue)
@@ -85,6 +92,19 @@ public sealed record CommandLine
             result = TryPort(envHttps, out var p) ? result with { HttpsPort = p } : result with { Error = "QREMOTE_HTTPS_PORT is not a port" };
         }
 
+        return result;
+    }
+
+    /// <param name="workingDirectory">Where we were started: qmail-rspawn runs us in <c>HOME/queue/mess</c>, which
+    /// gives qmail's home for a qmail installed somewhere other than /var/qmail (netqmail compiles the
+    /// home in; a drop-in replacement has to find it).</param>
+    public static CommandLine Parse(IReadOnlyList<string> args, Func<string, string?> environment, string? workingDirectory) =>
+        Parse(args, environment, workingDirectory, daemon: false);
+
+    private static CommandLine Parse(IReadOnlyList<string> args, Func<string, string?> environment, string? workingDirectory, bool daemon)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        var result = FromEnvironment(environment, workingDirectory);
         var i = 0;
         for (; i < args.Count && args[i].StartsWith("--", StringComparison.Ordinal); i++)
         {
@@ -118,11 +138,11 @@ public sealed record CommandLine
             {
                 case "--help": result = result with { Help = true }; break;
                 case "--version": result = result with { Version = true }; break;
-                case "--verbose": result = result with { Verbose = true }; break;
-                case "--show-config": result = result with { ShowConfig = true }; break;
-                case "--plan": result = result with { Plan = true }; break;
-                case "--daemon": result = result with { Daemon = true }; break;
-                case "--socket": result = result with { Socket = Value() }; break;
+                case "--verbose" when !daemon: result = result with { Verbose = true }; break;
+                case "--show-config" when !daemon: result = result with { ShowConfig = true }; break;
+                case "--plan" when !daemon: result = result with { Plan = true }; break;
+                case "--socket" when daemon: result = result with { Socket = Value() }; break;
+                case "--daemon" when !daemon: result = result with { Error = "the daemon is its own program now: run qremote-daemon (docs/daemon.md)" }; break;
                 case "--qmail-home": result = result with { QmailHome = Value() }; break;
                 case "--resolv-conf": result = result with { ResolvConf = Value() }; break;
                 case "--smtp-port":
@@ -172,8 +192,11 @@ public sealed record CommandLine
           --resolv-conf FILE   nameservers (default /etc/resolv.conf; env QREMOTE_RESOLV_CONF)
           --smtp-port N        port for MX and [ip] deliveries (default 25; env QREMOTE_SMTP_PORT)
           --https-port N       port of MTA-STS policy hosts (default 443; env QREMOTE_HTTPS_PORT)
-          --daemon             run as the resident service that keeps SMTP connections (docs/daemon.md)
-          --socket PATH        the daemon's socket (default: control/qremote-daemon, else /run/qremote/qremote.sock)
+
+        Options are read only under this name (qremote). Started as qmail-remote (the name
+        qmail-rspawn runs), every argument is a position, whatever it looks like.
+        The resident daemon is qremote-daemon [--qmail-home DIR] [--resolv-conf FILE] [--socket PATH]
+        (docs/daemon.md).
 
         example:
           echo 'Subject: test' | qremote example.org me@example.com you@example.org

@@ -1,40 +1,73 @@
 using System.Buffers.Binary;
+using System.Globalization;
 using System.Text;
 
 namespace QRemote.Daemon;
 
+/// <summary>The settings a delivery is made with; the daemon delivers only for clients whose settings are its own, so
+/// a hand-run test with a lab resolver or another qmail home never shares its DNS cache or connections.</summary>
+internal sealed record DaemonSettings(string QmailHome, string ResolvConf, int SmtpPort, int HttpsPort)
+{
+    public static DaemonSettings Of(CommandLine command) => new(Path.TrimEndingDirectorySeparator(Path.GetFullPath(command.QmailHome)), command.ResolvConf, command.SmtpPort, command.HttpsPort);
+}
+
+/// <summary>One hand-over: where the message starts in the passed descriptor, the client's settings, qmail-remote's argv.</summary>
+internal sealed record DaemonRequest(long Start, DaemonSettings Settings, IReadOnlyList<string> Positions);
+
 /// <summary>
-/// The few frames between a delivery process and <c>qremote --daemon</c> on the Unix socket (docs/daemon.md):
+/// The frames between a delivery process and <c>qremote-daemon</c> on the Unix socket (docs/daemon.md), version 2:
 /// <list type="number">
 /// <item>client: the request (<see cref="EncodeRequest"/>), with the message's file descriptor attached (SCM_RIGHTS);</item>
-/// <item>daemon: <see cref="Accepted"/>; client: <see cref="Go"/> (only then does the daemon start: a client that
-/// gave up waiting has delivered by itself, and the daemon must not deliver too);</item>
-/// <item>daemon: <see cref="Committing"/> right before the message goes out (until then a client left without an
-/// answer delivers by itself; after it, the outcome is unknown: Z);</item>
+/// <item>daemon: <see cref="Accepted"/> once the request is whole, valid and its settings are the daemon's own, else
+/// <see cref="Refused"/> (an unknown version, other settings: the process delivers by itself; never a report);</item>
+/// <item>client: <see cref="Go"/> (only then does the daemon start: a client that gave up waiting has delivered by
+/// itself, and the daemon must not deliver too);</item>
+/// <item>daemon: <see cref="Alive"/> every <see cref="HeartbeatInterval"/>, so a stopped or hung daemon is seen;</item>
+/// <item>daemon: <see cref="Committing"/> right before the message goes out; client: <see cref="Confirm"/>. Without the
+/// confirmation the daemon sends nothing that counts; with it, the client reports an unknown outcome if the daemon is
+/// then lost, never a plain retry (no duplicate from a client stopped in between);</item>
 /// <item>daemon: <see cref="Report"/>, a length and the report's bytes, as qmail-rspawn reads them.</item>
 /// </list>
 /// </summary>
-public static class DaemonProtocol
+internal static class DaemonProtocol
 {
     public const byte Accepted = (byte)'A';
+    public const byte Refused = (byte)'N';
     public const byte Go = (byte)'G';
+    public const byte Alive = (byte)'W';
     public const byte Committing = (byte)'D';
+    public const byte Confirm = (byte)'C';
     public const byte Report = (byte)'R';
 
     /// <summary>A request is at most this big (argv of a hand-run delivery to many recipients fits).</summary>
     public const int MaxRequest = 1 << 20;
 
-    private static ReadOnlySpan<byte> Magic => "QRD1"u8;
+    /// <summary>How often the daemon says it is alive while it delivers.</summary>
+    public static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(5);
 
-    /// <summary>Magic, the length of the rest, the message's start offset, then each argument NUL-terminated.</summary>
-    public static byte[] EncodeRequest(long start, IReadOnlyList<string> args)
+    /// <summary>Silence after which the client gives the daemon up: before the commit it delivers by itself (the daemon
+    /// can send nothing without its confirmation); after it, the outcome is unknown (Z).</summary>
+    public static readonly TimeSpan SilenceLimit = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long the daemon waits for <see cref="Confirm"/> before it abandons the delivery.</summary>
+    public static readonly TimeSpan ConfirmLimit = TimeSpan.FromSeconds(5);
+
+    private static ReadOnlySpan<byte> Magic => "QRD2"u8;
+
+    private const int SettingCount = 4;
+
+    /// <summary>Magic (with the version), the length of the rest, the start offset, then the four settings and each
+    /// position, every one NUL-terminated UTF-8.</summary>
+    public static byte[] EncodeRequest(DaemonRequest request)
     {
-        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(request);
         var body = new MemoryStream();
         Span<byte> offset = stackalloc byte[8];
-        BinaryPrimitives.WriteInt64BigEndian(offset, start);
+        BinaryPrimitives.WriteInt64BigEndian(offset, request.Start);
         body.Write(offset);
-        foreach (var a in args)
+        var s = request.Settings;
+        string[] settings = [s.QmailHome, s.ResolvConf, s.SmtpPort.ToString(CultureInfo.InvariantCulture), s.HttpsPort.ToString(CultureInfo.InvariantCulture)];
+        foreach (var a in settings.Concat(request.Positions))
         {
             body.Write(Encoding.UTF8.GetBytes(a));
             body.WriteByte(0);
@@ -47,7 +80,7 @@ public static class DaemonProtocol
         return frame;
     }
 
-    /// <summary>The total frame length once its 8-byte head is in, or -1 if the head is not ours.</summary>
+    /// <summary>The total frame length once its 8-byte head is in, or -1 if the head is not this version's.</summary>
     public static int FrameLength(ReadOnlySpan<byte> head)
     {
         if (head.Length < 8 || !head[..4].SequenceEqual(Magic))
@@ -59,7 +92,9 @@ public static class DaemonProtocol
         return rest is >= 8 and <= MaxRequest ? 8 + rest : -1;
     }
 
-    public static (long Start, IReadOnlyList<string> Args)? DecodeRequest(ReadOnlySpan<byte> frame)
+    /// <summary>The request, or null when it is not a whole, valid version-2 request: a NUL inside, bytes that are not
+    /// UTF-8, settings that do not parse, fewer than three positions.</summary>
+    public static DaemonRequest? DecodeRequest(ReadOnlySpan<byte> frame)
     {
         var length = FrameLength(frame);
         if (length < 0 || frame.Length != length)
@@ -69,7 +104,8 @@ public static class DaemonProtocol
 
         var start = BinaryPrimitives.ReadInt64BigEndian(frame[8..]);
         var rest = frame[16..];
-        var args = new List<string>();
+        var fields = new List<string>();
+        var strict = new UTF8Encoding(false, throwOnInvalidBytes: true);
         while (!rest.IsEmpty)
         {
             var end = rest.IndexOf((byte)0);
@@ -78,11 +114,25 @@ public static class DaemonProtocol
                 return null;
             }
 
-            args.Add(Encoding.UTF8.GetString(rest[..end]));
+            try
+            {
+                fields.Add(strict.GetString(rest[..end]));
+            }
+            catch (DecoderFallbackException)
+            {
+                return null;
+            }
+
             rest = rest[(end + 1)..];
         }
 
-        return start < 0 ? null : (start, args);
+        if (start < 0 || fields.Count < SettingCount + 3 || fields[0].Length == 0 || fields[1].Length == 0
+            || !TryPort(fields[2], out var smtp) || !TryPort(fields[3], out var https))
+        {
+            return null;
+        }
+
+        return new DaemonRequest(start, new DaemonSettings(fields[0], fields[1], smtp, https), fields.Skip(SettingCount).ToArray());
     }
 
     public static byte[] EncodeReport(byte[] report)
@@ -94,4 +144,7 @@ public static class DaemonProtocol
         report.CopyTo(frame, 5);
         return frame;
     }
+
+    private static bool TryPort(string s, out int port) =>
+        int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out port) && port is > 0 and < 65536;
 }

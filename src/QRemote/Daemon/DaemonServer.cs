@@ -1,23 +1,26 @@
 using System.Net.Sockets;
 using Microsoft.Win32.SafeHandles;
+using QRemote.Delivery;
 using QRemote.Dns;
 using QRemote.Message;
 using QRemote.Qmail;
 
 namespace QRemote.Daemon;
 
-/// <summary>The delivery process left; the daemon stops that delivery before its message goes out.</summary>
-public sealed class ClientGoneException(Exception inner) : Exception("the delivery process went away", inner);
+/// <summary>The delivery process left, or did not confirm the commit; the daemon stops that delivery before its
+/// message goes out.</summary>
+internal sealed class ClientGoneException(string why, Exception? inner = null) : Exception(why, inner);
 
 /// <summary>
-/// <c>qremote --daemon</c>: the resident service that keeps SMTP connections and DNS answers between
-/// deliveries (docs/daemon.md). Listens on a Unix socket (mode 0600: only its own user, qmailr, can
-/// connect); each connection is one delivery handed over by a qremote process with its message's file
-/// descriptor (<see cref="DaemonProtocol"/>). Runs until SIGTERM, then lets deliveries in progress finish
-/// (at most <see cref="DrainTime"/>). Writes a line to stderr when it starts, stops or fails: it runs under a
-/// supervisor (systemd, daemontools), never under qmail-rspawn.
+/// <c>qremote-daemon</c>: the resident service that keeps SMTP connections and DNS answers between
+/// deliveries (docs/daemon.md). Listens on a Unix socket (mode 0600, in a directory only its user or root can
+/// write: it refuses any other); each connection is one delivery handed over by a qremote process running as the
+/// same user (or root) with its message's file descriptor (<see cref="DaemonProtocol"/>). It delivers with its own
+/// settings only: a request made with other settings is refused, and that process delivers by itself. Runs until
+/// SIGTERM, then lets deliveries in progress finish (at most <see cref="DrainTime"/>). Writes a line to stderr when
+/// it starts, stops, refuses or fails: it runs under a supervisor (systemd, daemontools), never under qmail-rspawn.
 /// </summary>
-public static partial class DaemonServer
+internal static class DaemonServer
 {
     /// <summary>Deliveries at once; more are refused at once, and their processes deliver by themselves.</summary>
     public const int MaxActive = 256;
@@ -28,17 +31,28 @@ public static partial class DaemonServer
     /// <summary>How long a client may take to send its request and its go-ahead.</summary>
     private static readonly TimeSpan HandshakeTime = TimeSpan.FromSeconds(5);
 
-    public static int Run(CommandLine command, CancellationToken stop) => RunAsync(command, stop).GetAwaiter().GetResult();
-
     public static async Task<int> RunAsync(CommandLine command, CancellationToken stop)
     {
-        ArgumentNullException.ThrowIfNull(command);
-        var path = Program.DaemonSocket(command) ?? command.Socket ?? CommandLine.DefaultSocket;
+        var path = HandOver.SocketPath(command.QmailHome, command.Socket) ?? command.Socket ?? CommandLine.DefaultSocket;
         using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
-            if (File.Exists(path))
+            if (SocketTrust.DirectoryProblem(path) is { } badDirectory)
             {
+                // Anyone who can write there could put a socket of their own in our place: clients would not trust it.
+                await Console.Error.WriteLineAsync($"qremote daemon: will not listen on {path}: {badDirectory}").ConfigureAwait(false);
+                return 1;
+            }
+
+            var (exists, ownSocket) = SocketTrust.Examine(path);
+            if (exists)
+            {
+                if (!ownSocket)
+                {
+                    await Console.Error.WriteLineAsync($"qremote daemon: {path} exists and is not a socket of this user's; not removed").ConfigureAwait(false);
+                    return 1;
+                }
+
                 if (await AnswersAsync(path).ConfigureAwait(false))
                 {
                     await Console.Error.WriteLineAsync($"qremote daemon: another daemon is listening on {path}").ConfigureAwait(false);
@@ -48,14 +62,14 @@ public static partial class DaemonServer
                 File.Delete(path); // left by a daemon that died
             }
 
-            var old = UmaskFor(0b000_111_111);
+            var old = SocketTrust.Umask(0b000_111_111);
             try
             {
                 listener.Bind(new UnixDomainSocketEndPoint(path));
             }
             finally
             {
-                UmaskFor(old);
+                _ = SocketTrust.Umask(old);
             }
 
             File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
@@ -67,6 +81,7 @@ public static partial class DaemonServer
             return 1;
         }
 
+        var settings = DaemonSettings.Of(command);
         using var connections = new ConnectionCache(ConnectionLimits.Default, TimeProvider.System);
         var dns = new DnsCache(TimeProvider.System);
         using var hardStop = new CancellationTokenSource();
@@ -103,7 +118,7 @@ public static partial class DaemonServer
             {
                 try
                 {
-                    await ServeAsync(connection, dns, connections, hardStop.Token).ConfigureAwait(false);
+                    await ServeAsync(connection, command, settings, dns, connections, hardStop.Token).ConfigureAwait(false);
                 }
                 catch (Exception e)
                 {
@@ -132,8 +147,15 @@ public static partial class DaemonServer
     }
 
     /// <summary>One handed-over delivery, from the request to the report.</summary>
-    private static async Task ServeAsync(Socket connection, DnsCache dns, ConnectionCache connections, CancellationToken cancellationToken)
+    private static async Task ServeAsync(Socket connection, CommandLine command, DaemonSettings settings, DnsCache dns, ConnectionCache connections,
+        CancellationToken cancellationToken)
     {
+        if (SocketTrust.PeerProblem(connection) is { } badPeer)
+        {
+            await Console.Error.WriteLineAsync($"qremote daemon: refused a connection: {badPeer}").ConfigureAwait(false);
+            return;
+        }
+
         var buffer = new byte[64 * 1024];
         using var handshake = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         handshake.CancelAfter(HandshakeTime);
@@ -146,30 +168,21 @@ public static partial class DaemonServer
         var received = FdPassing.Receive(connection, buffer, out var fd, (int)HandshakeTime.TotalMicroseconds);
         if (fd < 0)
         {
+            await RefuseAsync(connection, "a request without the message's descriptor", handshake.Token).ConfigureAwait(false);
             return;
         }
 
         using var file = new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.Read, bufferSize: 0);
-        var frame = new MemoryStream();
-        frame.Write(buffer, 0, received);
-        while (frame.Length < 8 || frame.Length < DaemonProtocol.FrameLength(frame.GetBuffer().AsSpan(0, (int)frame.Length)))
+        var request = await ReadRequestAsync(connection, buffer, received, handshake.Token).ConfigureAwait(false);
+        // Every check comes before "accepted": a request this daemon cannot serve as the process would is refused, and
+        // the process delivers by itself. Nothing internal to QRemote ever becomes a report (let alone a bounce) here.
+        var refusal = request is null ? "a request it cannot read (another protocol version?)"
+            : request.Settings != settings ? $"a request made with other settings ({Describe(request.Settings)}; the daemon's: {Describe(settings)})"
+            : Invocation.FromPositional(request.Positions) is null ? "a request without host, sender and recipient"
+            : null;
+        if (refusal is not null)
         {
-            if (frame.Length >= 8 && DaemonProtocol.FrameLength(frame.GetBuffer().AsSpan(0, (int)frame.Length)) < 0)
-            {
-                return;
-            }
-
-            var n = await connection.ReceiveAsync(buffer, SocketFlags.None, handshake.Token).ConfigureAwait(false);
-            if (n == 0)
-            {
-                return;
-            }
-
-            frame.Write(buffer, 0, n);
-        }
-
-        if (DaemonProtocol.DecodeRequest(frame.ToArray()) is not var (start, args))
-        {
+            await RefuseAsync(connection, refusal, handshake.Token).ConfigureAwait(false);
             return;
         }
 
@@ -181,33 +194,62 @@ public static partial class DaemonServer
             return;
         }
 
-        var report = await DeliverAsync(connection, file, start, args, dns, connections, cancellationToken).ConfigureAwait(false);
-        await connection.SendAsync(DaemonProtocol.EncodeReport(ReportWriter.Format(report)), SocketFlags.None, CancellationToken.None).ConfigureAwait(false);
+        using var client = new ClientLine(connection);
+        var report = await DeliverAsync(client, file, request!, command, dns, connections, cancellationToken).ConfigureAwait(false);
+        await client.SendReportAsync(report).ConfigureAwait(false);
     }
 
-    private static async Task<DeliveryReport> DeliverAsync(Socket connection, FileStream file, long start, IReadOnlyList<string> args,
-        DnsCache dns, ConnectionCache connections, CancellationToken cancellationToken)
+    private static async Task<DaemonRequest?> ReadRequestAsync(Socket connection, byte[] buffer, int received, CancellationToken cancellationToken)
     {
-        var command = CommandLine.Parse(args, _ => null);
-        if (command.Error is not null || Invocation.FromPositional(command.Positional) is not { } invocation)
+        var frame = new MemoryStream();
+        frame.Write(buffer, 0, received);
+        while (frame.Length < 8 || frame.Length < DaemonProtocol.FrameLength(frame.GetBuffer().AsSpan(0, (int)frame.Length)))
         {
-            return Reports.InvokedImproperly();
+            if (frame.Length >= 8 && DaemonProtocol.FrameLength(frame.GetBuffer().AsSpan(0, (int)frame.Length)) < 0)
+            {
+                return null;
+            }
+
+            var n = await connection.ReceiveAsync(buffer, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            if (n == 0)
+            {
+                return null;
+            }
+
+            frame.Write(buffer, 0, n);
         }
 
-        QmailConfig config;
+        return DaemonProtocol.DecodeRequest(frame.ToArray());
+    }
+
+    private static async Task RefuseAsync(Socket connection, string why, CancellationToken cancellationToken)
+    {
+        await Console.Error.WriteLineAsync($"qremote daemon: refused {why}; that process delivers by itself").ConfigureAwait(false);
         try
         {
-            config = QmailConfig.Load(new ControlFiles(Path.Combine(command.QmailHome, "control")));
+            await connection.SendAsync(new[] { DaemonProtocol.Refused }, SocketFlags.None, cancellationToken).ConfigureAwait(false);
         }
-        catch (ControlFileException)
+        catch (Exception e) when (e is SocketException or OperationCanceledException)
         {
-            return Reports.UnableToReadControlFiles();
+        }
+    }
+
+    private static string Describe(DaemonSettings s) =>
+        FormattableString.Invariant($"qmail home {s.QmailHome}, resolv.conf {s.ResolvConf}, smtp port {s.SmtpPort}, https port {s.HttpsPort}");
+
+    private static async Task<DeliveryReport> DeliverAsync(ClientLine client, FileStream file, DaemonRequest request, CommandLine command,
+        DnsCache dns, ConnectionCache connections, CancellationToken cancellationToken)
+    {
+        var invocation = Invocation.FromPositional(request.Positions)!;
+        if (DeliveryRun.LoadConfig(command.QmailHome, out var unreadable) is not { } config)
+        {
+            return unreadable!;
         }
 
         MessageSource message;
         try
         {
-            file.Position = start;
+            file.Position = request.Start;
             message = await MessageSource.OpenAsync(new NonClosingStream(file), Environment.GetEnvironmentVariable("TMPDIR"), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -215,21 +257,9 @@ public static partial class DaemonServer
             return Reports.UnableToReadMessage();
         }
 
-        async Task Committing()
-        {
-            try
-            {
-                await connection.SendAsync(new[] { DaemonProtocol.Committing }, SocketFlags.None, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-                throw new ClientGoneException(e);
-            }
-        }
-
         await using (message.ConfigureAwait(false))
         {
-            return await Program.DeliverAsync(command, invocation, config, message, new Program.SharedServices(dns, connections, Committing), cancellationToken)
+            return await DeliveryRun.RunAsync(command, invocation, config, message, new SharedServices(dns, connections, client.CommitAsync), cancellationToken)
                 .ConfigureAwait(false);
         }
     }
@@ -259,11 +289,6 @@ public static partial class DaemonServer
         {
         }
     }
-
-    private static int UmaskFor(int mask) => Umask(mask);
-
-    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "umask")]
-    private static partial int Umask(int mask);
 }
 
 /// <summary>The message file stays the handler's to close.</summary>

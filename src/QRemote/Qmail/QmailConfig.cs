@@ -63,7 +63,7 @@ public sealed record QmailConfig
 
         var routeLines = control.ReadLines("smtproutes");
         var routes = SmtpRoutes.Parse(routeLines);
-        settings.Add(new("smtproutes", routeLines.Count == 0 ? "(none)" : string.Join("; ", routeLines), control.Exists("smtproutes") ? "file" : "missing"));
+        settings.Add(new("smtproutes", routeLines.Count == 0 ? "(none)" : string.Join("; ", routeLines.Select(SmtpRouteDisplay.WithoutPassword)), control.Exists("smtproutes") ? "file" : "missing"));
 
         var timeoutConnect = control.ReadInt("timeoutconnect", DefaultTimeoutConnect);
         settings.Add(new("timeoutconnect", timeoutConnect.ToString(System.Globalization.CultureInfo.InvariantCulture), control.Exists("timeoutconnect") ? "file" : "default"));
@@ -116,3 +116,20 @@ public sealed record QmailConfig
 
 /// <summary>One control setting as read: its value and whether it came from a file or a default.</summary>
 public sealed record ControlSetting(string Name, string Value, string Source);
+
+internal static class SmtpRouteDisplay
+{
+    /// <summary>An smtproutes line as --show-config prints it: the password, if any, as asterisks. Whatever prints the
+    /// settings (a terminal, a support ticket, a pipe) never carries a credential.</summary>
+    internal static string WithoutPassword(string line)
+    {
+        var space = line.IndexOfAny([' ', '\t']);
+        if (space < 0)
+        {
+            return line;
+        }
+
+        var credentials = line[(space + 1)..].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+        return credentials.Length < 2 ? line : $"{line[..space]} {credentials[0]} ********";
+    }
+}

@@ -25,6 +25,17 @@ public static class Reports
     /// <summary>Ours: SIGTERM or SIGINT before the delivery had an outcome.</summary>
     public static DeliveryReport Stopped() => Defer("QRemote was stopped by a signal before the delivery finished. (#4.3.0)\n");
 
+    /// <summary>Ours: a setting (an option, a QREMOTE_ variable) cannot be read. Never a bounce: the operator can mend it.</summary>
+    public static DeliveryReport BadSetting(string why) => Defer($"QRemote: {ReportText.Sanitize(why)}. (#4.3.0)\n");
+
+    /// <summary>Ours: an argument holds bytes that are not UTF-8. .NET would read them as U+FFFD and another address
+    /// would go out; qmail passes the bytes, which SMTP cannot carry without SMTPUTF8's UTF-8 anyway.</summary>
+    public static DeliveryReport ArgumentNotUtf8() =>
+        Defer("Sorry, an address holds bytes that are not UTF-8; QRemote does not guess what they mean. (#4.3.0)\n");
+
+    /// <summary>Ours: the process failed in a way it did not foresee; every such failure is a retry, never a bounce.</summary>
+    public static DeliveryReport UnexpectedFailure() => Defer("QRemote failed unexpectedly; the delivery will be retried. (#4.3.0)\n");
+
     public static DeliveryReport PartialFinalLine() => Fail("SMTP cannot transfer messages with partial final lines. (#5.6.2)\n");
 
     /// <summary>Ours: netqmail would put the bytes on the wire (SMTP command injection); we refuse.</summary>

@@ -72,8 +72,9 @@ public sealed class DaemonTests
     {
         using var sink = SmtpSink.StartOn(Address, FreePort.Tcp(Address));
         Route(sink.EndPoint);
+        // Root's, writable by root only: a directory the process (nobody) trusts, with a socket root listens on.
         var dir = Directory.CreateTempSubdirectory("qremote-slow-").FullName;
-        File.SetUnixFileMode(dir, (UnixFileMode)0b111_111_111);
+        File.SetUnixFileMode(dir, (UnixFileMode)0b111_101_101);
         var path = Path.Combine(dir, "slow.sock");
         using var slow = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         slow.Bind(new UnixDomainSocketEndPoint(path));

@@ -10,6 +10,34 @@ internal static class PublishedBinary
 
     public static string Path => Path_.Value;
 
+    private static readonly Lazy<string> Names = new(MakeNames, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary>The binary under the name qmail-rspawn starts it by (a symlink, as installed): argv is positions only.</summary>
+    public static string QmailRemote => System.IO.Path.Combine(Names.Value, "qmail-remote");
+
+    /// <summary>The binary under the daemon's program name.</summary>
+    public static string Daemon => System.IO.Path.Combine(Names.Value, "qremote-daemon");
+
+    /// <summary>A directory (readable by nobody, whom the qmail-rspawn tests run as) of symlinks to the binary.</summary>
+    private static string MakeNames()
+    {
+        var dir = Directory.CreateTempSubdirectory("qremote-names-").FullName;
+        File.SetUnixFileMode(dir, (UnixFileMode)0b111_101_101);
+        File.CreateSymbolicLink(System.IO.Path.Combine(dir, "qmail-remote"), Path);
+        File.CreateSymbolicLink(System.IO.Path.Combine(dir, "qremote-daemon"), Path);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        };
+        return dir;
+    }
+
     public static string RepositoryRoot()
     {
         var dir = new DirectoryInfo(TestContext.CurrentContext.TestDirectory);

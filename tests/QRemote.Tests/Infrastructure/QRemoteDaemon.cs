@@ -4,7 +4,7 @@ using System.Globalization;
 namespace QRemote.Tests.Infrastructure;
 
 /// <summary>
-/// <c>qremote --daemon</c> (the published binary) as its own user would run it: as nobody (the user
+/// <c>qremote-daemon</c> (the published binary under that name) as its own user would run it: as nobody (the user
 /// <see cref="QmailRspawn"/> runs deliveries as, so only they can open its mode-0600 socket), with the
 /// qmail home given, its socket in a directory of its own, and <c>control/qremote-daemon</c> naming it.
 /// Dispose stops it with SIGTERM (SIGKILL if it lingers) and removes the directory.
@@ -41,7 +41,7 @@ internal sealed class QRemoteDaemon : IDisposable
         File.WriteAllText(Path.Combine(qmailHome, "control", "qremote-daemon"), socket + "\n");
         var info = new ProcessStartInfo("/usr/bin/setpriv") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
         foreach (var a in new[] { "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/env", "-", "PATH=/usr/bin:/bin",
-                     PublishedBinary.Path, $"--qmail-home={qmailHome}", "--daemon" })
+                     PublishedBinary.Daemon, $"--qmail-home={qmailHome}" })
         {
             info.ArgumentList.Add(a);
         }

@@ -48,7 +48,7 @@ internal static class QmailRspawn
         // to stdout and opens the message file as stdin, as qmail-rspawn's fork does.
         foreach (var a in new[] { "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/env", "-", "PATH=/usr/bin:/bin",
                      "/bin/sh", "-c", stdinFromPipe ? "m=$1; shift; cat \"$m\" | \"$0\" \"$@\" 2>&1" : "m=$1; shift; exec \"$0\" \"$@\" <\"$m\" 2>&1",
-                     PublishedBinary.Path, messageFile })
+                     options is null ? PublishedBinary.QmailRemote : PublishedBinary.Path, messageFile })
         {
             info.ArgumentList.Add(a);
         }

@@ -1,0 +1,117 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace QRemote.Daemon;
+
+/// <summary>
+/// Who may be on the other end of the daemon's socket. The client hands over the queue file's descriptor (it can be
+/// read through it) and takes the report it gets back as qmail-send's truth; the daemon takes requests that say what
+/// to deliver. So each side believes only a peer running as its own user or as root (SO_PEERCRED), through a socket
+/// in a directory nobody else can write (else another user could put their own socket there first).
+/// </summary>
+internal static partial class SocketTrust
+{
+    private const int SolSocket = 1;
+    private const int SoPeerCred = 17;
+    private const uint SIfMt = 0xF000;
+    private const uint SIfDir = 0x4000;
+    private const uint SIfSock = 0xC000;
+
+    /// <summary>Null when the peer is this process's user or root; else why not.</summary>
+    public static string? PeerProblem(Socket socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        Span<byte> credentials = stackalloc byte[12]; // struct ucred: pid, uid, gid
+        try
+        {
+            if (socket.GetRawSocketOption(SolSocket, SoPeerCred, credentials) != 12)
+            {
+                return "the peer's credentials could not be read";
+            }
+        }
+        catch (SocketException e)
+        {
+            return $"the peer's credentials could not be read: {e.Message}";
+        }
+
+        var uid = BitConverter.ToUInt32(credentials[4..8]);
+        return Trusted(uid) ? null : $"the peer runs as uid {uid}, neither this process's user ({Geteuid()}) nor root";
+    }
+
+    /// <summary>Null when <paramref name="socketPath"/>'s directory is a directory of this user's or root's that
+    /// neither its group nor others can write; else why not.</summary>
+    public static string? DirectoryProblem(string socketPath)
+    {
+        ArgumentNullException.ThrowIfNull(socketPath);
+        var directory = Path.GetDirectoryName(Path.GetFullPath(socketPath));
+        if (string.IsNullOrEmpty(directory))
+        {
+            return "the socket has no directory";
+        }
+
+        if (LStat(directory) is not var (mode, uid))
+        {
+            return $"{directory} cannot be examined";
+        }
+
+        if ((mode & SIfMt) != SIfDir)
+        {
+            return $"{directory} is not a directory";
+        }
+
+        if (!Trusted(uid))
+        {
+            return $"{directory} belongs to uid {uid}, neither this process's user nor root";
+        }
+
+        return (mode & 0b000_010_010) != 0 ? $"{directory} is writable by its group or by others" : null;
+    }
+
+    /// <summary>What is at <paramref name="path"/>, never following a symbolic link.</summary>
+    public static (bool Exists, bool IsOwnSocket) Examine(string path)
+    {
+        if (LStat(path) is not var (mode, uid))
+        {
+            return (File.Exists(path) || Directory.Exists(path) || IsDanglingLink(path), false);
+        }
+
+        return (true, (mode & SIfMt) == SIfSock && Trusted(uid));
+    }
+
+    private static bool IsDanglingLink(string path)
+    {
+        try
+        {
+            return new FileInfo(path).LinkTarget is not null;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    private static bool Trusted(uint uid) => uid == 0 || uid == Geteuid();
+
+    /// <summary>lstat(2): the file type and mode bits, and the owner. x86-64 glibc's struct stat (the binary is built
+    /// for linux-x64 only): st_mode at 24, st_uid at 28, 144 bytes in all.</summary>
+    private static unsafe (uint Mode, uint Uid)? LStat(string path)
+    {
+        var buffer = stackalloc byte[256];
+        if (Lstat(path, buffer) != 0)
+        {
+            return null;
+        }
+
+        return (*(uint*)(buffer + 24), *(uint*)(buffer + 28));
+    }
+
+    /// <summary>umask(2): the daemon binds its socket under 0077, so it is never connectable by others, even briefly.</summary>
+    [LibraryImport("libc", EntryPoint = "umask")]
+    public static partial int Umask(int mask);
+
+    [LibraryImport("libc", EntryPoint = "geteuid")]
+    private static partial uint Geteuid();
+
+    [LibraryImport("libc", EntryPoint = "lstat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static unsafe partial int Lstat(string path, byte* buffer);
+}
