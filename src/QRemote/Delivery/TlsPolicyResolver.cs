@@ -52,6 +52,8 @@ public sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResolve
             if (tlsa.Status == TlsaStatus.None && names.Length > 1)
             {
                 tlsa = await resolver.TlsaAsync(names[1], destination.Port, cancellationToken).ConfigureAwait(false);
+                // The records came from the alias's own name: that is the TLSA base domain now, so it goes first (SNI).
+                names = [names[1], names[0]];
             }
 
             if (tlsa.Status != TlsaStatus.None && tlsRequiredNo)
