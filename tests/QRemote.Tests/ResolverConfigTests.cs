@@ -27,6 +27,20 @@ public sealed class ResolverConfigTests
         Assert.That(config.Servers.Select(s => s.Address.ToString()), Is.EqualTo(new[] { "192.0.2.1", "192.0.2.2", "192.0.2.3" }));
     }
 
+    [TestCase("nameserver 127.0.0.1\n", true, "AD bit: trusted (loopback resolver)")]
+    [TestCase("nameserver 127.0.0.53\nnameserver ::1\n", true, "AD bit: trusted (loopback resolver)")]
+    [TestCase("search x\n", true, "AD bit: trusted (loopback resolver)")]
+    [TestCase("nameserver 192.0.2.53\n", false, "AD bit: ignored (non-loopback resolver without options trust-ad)")]
+    [TestCase("nameserver 127.0.0.1\nnameserver 192.0.2.53\n", false, "AD bit: ignored (non-loopback resolver without options trust-ad)")]
+    [TestCase("nameserver 192.0.2.53\noptions rotate trust-ad\n", true, "AD bit: trusted (options trust-ad)")]
+    [TestCase("options trust-ad\nnameserver 2001:db8::53\n", true, "AD bit: trusted (options trust-ad)")]
+    [TestCase("nameserver 192.0.2.53\n# options trust-ad\n", false, "AD bit: ignored (non-loopback resolver without options trust-ad)")]
+    public void The_ad_bit_is_believed_only_from_loopback_resolvers_or_with_options_trust_ad(string resolvConf, bool trusted, string described)
+    {
+        var config = ResolverConfig.Parse(resolvConf);
+        Assert.That((config.AdTrust.Trusted, config.AdTrust.Describe()), Is.EqualTo((trusted, described)));
+    }
+
     [Test]
     public void Test_override_ports()
     {

@@ -86,7 +86,7 @@ public static class Deliverer
         var transaction = new SmtpTransaction(invocation, message, config, options.Transcript, time, route);
         var control = options.QmailHome is null ? null : Path.Combine(options.QmailHome, "control");
         var sts = stsLookup is null || found.Route != "MX" ? null : await stsLookup.ConfigureAwait(false);
-        var policies = new TlsPolicyResolver(control, resolver, found.Route, message.Facts.TlsRequiredNo, sts);
+        var policies = new TlsPolicyResolver(control, resolver, found.Route, message.Facts.TlsRequiredNo, sts, route);
         DeliveryReport? last = null;
         string? unusable = null;
         var tried = 0;

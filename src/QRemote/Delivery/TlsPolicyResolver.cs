@@ -1,6 +1,7 @@
 using System.Security.Cryptography.X509Certificates;
 using QRemote.Dns;
 using QRemote.Qmail;
+using QRemote.Tls;
 
 namespace QRemote.Delivery;
 
@@ -24,10 +25,70 @@ public sealed record StsRequirement(bool Enforce, Func<string, bool> MatchesMx, 
 /// </list>
 /// A message with <c>TLS-Required: No</c> (RFC 8689 5) turns DANE and MTA-STS into opportunistic TLS; the
 /// operator's own files still apply.
+/// <para>An smtproutes route with credentials never ends opportunistic: the password goes only to a relay whose
+/// certificate was verified (<see cref="ForCredentials"/>).</para>
 /// </summary>
-public sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResolver resolver, string route, bool tlsRequiredNo, StsRequirement? sts)
+/// <param name="credentials">The smtproutes route when it carries AUTH credentials (else null or a route without them).</param>
+/// <param name="trustBundle">The PEM bundle of system trust roots for credential routes; null: <see cref="SystemTrust.BundlePath"/>
+/// (SSL_CERT_FILE as the process found it, else Debian's bundle).</param>
+public sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResolver resolver, string route, bool tlsRequiredNo, StsRequirement? sts,
+    SmtpRoute? credentials = null, string? trustBundle = null)
 {
+    /// <summary>The control file listing relays that may get smtproutes credentials over unverified TLS, one a line.</summary>
+    public const string AuthUnverifiedFile = "qremote-auth-unverified";
+
     public async Task<TlsPolicy> ForAsync(Destination destination, CancellationToken cancellationToken)
+    {
+        var policy = await DecideAsync(destination, cancellationToken).ConfigureAwait(false);
+        return credentials is { User: not null, Password: not null } ? ForCredentials(policy, destination) : policy;
+    }
+
+    /// <summary>
+    /// A route with credentials needs a verified peer: whoever completes the handshake gets the password, so an
+    /// opportunistic policy (which accepts any certificate, a man in the middle's self-signed one too) is replaced:
+    /// <list type="number">
+    /// <item>control/tlshosts/RELAY.pem, DANE (the relay's secure TLSA records) and MTA-STS are verified already and
+    /// stand; notlshosts stands too (the transaction never sends credentials without TLS);</item>
+    /// <item>a relay listed in control/qremote-auth-unverified keeps opportunistic TLS: the operator's explicit opt-out;</item>
+    /// <item>else TLS is required and the certificate must chain to the system trust roots and name the relay;</item>
+    /// <item>with no trust roots to read, the relay is not used (a deferral, #4.7.5).</item>
+    /// </list>
+    /// </summary>
+    private TlsPolicy ForCredentials(TlsPolicy policy, Destination destination)
+    {
+        if (policy.Mode != TlsMode.Opportunistic)
+        {
+            return policy;
+        }
+
+        var relay = destination.ExchangerName.TrimEnd('.');
+        if (controlDirectory is not null)
+        {
+            IReadOnlyList<string> unverified;
+            try
+            {
+                unverified = new ControlFiles(controlDirectory).ReadLines(AuthUnverifiedFile);
+            }
+            catch (ControlFileException e)
+            {
+                // Unreadable: the opt-out cannot be known, so it is not assumed; and nothing is sent on a guess.
+                return new TlsPolicy(TlsMode.Unusable, null, $"smtproutes credentials for {relay}: {e.Message}");
+            }
+
+            if (unverified.Any(l => string.Equals(l.Trim().TrimEnd('.'), relay, StringComparison.OrdinalIgnoreCase)))
+            {
+                return policy with { Why = $"{policy.Why}; credentials over unverified TLS allowed by control/{AuthUnverifiedFile}" };
+            }
+        }
+
+        var bundle = trustBundle ?? SystemTrust.BundlePath;
+        return File.Exists(bundle)
+            ? new TlsPolicy(TlsMode.Verified, bundle, $"the system trust roots in {bundle} (smtproutes credentials)")
+            : new TlsPolicy(TlsMode.Unusable, null,
+                $"smtproutes credentials for {relay} need a verified relay: no control/tlshosts/{relay.ToLowerInvariant()}.pem, no secure TLSA records, no trust roots at {bundle}");
+    }
+
+    private async Task<TlsPolicy> DecideAsync(Destination destination, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(destination);
         var local = TlsPolicy.For(controlDirectory, destination.ExchangerName);
@@ -52,6 +113,8 @@ public sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResolve
             if (tlsa.Status == TlsaStatus.None && names.Length > 1)
             {
                 tlsa = await resolver.TlsaAsync(names[1], destination.Port, cancellationToken).ConfigureAwait(false);
+                // The records came from the alias's own name: that is the TLSA base domain now, so it goes first (SNI).
+                names = [names[1], names[0]];
             }
 
             if (tlsa.Status != TlsaStatus.None && tlsRequiredNo)

@@ -21,6 +21,8 @@ public interface IDnsLookup
 /// <see cref="QueryDeadline"/> over all servers and attempts.</item>
 /// <item>Each (name, type) asked at most once per invocation: concurrent askers share one query.</item>
 /// <item>An answer is used only if it parses at its exact length and answers our question.</item>
+/// <item>The AD bit is cleared on every answer unless <see cref="ResolverConfig.AdTrust"/> says the resolver's word
+/// can be believed (a loopback resolver, or <c>options trust-ad</c>): cleared here, no caller can trust it by mistake.</item>
 /// </list>
 /// </summary>
 public sealed class DnsLookup : IDnsLookup
@@ -89,6 +91,12 @@ public sealed class DnsLookup : IDnsLookup
                 if (response is null)
                 {
                     continue;
+                }
+
+                if (!_config.AdTrust.Trusted)
+                {
+                    // A forged AD=1 from a path we do not control would make a forged TLSA record decide the key.
+                    response.IsAuthenticData = false;
                 }
 
                 switch (response.ReturnCode)

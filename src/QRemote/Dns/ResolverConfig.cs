@@ -10,6 +10,21 @@ namespace QRemote.Dns;
 /// </summary>
 public sealed record ResolverConfig(IReadOnlyList<IPEndPoint> Servers, TimeSpan Timeout, int Attempts)
 {
+    /// <summary>resolv.conf had <c>options trust-ad</c>: the operator vouches for the path to every nameserver.</summary>
+    public bool TrustAdOption { get; init; }
+
+    /// <summary>
+    /// Whether the AD bit of an answer means anything (DANE and the secure-route checks rest on it). The AD bit is one
+    /// unsigned header bit: anyone on the path between us and the resolver can set it. glibc (2.31+) believes it only
+    /// with <c>options trust-ad</c>; QRemote also believes it when every nameserver is on this host (127.0.0.0/8,
+    /// ::1), where there is no path to forge on. Otherwise <see cref="DnsLookup"/> clears it on every answer: all
+    /// answers are insecure, so DANE never applies and a forged TLSA record cannot choose the key.
+    /// </summary>
+    public AdTrust AdTrust =>
+        TrustAdOption ? AdTrust.TrustAdOption
+        : Servers.All(s => IPAddress.IsLoopback(s.Address)) ? AdTrust.Loopback
+        : AdTrust.Ignored;
+
     public const string DefaultPath = "/etc/resolv.conf";
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(5);
     public const int DefaultAttempts = 2;
@@ -37,7 +52,7 @@ public sealed record ResolverConfig(IReadOnlyList<IPEndPoint> Servers, TimeSpan 
     /// <summary>
     /// The subset of resolv.conf(5) a stub needs: <c>nameserver ADDR</c> (at most 3, as libc;
     /// an address may carry a port in our override files as <c>ADDR#PORT</c> or <c>[ADDR]:PORT</c>),
-    /// <c>options timeout:N attempts:N</c>. Everything else is ignored.
+    /// <c>options timeout:N attempts:N trust-ad</c>. Everything else is ignored.
     /// </summary>
     public static ResolverConfig Parse(string text)
     {
@@ -45,6 +60,7 @@ public sealed record ResolverConfig(IReadOnlyList<IPEndPoint> Servers, TimeSpan 
         var servers = new List<IPEndPoint>();
         var timeout = DefaultTimeout;
         var attempts = DefaultAttempts;
+        var trustAd = false;
         foreach (var raw in text.Split('\n'))
         {
             var line = raw;
@@ -76,13 +92,17 @@ public sealed record ResolverConfig(IReadOnlyList<IPEndPoint> Servers, TimeSpan 
                         {
                             attempts = Math.Min(a, 5);
                         }
+                        else if (option == "trust-ad")
+                        {
+                            trustAd = true;
+                        }
                     }
 
                     break;
             }
         }
 
-        return new ResolverConfig(servers.Count > 0 ? servers : LoopbackServers, timeout, attempts);
+        return new ResolverConfig(servers.Count > 0 ? servers : LoopbackServers, timeout, attempts) { TrustAdOption = trustAd };
     }
 
     public static bool TryParseServer(string word, out IPEndPoint server)
@@ -128,4 +148,19 @@ public sealed record ResolverConfig(IReadOnlyList<IPEndPoint> Servers, TimeSpan 
         return option.StartsWith(prefix, StringComparison.Ordinal)
             && int.TryParse(option.AsSpan(prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out value);
     }
+}
+
+/// <summary>Whether answers' AD bits are believed, and why (<see cref="ResolverConfig.AdTrust"/>).</summary>
+/// <param name="Trusted">The AD bit is taken as the resolver's word that it validated the answer.</param>
+/// <param name="Reason">Why, for <c>--plan</c> and <c>--show-config</c>.</param>
+public sealed record AdTrust(bool Trusted, string Reason)
+{
+    public static AdTrust Loopback { get; } = new(true, "loopback resolver");
+
+    public static AdTrust TrustAdOption { get; } = new(true, "options trust-ad");
+
+    public static AdTrust Ignored { get; } = new(false, "non-loopback resolver without options trust-ad");
+
+    /// <summary>The line <c>--plan</c> and <c>--show-config</c> print: <c>AD bit: trusted (loopback resolver)</c>.</summary>
+    public string Describe() => $"AD bit: {(Trusted ? "trusted" : "ignored")} ({Reason})";
 }

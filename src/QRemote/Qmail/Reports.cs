@@ -86,7 +86,9 @@ public static class Reports
     public static DeliveryReport TlsNotOffered(IPAddress ip, string policy) => Defer(
         $"Connected to {Host(ip)} but it does not offer STARTTLS, which {policy} requires. (#4.7.1)\n");
 
-    /// <summary>Ours: verified TLS is required and the handshake or the certificate failed; never plain text.</summary>
+    /// <summary>Ours: verified TLS is required (control/tlshosts, DANE, MTA-STS, or an smtproutes route with credentials:
+    /// "the system trust roots in BUNDLE (smtproutes credentials)") and the handshake or the certificate failed; never
+    /// plain text, and for credentials never the password: the handshake is refused before AUTH.</summary>
     public static DeliveryReport TlsNotVerified(IPAddress ip, string policy, string why) => Defer(
         $"Connected to {Host(ip)} but its TLS certificate did not verify against {policy} ({ReportText.Sanitize(why)}). (#4.7.1)\n");
 
@@ -94,7 +96,8 @@ public static class Reports
     public static DeliveryReport DaemonOutcomeUnknown() => Defer(
         "The QRemote daemon went away while sending the message; the outcome is unknown. Possible duplicate! (#4.3.0)\n");
 
-    /// <summary>Ours: a TLS policy (DANE, MTA-STS) rules out every exchanger there was; never plain text instead.</summary>
+    /// <summary>Ours: a TLS policy (DANE, MTA-STS, smtproutes credentials with nothing to verify the relay) rules out every
+    /// exchanger there was; never plain text instead.</summary>
     public static DeliveryReport TlsPolicyUnusable(string why) => Defer(
         $"No mail exchanger can be used under the TLS policy: {ReportText.Sanitize(why)}. (#4.7.5)\n");
 

@@ -33,7 +33,9 @@ public sealed record TlsPolicy(TlsMode Mode, string? CaFile, string Why)
     /// <summary>DANE: the exchanger's TLSA records (all of them; <see cref="Tls.TlsaAssociation.Usable"/> picks).</summary>
     public IReadOnlyList<Tls.TlsaAssociation> Tlsa { get; init; } = [];
 
-    /// <summary>DANE: the names a DANE-TA certificate may carry (the MX name, and its secure alias target).</summary>
+    /// <summary>DANE: the names a DANE-TA certificate may carry, the TLSA base domain first (where the TLSA records
+    /// were found: a secure alias's target, else the MX name itself), then the other one. The first is also the SNI
+    /// name (RFC 7672 8.1).</summary>
     public IReadOnlyList<string> DaneNames { get; init; } = [];
 
     /// <summary>MTA-STS: the WebPKI roots the certificate must chain to.</summary>

@@ -34,8 +34,16 @@ public sealed class QRemoteSmtpClient : SmtpClient
     }
 
     /// <summary>DANE: the certificate must match the TLSA records (<see cref="DaneCheck"/>); .NET's own verdict is not used.</summary>
+    /// <param name="names">The reference identifiers, the TLSA base domain first: it is also sent as SNI.</param>
     public void RequireDane(IReadOnlyList<TlsaAssociation> tlsa, IReadOnlyList<string> names, DateTime now)
     {
+        ArgumentNullException.ThrowIfNull(names);
+        // RFC 7672 8.1: with DANE the client MUST send SNI, and the name it sends is the TLSA base domain; for an MX
+        // host that is a secure CNAME whose TLSA records were found at the alias's target (2.2.2), that is the target,
+        // not the name the MX record gave. A server choosing its certificate by SNI must be asked for the name the
+        // TLSA records vouch for. 3.2.2: the same base domain is the reference identifier for DANE-TA name checks
+        // (with the MX host name as well), which DaneCheck gets as names.
+        ServerName = names.Count > 0 ? names[0].TrimEnd('.') : null;
         ServerCertificateValidationCallback = (_, certificate, chain, _) =>
         {
             if (certificate is null)
@@ -57,6 +65,9 @@ public sealed class QRemoteSmtpClient : SmtpClient
             return VerificationFailure is null;
         };
     }
+
+    /// <summary>DANE: the SNI name (the TLSA base domain) when it is not the host MailKit connects to; null: MailKit's.</summary>
+    public string? ServerName { get; private set; }
 
     /// <summary>control/tlsclientciphers, expanded (<see cref="OpenSslCiphers"/>); null for OpenSSL's default.</summary>
     public CipherSuitesPolicy? CipherSuites { get; set; }
@@ -88,6 +99,11 @@ public sealed class QRemoteSmtpClient : SmtpClient
             RevocationMode = X509RevocationMode.NoCheck,
             DisableCertificateDownloads = true,
         };
+        if (ServerName is { Length: > 0 } sni && Uri.CheckHostName(sni) == UriHostNameType.Dns)
+        {
+            options.TargetHost = sni;
+        }
+
         if (TrustedRoots is { } roots)
         {
             options.CertificateChainPolicy.CustomTrustStore.AddRange(roots);

@@ -78,7 +78,8 @@ internal sealed class ScriptedSmtpServer : IDisposable
         {
             await _script(session);
         }
-        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException
+            or System.Security.Authentication.AuthenticationException)
         {
         }
         finally
@@ -91,7 +92,7 @@ internal sealed class ScriptedSmtpServer : IDisposable
 /// <summary>One connection to the scripted server: send replies, read commands, keep a transcript.</summary>
 internal sealed class ScriptedSession(Socket socket, CancellationToken stop) : IDisposable
 {
-    private readonly NetworkStream _stream = new(socket, ownsSocket: true);
+    private Stream _stream = new NetworkStream(socket, ownsSocket: true);
     private readonly MemoryStream _received = new();
     private readonly byte[] _one = new byte[1];
 
@@ -166,6 +167,15 @@ internal sealed class ScriptedSession(Socket socket, CancellationToken stop) : I
 
         ehlo.Append("250 HELP\r\n");
         await SendAsync(ehlo.ToString());
+    }
+
+    /// <summary>Answers STARTTLS's handshake as the server, with <paramref name="certificate"/>; what follows is read
+    /// decrypted, so <see cref="Received"/> shows what the client said inside TLS.</summary>
+    public async Task StartTlsAsync(System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
+    {
+        var tls = new System.Net.Security.SslStream(_stream, leaveInnerStreamOpen: false);
+        _stream = tls;
+        await tls.AuthenticateAsServerAsync(new System.Net.Security.SslServerAuthenticationOptions { ServerCertificate = certificate }, stop);
     }
 
     /// <summary>Closes with a TCP reset (SO_LINGER 0) instead of a FIN.</summary>

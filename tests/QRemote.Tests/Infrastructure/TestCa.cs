@@ -29,7 +29,7 @@ internal sealed class TestCa : IDisposable
 
     public X509Certificate2 Certificate => X509CertificateLoader.LoadCertificateFromFile(CertificateFile);
 
-    /// <summary>A certificate for <paramref name="names"/> (the first is the CN), signed by this CA. Files: the
+    /// <summary>A certificate for <paramref name="names"/> (the first is the CN; an address becomes an IP name), signed by this CA. Files: the
     /// certificate followed by the CA's (the chain a server presents), the key, and both in one PEM file.</summary>
     public Issued Issue(string label, params string[] names)
     {
@@ -38,7 +38,7 @@ internal sealed class TestCa : IDisposable
         var csr = Path.Combine(Directory, $"{label}.csr");
         var cert = Path.Combine(Directory, $"{label}.pem");
         var ext = Path.Combine(Directory, $"{label}.ext");
-        File.WriteAllText(ext, $"subjectAltName={string.Join(",", names.Select(n => "DNS:" + n))}\nextendedKeyUsage=serverAuth,clientAuth\n");
+        File.WriteAllText(ext, $"subjectAltName={string.Join(",", names.Select(n => (System.Net.IPAddress.TryParse(n, out _) ? "IP:" : "DNS:") + n))}\nextendedKeyUsage=serverAuth,clientAuth\n");
         ExternalProcess.Run(OpenSsl, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=" + names[0]);
         ExternalProcess.Run(OpenSsl, "x509", "-req", "-in", csr, "-CA", CertificateFile, "-CAkey", KeyFile, "-set_serial",
             (1000 + serial).ToString(System.Globalization.CultureInfo.InvariantCulture), "-out", cert, "-days", "2", "-extfile", ext);

@@ -30,9 +30,16 @@ public sealed class DaneTests : IDisposable
         _ca = new TestCa("DANE Test CA");
         var names = new[] { "good", "ta", "bad", "fail", "notls" }.Select(n => $"mx.{n}.dane.test").Concat(["mx.loose.insecure.test"]).ToArray();
         var server = _ca.Issue("mx", names);
+        // A certificate the server presents only to a client asking for real.sni.dane.test by SNI (Postfix's SNI
+        // table: key first, then the chain); the default one above does not name it.
+        var sni = _ca.Issue("sni", "real.sni.dane.test");
+        var sniChain = Path.Combine(_ca.Directory, "sni-key-chain.pem");
+        File.WriteAllText(sniChain, File.ReadAllText(sni.KeyFile) + File.ReadAllText(sni.ChainFile));
+        File.SetUnixFileMode(sniChain, (UnixFileMode)0b110_100_100);
         _port = FreePort.Tcp(PostfixServer.DefaultAddress);
         _postfix = PostfixServer.StartOn(PostfixServer.DefaultAddress, _port,
-            ("smtpd_tls_security_level", "may"), ("smtpd_tls_chain_files", $"{server.KeyFile}, {server.ChainFile}"), ("smtpd_tls_loglevel", "1"));
+            ("smtpd_tls_security_level", "may"), ("smtpd_tls_chain_files", $"{server.KeyFile}, {server.ChainFile}"), ("smtpd_tls_loglevel", "1"),
+            ("tls_server_sni_maps", $"inline:{{ real.sni.dane.test={sniChain} }}"));
 
         var eeHash = Convert.ToHexString(SHA256.HashData(server.Certificate.PublicKey.ExportSubjectPublicKeyInfo()));
         var taHash = Convert.ToHexString(SHA256.HashData(_ca.Certificate.RawData));
@@ -63,6 +70,10 @@ public sealed class DaneTests : IDisposable
             real.alias   A     127.0.0.3
             {tlsa}.real.alias TLSA 3 1 1 {eeHash}
             {tlsa}.mx.alias TLSA 3 1 1 {wrong}
+            sni          MX    10 mx.sni
+            mx.sni       CNAME real.sni
+            real.sni     A     127.0.0.3
+            {tlsa}.real.sni TLSA 2 0 1 {taHash}
 
             """;
         var insecureZone = $"""
@@ -176,5 +187,19 @@ public sealed class DaneTests : IDisposable
         Assert.That(report, Does.StartWith("r\\0K127.0.0.3 accepted message."));
         Assert.That(transcript, Does.Contain($"tls policy for mx.alias.dane.test: Dane (DANE: _{_port}._tcp.real.alias.dane.test: 1 secure TLSA record)"));
         Postfix.WaitForLog("from=<alias@dane.test>");
+    }
+
+    [Test]
+    public async Task A_secure_alias_whose_tlsa_records_are_at_its_target_gets_the_target_as_sni()
+    {
+        // RFC 7672 8.1: the SNI name is the TLSA base domain, here the alias's target real.sni (2.2.2), not mx.sni. The
+        // server has a certificate for real.sni only behind that SNI name; its default one names neither, so DANE-TA's
+        // name check (3.2.2) passes only if the right name was asked for.
+        var (report, transcript) = await DeliverAsync("sni.dane.test", "sni@dane.test");
+        Assert.That(report, Does.StartWith("r\\0K127.0.0.3 accepted message."), transcript);
+        Assert.That(transcript, Does.Contain($"tls policy for mx.sni.dane.test: Dane (DANE: _{_port}._tcp.real.sni.dane.test: 1 secure TLSA record)"));
+        Postfix.WaitForLog("from=<sni@dane.test>");
+        // Postfix logs a matched SNI name in the handshake summary ("... from unknown[127.0.0.1] to real.sni.dane.test").
+        Postfix.WaitForLog("] to real.sni.dane.test: TLSv");
     }
 }

@@ -1,6 +1,9 @@
 using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using QRemote.Qmail;
+using QRemote.Tls;
 using QRemote.Tests.Infrastructure;
 
 namespace QRemote.Tests.Tls;
@@ -9,7 +12,9 @@ namespace QRemote.Tests.Tls;
 /// The control files of qmail's TLS and AUTH patches, against a real Postfix: <c>clientcert.pem</c> (Postfix
 /// logs the client certificate it trusted), <c>tlsclientciphers</c> (Postfix logs the cipher), smtproutes
 /// credentials (Dovecot's SASL with users made here; Postfix logs the authenticated user), and
-/// <c>outgoingip</c> (Postfix logs the client address).
+/// <c>outgoingip</c> (Postfix logs the client address). Credentials go only to a verified relay: the relay here is
+/// <c>[127.0.0.3]</c>, whose certificate (from this CA, naming 127.0.0.3) is verified through
+/// <c>control/tlshosts/[127.0.0.3].pem</c> or, for the published binary, <c>SSL_CERT_FILE</c>.
 /// </summary>
 [NonParallelizable]
 public sealed class TlsControlTests : IDisposable
@@ -23,7 +28,7 @@ public sealed class TlsControlTests : IDisposable
     [OneTimeSetUp]
     public void Start()
     {
-        _server = _ca.Issue("server", "mx.qremote.test");
+        _server = _ca.Issue("server", "mx.qremote.test", "127.0.0.3");
         _auth = DovecotAuth.Start(new Dictionary<string, string> { [User] = Password });
     }
 
@@ -45,13 +50,32 @@ public sealed class TlsControlTests : IDisposable
         ("smtpd_relay_restrictions", "permit_sasl_authenticated, reject"),
     ]);
 
-    private static async Task<(string Report, string Transcript)> Deliver(QmailConfig config, string host, int port)
+    private static async Task<(string Report, string Transcript)> Deliver(QmailConfig config, string host, int port, string? home = null)
     {
         var transcript = new StringWriter();
         var report = await Harness.DeliverAsync(host, "s@qremote.test", ["r@elsewhere.test"], Encoding.UTF8.GetBytes("Subject: control\n\nhello\n"),
-            config, smtpPort: port, transcript: TextWriter.Synchronized(transcript));
+            config, smtpPort: port, transcript: TextWriter.Synchronized(transcript), qmailHome: home);
         return (report, transcript.ToString());
     }
+
+    /// <summary>A qmail home whose control directory has <paramref name="files"/> (relative name, content).</summary>
+    private string Home(params (string Name, string Content)[] files)
+    {
+        // Under the CA's directory, so it goes with the fixture.
+        var home = Path.Combine(_ca.Directory, "home-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(Path.Combine(home, "control"));
+        foreach (var (name, content) in files)
+        {
+            var path = Path.Combine(home, "control", name);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            File.WriteAllText(path, content);
+        }
+
+        return home;
+    }
+
+    /// <summary>The relay verified against the test CA, as an operator does with qmail's TLS patch.</summary>
+    private string TrustingHome() => Home(("tlshosts/[127.0.0.3].pem", File.ReadAllText(_ca.CertificateFile)));
 
     [Test]
     public async Task Clientcert_pem_is_presented_and_postfix_trusts_it()
@@ -97,7 +121,7 @@ public sealed class TlsControlTests : IDisposable
     {
         using var postfix = Sasl();
         var config = Harness.Config($"elsewhere.test:[127.0.0.3]:{postfix.EndPoint.Port} {User} {Password}");
-        var (report, transcript) = await Deliver(config, "elsewhere.test", 25);
+        var (report, transcript) = await Deliver(config, "elsewhere.test", 25, TrustingHome());
         Assert.That(report, Does.StartWith("r\\0K127.0.0.3 accepted message."), postfix.Log);
         postfix.WaitForLog($"sasl_username={User}");
         Assert.That(transcript, Does.Contain("auth: authenticated as " + User));
@@ -118,7 +142,7 @@ public sealed class TlsControlTests : IDisposable
     public async Task A_wrong_password_is_a_deferral_with_the_servers_answer()
     {
         using var postfix = Sasl();
-        var (report, transcript) = await Deliver(Harness.Config($"elsewhere.test:[127.0.0.3]:{postfix.EndPoint.Port} {User} wrong-password"), "elsewhere.test", 25);
+        var (report, transcript) = await Deliver(Harness.Config($"elsewhere.test:[127.0.0.3]:{postfix.EndPoint.Port} {User} wrong-password"), "elsewhere.test", 25, TrustingHome());
         Assert.That(report, Does.StartWith("ZConnected to 127.0.0.3 but authentication was rejected.\nRemote host said: 535 5.7.8 Error: authentication failed"));
         // MailKit tries PLAIN, then LOGIN, whose password goes on a line of its own: redacted too.
         Assert.That(transcript, Does.Contain("C: AUTH LOGIN"));
@@ -130,10 +154,123 @@ public sealed class TlsControlTests : IDisposable
     public async Task Credentials_are_never_sent_without_tls()
     {
         using var postfix = Sasl(tls: false);
-        var (report, transcript) = await Deliver(Harness.Config($"elsewhere.test:[127.0.0.3]:{postfix.EndPoint.Port} {User} {Password}"), "elsewhere.test", 25);
+        var config = Harness.Config($"elsewhere.test:[127.0.0.3]:{postfix.EndPoint.Port} {User} {Password}");
+        // Required verified TLS: no STARTTLS is a deferral before anything else is said.
+        var (report, transcript) = await Deliver(config, "elsewhere.test", 25);
+        Assert.That(report, Is.EqualTo(
+            $"ZConnected to 127.0.0.3 but it does not offer STARTTLS, which the system trust roots in {SystemTrust.BundlePath} (smtproutes credentials) requires. (#4.7.1)\n\\0"));
+        Assert.That(transcript, Does.Not.Contain("C: AUTH"));
+        // With the opt-out (opportunistic TLS): still never in plain text.
+        (report, transcript) = await Deliver(config, "elsewhere.test", 25, Home(("qremote-auth-unverified", "[127.0.0.3]\n")));
         Assert.That(report, Is.EqualTo("ZConnected to 127.0.0.3 but TLS was not established, and AUTH credentials are never sent in plain text. (#4.7.0)\n\\0"));
         Assert.That(transcript, Does.Not.Contain("C: AUTH"));
         Assert.That(postfix.Log, Does.Not.Contain("sasl_"));
+    }
+
+    /// <summary>A man in the middle for the relay: STARTTLS with a self-signed certificate, then AUTH offered and
+    /// accepted, and the whole transaction; what the client sent inside TLS is in the session's Received.</summary>
+    private static ScriptedSmtpServer ManInTheMiddle(X509Certificate2 certificate) => new(IPAddress.Loopback, 0, async s =>
+    {
+        await s.SendAsync("220 relay ESMTP\r\n");
+        string? line;
+        while ((line = await s.ReadLineAsync()) is not null)
+        {
+            var verb = line.Split(' ')[0].ToUpperInvariant();
+            switch (verb)
+            {
+                case "EHLO": await s.SendAsync("250-relay\r\n250-STARTTLS\r\n250 AUTH PLAIN LOGIN\r\n"); break;
+                case "STARTTLS": await s.SendAsync("220 go ahead\r\n"); await s.StartTlsAsync(certificate); break;
+                case "AUTH": await s.SendAsync("235 2.7.0 thanks for the password\r\n"); break;
+                case "DATA": await s.SendAsync("354 go\r\n"); await s.ReadDataAsync(); await s.SendAsync("250 2.0.0 queued\r\n"); break;
+                case "QUIT": await s.SendAsync("221 bye\r\n"); return;
+                default: await s.SendAsync("250 ok\r\n"); break;
+            }
+        }
+    });
+
+    private static X509Certificate2 SelfSigned(string name)
+    {
+        using var key = RSA.Create(2048);
+        var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddIpAddress(IPAddress.Loopback);
+        request.CertificateExtensions.Add(names.Build());
+        using var made = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(2));
+        // Re-imported with its key, so SslStream on Linux can use it as a server certificate.
+        return X509CertificateLoader.LoadPkcs12(made.Export(X509ContentType.Pkcs12), null);
+    }
+
+    [Test]
+    public async Task Smtproutes_credentials_never_reach_a_relay_whose_certificate_does_not_verify()
+    {
+        using var mitm = ManInTheMiddle(SelfSigned("127.0.0.1"));
+        var config = Harness.Config($"elsewhere.test:[127.0.0.1]:{mitm.EndPoint.Port} {User} {Password}");
+        var (report, transcript) = await Deliver(config, "elsewhere.test", 25);
+        Assert.That(report, Does.StartWith($"ZConnected to 127.0.0.1 but its TLS certificate did not verify against the system trust roots in {SystemTrust.BundlePath} (smtproutes credentials) (")
+            .And.EndWith("). (#4.7.1)\n\\0"), transcript);
+        WaitFor.Condition(() => mitm.Sessions.Count == 1 && mitm.Sessions[0].Received.Length > 0, "the session");
+        // The handshake is refused: nothing was said inside TLS, so no AUTH line and no password, in any form.
+        Assert.That(mitm.Sessions.Single().Received, Is.EqualTo("EHLO qremote.test\r\nSTARTTLS\r\n"));
+        Assert.That(transcript, Does.Not.Contain("C: AUTH").And.Not.Contain(Password));
+    }
+
+    [Test]
+    public async Task Control_qremote_auth_unverified_lets_a_listed_relay_get_credentials_over_unverified_tls()
+    {
+        using var mitm = ManInTheMiddle(SelfSigned("127.0.0.1"));
+        var config = Harness.Config($"elsewhere.test:[127.0.0.1]:{mitm.EndPoint.Port} {User} {Password}");
+        var (report, _) = await Deliver(config, "elsewhere.test", 25, Home(("qremote-auth-unverified", "# relays on our own wire\nother.example\n[127.0.0.1]\n")));
+        Assert.That(report, Is.EqualTo("r\\0K127.0.0.1 accepted message.\nRemote host said: 250 2.0.0 queued\n\\0"));
+        Assert.That(mitm.Sessions.Single().Received, Does.Contain("\r\nAUTH PLAIN " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"\0{User}\0{Password}")) + "\r\n"));
+
+        // Listing another relay only changes nothing for this one.
+        using var second = ManInTheMiddle(SelfSigned("127.0.0.1"));
+        config = Harness.Config($"elsewhere.test:[127.0.0.1]:{second.EndPoint.Port} {User} {Password}");
+        (report, _) = await Deliver(config, "elsewhere.test", 25, Home(("qremote-auth-unverified", "other.example\n")));
+        Assert.That(report, Does.StartWith("ZConnected to 127.0.0.1 but its TLS certificate did not verify"));
+        Assert.That(second.Sessions.Single().Received, Does.Not.Contain("AUTH"));
+    }
+
+    /// <summary>The published binary, as qmail runs it but with <c>SSL_CERT_FILE</c> set: the system trust roots are what
+    /// verifies the relay when control/tlshosts has no file for it.</summary>
+    private static (string Output, string Errors) RunBinary(string home, string? sslCertFile)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo(PublishedBinary.Path)
+        {
+            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        info.Environment.Remove("SSL_CERT_FILE");
+        if (sslCertFile is not null)
+        {
+            info.Environment["SSL_CERT_FILE"] = sslCertFile;
+        }
+
+        foreach (var a in new[] { $"--qmail-home={home}", "elsewhere.test", "s@qremote.test", "r@elsewhere.test" })
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var process = System.Diagnostics.Process.Start(info)!;
+        process.StandardInput.Write("Subject: binary auth\n\nhello\n");
+        process.StandardInput.Close();
+        var output = process.StandardOutput.ReadToEnd();
+        Assert.That(process.WaitForExit(30_000));
+        return (output.Replace("\0", "\\0", StringComparison.Ordinal), process.StandardError.ReadToEnd());
+    }
+
+    [Test]
+    public void With_ssl_cert_file_naming_the_relays_ca_the_published_binary_authenticates()
+    {
+        using var postfix = Sasl();
+        var home = Home(("me", "qremote.test\n"), ("smtproutes", $"elsewhere.test:[127.0.0.3]:{postfix.EndPoint.Port} {User} {Password}\n"));
+        var (output, errors) = RunBinary(home, _ca.CertificateFile);
+        Assert.That(output, Does.StartWith("r\\0K127.0.0.3 accepted message."), errors);
+        postfix.WaitForLog($"sasl_username={User}");
+
+        // The guard: the usual system bundle does not know this CA, so the same relay gets nothing.
+        (output, _) = RunBinary(home, SystemTrust.DefaultBundle);
+        Assert.That(output, Does.StartWith($"ZConnected to 127.0.0.3 but its TLS certificate did not verify against the system trust roots in {SystemTrust.DefaultBundle}"));
+        Assert.That(postfix.Log.Split('\n').Count(l => l.Contains("sasl_username", StringComparison.Ordinal)), Is.EqualTo(1));
     }
 
     [Test]
