@@ -169,6 +169,41 @@ public sealed class ProcessTests
     }
 
     [Test]
+    public void A_symlink_at_the_log_path_is_not_written_through_and_the_delivery_is_the_same()
+    {
+        using var sink = SmtpSink.StartOn(Address, FreePort.Tcp(Address));
+        var victim = Path.Combine(_home, "victim");
+        File.WriteAllText(victim, "precious\n");
+        var log = Path.Combine(_home, "deliveries.json");
+        File.CreateSymbolicLink(log, victim);
+        var control = Path.Combine(_home, "control", "qremote-log");
+        File.WriteAllText(control, log + "\n");
+        try
+        {
+            string Deliver()
+            {
+                using var process = Start(sink.EndPoint.Port, MessageFile("Subject: x\n\nbody\n"));
+                var output = process.StandardOutput.ReadToEnd();
+                Assert.That(process.WaitForExit(20_000));
+                Assert.That(process.ExitCode, Is.Zero);
+                return output;
+            }
+
+            Assert.That(Deliver(), Does.StartWith("r\0K127.0.0.6 accepted message."));
+            Assert.That(File.ReadAllText(victim), Is.EqualTo("precious\n"));
+            File.Delete(log);
+            Assert.That(Deliver(), Does.StartWith("r\0K127.0.0.6 accepted message."));
+            Assert.That(File.ReadAllLines(log), Has.Length.EqualTo(1), "with a plain file at the path, the delivery is logged");
+        }
+        finally
+        {
+            File.Delete(control);
+            File.Delete(log);
+            File.Delete(victim);
+        }
+    }
+
+    [Test]
     public void A_full_tmpdir_for_a_piped_message_is_Z_unable_to_read_message()
     {
         if (Environment.UserName != "root")
