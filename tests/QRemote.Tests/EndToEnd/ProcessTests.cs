@@ -204,6 +204,44 @@ public sealed class ProcessTests
     }
 
     [Test]
+    public void A_piped_message_is_spooled_to_a_file_without_a_name_so_a_kill_leaves_nothing_in_tmpdir()
+    {
+        var tmp = Directory.CreateTempSubdirectory("qremote-spool-").FullName;
+        var info = new ProcessStartInfo("/bin/sh") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add("TMPDIR=\"$1\" exec \"$0\" --qmail-home=\"$2\" --smtp-port=1 [127.0.0.6] s@qremote.test r@example.test 2>&1");
+        info.ArgumentList.Add(PublishedBinary.Path);
+        info.ArgumentList.Add(tmp);
+        info.ArgumentList.Add(_home);
+        using var process = Process.Start(info)!;
+        try
+        {
+            // Half a message, and the pipe left open: qremote is in the middle of spooling it.
+            process.StandardInput.Write("Subject: slow\n\nthe first half\n");
+            process.StandardInput.Flush();
+            string? Spool() => Directory.GetFiles($"/proc/{process.Id}/fd")
+                .Select(f => { try { return File.ResolveLinkTarget(f, false)?.FullName; } catch (IOException) { return null; } })
+                .FirstOrDefault(t => t is not null && t.StartsWith(tmp + "/", StringComparison.Ordinal));
+            WaitFor.Condition(() => Spool() is not null, "qremote's spool open in TMPDIR");
+            TestContext.Out.WriteLine($"spool: {Spool()}");
+            Assert.That(Directory.GetFileSystemEntries(tmp), Is.Empty, "while spooling, the spool has no name");
+
+            ExternalProcess.Run("/bin/kill", "-KILL", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Assert.That(process.WaitForExit(20_000));
+            Assert.That(Directory.GetFileSystemEntries(tmp), Is.Empty, "killed while spooling: nothing left behind");
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill();
+            }
+
+            Directory.Delete(tmp, recursive: true);
+        }
+    }
+
+    [Test]
     public void A_full_tmpdir_for_a_piped_message_is_Z_unable_to_read_message()
     {
         if (Environment.UserName != "root")
