@@ -48,6 +48,57 @@ public sealed class LoggingTests
     }
 
     [Test]
+    public void A_link_or_a_fifo_planted_at_the_log_path_is_never_written_through()
+    {
+        // The log's directory may be writable by qmailr; qremote run by hand as root must not append to whatever a
+        // link there points at (O_NOFOLLOW for a symbolic link; one name only, for a hard link), nor hang on a FIFO.
+        var dir = Directory.CreateTempSubdirectory("qremote-logdir-").FullName;
+        var template = new MessageTemplateParser().Parse("x");
+        try
+        {
+            var victim = Path.Combine(dir, "victim");
+            File.WriteAllText(victim, "precious\n");
+            var symbolic = Path.Combine(dir, "symbolic.json");
+            File.CreateSymbolicLink(symbolic, victim);
+            var hard = Path.Combine(dir, "hard.json");
+            Infrastructure.ExternalProcess.Run("/bin/ln", victim, hard);
+            var fifo = Path.Combine(dir, "fifo.json");
+            Infrastructure.ExternalProcess.Run("/usr/bin/mkfifo", fifo);
+
+            foreach (var path in new[] { symbolic, hard })
+            {
+                using var sink = new AppendFileSink(path, new CompactJsonFormatter());
+                sink.Emit(new LogEvent(DateTimeOffset.Now, LogEventLevel.Information, null, template, []));
+                Assert.That(sink.IsOpen, Is.False, path);
+            }
+
+            Assert.That(File.ReadAllText(victim), Is.EqualTo("precious\n"));
+            // A FIFO with no reader: opening it for writing would wait for one for ever.
+            var opened = Task.Run(() =>
+            {
+                using var sink = new AppendFileSink(fifo, new CompactJsonFormatter());
+                return sink.IsOpen;
+            });
+            Assert.That(opened.Wait(TimeSpan.FromSeconds(30)), Is.True, "open(2) of a FIFO returned");
+            Assert.That(opened.Result, Is.False);
+
+            // The same directory, a plain path: logged (so the refusals above are not a sink that never opens).
+            var plain = Path.Combine(dir, "plain.json");
+            using (var sink = new AppendFileSink(plain, new CompactJsonFormatter()))
+            {
+                sink.Emit(new LogEvent(DateTimeOffset.Now, LogEventLevel.Information, null, template, []));
+                Assert.That(sink.IsOpen, Is.True);
+            }
+
+            Assert.That(File.ReadAllLines(plain), Has.Length.EqualTo(1));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Test]
     public void Settings_come_from_control_qremote_log()
     {
         var dir = Directory.CreateTempSubdirectory("qremote-control-").FullName;

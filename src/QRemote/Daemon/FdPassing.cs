@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using QRemote.Posix;
 
 namespace QRemote.Daemon;
 
@@ -9,11 +10,12 @@ namespace QRemote.Daemon;
 /// sendmsg(2) and recvmsg(2) are called directly, blocking, on the socket's descriptor (used once per
 /// delivery, for one small frame).
 /// </summary>
-public static unsafe partial class FdPassing
+public static unsafe class FdPassing
 {
     private const int SolSocket = 1;
     private const int ScmRights = 1;
     private const int MsgCmsgCloexec = 0x40000000;
+    private const int MsgCtrunc = 0x8;
 
     [StructLayout(LayoutKind.Sequential)]
     private struct IoVec
@@ -45,25 +47,36 @@ public static unsafe partial class FdPassing
     /// <summary>One cmsghdr with one int, aligned as CMSG_SPACE(sizeof(int)) on 64-bit Linux.</summary>
     private const int ControlSpace = 24;
 
+    /// <summary>CMSG_LEN(sizeof(int)): the control length offered to recvmsg(2). The kernel installs as many descriptors
+    /// as fit in (length - header) / sizeof(int): with <see cref="ControlSpace"/> that would be two (the alignment
+    /// leaves room for a second int), so a peer sending two made the daemon hold one it never looked at.
+    /// With this length, one; the kernel closes the rest and sets MSG_CTRUNC.</summary>
+    private const int ReceiveControlLength = 20;
+
     /// <summary>Sends <paramref name="payload"/> with <paramref name="fd"/> attached. Throws <see cref="SocketException"/> on failure.</summary>
-    public static void Send(Socket socket, ReadOnlySpan<byte> payload, int fd)
+    public static void Send(Socket socket, ReadOnlySpan<byte> payload, int fd) => Send(socket, payload, [fd]);
+
+    /// <summary>Sends <paramref name="payload"/> with every descriptor of <paramref name="fds"/> in one SCM_RIGHTS message
+    /// (QRemote sends one; tests send more, as a hostile peer would).</summary>
+    internal static void Send(Socket socket, ReadOnlySpan<byte> payload, ReadOnlySpan<int> fds)
     {
         ArgumentNullException.ThrowIfNull(socket);
-        var control = stackalloc byte[ControlSpace];
-        new Span<byte>(control, ControlSpace).Clear();
+        var space = sizeof(CmsgHdr) + ((fds.Length * sizeof(int) + 7) & ~7);
+        var control = stackalloc byte[space];
+        new Span<byte>(control, space).Clear();
         var header = (CmsgHdr*)control;
-        header->Length = (nuint)(sizeof(CmsgHdr) + sizeof(int));
+        header->Length = (nuint)(sizeof(CmsgHdr) + fds.Length * sizeof(int));
         header->Level = SolSocket;
         header->Type = ScmRights;
-        *(int*)(control + sizeof(CmsgHdr)) = fd;
+        fds.CopyTo(new Span<int>(control + sizeof(CmsgHdr), fds.Length));
         var sent = 0;
         fixed (byte* data = payload)
         {
             while (sent < payload.Length)
             {
                 var iov = new IoVec { Base = data + sent, Length = (nuint)(payload.Length - sent) };
-                var msg = new MsgHdr { Iov = &iov, IovLength = 1, Control = sent == 0 ? control : null, ControlLength = sent == 0 ? (nuint)ControlSpace : 0 };
-                var n = SendMsg((int)socket.Handle, &msg, 0);
+                var msg = new MsgHdr { Iov = &iov, IovLength = 1, Control = sent == 0 ? control : null, ControlLength = sent == 0 ? (nuint)space : 0 };
+                var n = Libc.SendMsg((int)socket.Handle, &msg, 0);
                 if (n < 0)
                 {
                     var errno = Marshal.GetLastPInvokeError();
@@ -88,7 +101,9 @@ public static unsafe partial class FdPassing
     }
 
     /// <summary>Reads up to <paramref name="buffer"/>'s length; returns the bytes read and the descriptor that came
-    /// with them (-1 when none). Close-on-exec is set on a received descriptor.</summary>
+    /// with them (-1 when none). Close-on-exec is set on a received descriptor. More than one descriptor (MSG_CTRUNC,
+    /// or a control message holding several) is refused: every one received is closed and <paramref name="fd"/> is -1,
+    /// which the daemon answers by closing the connection (the process then delivers by itself).</summary>
     /// <param name="timeout">Microseconds to wait for data.</param>
     public static int Receive(Socket socket, Span<byte> buffer, out int fd, int timeout = 5_000_000)
     {
@@ -99,11 +114,11 @@ public static unsafe partial class FdPassing
         fixed (byte* data = buffer)
         {
             var iov = new IoVec { Base = data, Length = (nuint)buffer.Length };
-            var msg = new MsgHdr { Iov = &iov, IovLength = 1, Control = control, ControlLength = ControlSpace };
+            var msg = new MsgHdr { Iov = &iov, IovLength = 1, Control = control, ControlLength = ReceiveControlLength };
             nint n;
             while (true)
             {
-                n = RecvMsg((int)socket.Handle, &msg, MsgCmsgCloexec);
+                n = Libc.RecvMsg((int)socket.Handle, &msg, MsgCmsgCloexec);
                 var errno = n < 0 ? Marshal.GetLastPInvokeError() : 0;
                 if (errno == 4)
                 {
@@ -130,18 +145,26 @@ public static unsafe partial class FdPassing
             }
 
             var header = (CmsgHdr*)control;
-            if (msg.ControlLength >= (nuint)(sizeof(CmsgHdr) + sizeof(int)) && header->Level == SolSocket && header->Type == ScmRights)
+            if (msg.ControlLength >= (nuint)(sizeof(CmsgHdr) + sizeof(int)) && header->Level == SolSocket && header->Type == ScmRights
+                && header->Length <= msg.ControlLength)
             {
-                fd = *(int*)(control + sizeof(CmsgHdr));
+                // Every descriptor the header says it holds (one, with the length offered; more only if the kernel
+                // ever gave more): each one is now ours to close.
+                var received = (int)((header->Length - (nuint)sizeof(CmsgHdr)) / sizeof(int));
+                var fds = new ReadOnlySpan<int>(control + sizeof(CmsgHdr), received);
+                if (received == 1 && (msg.Flags & MsgCtrunc) == 0)
+                {
+                    fd = fds[0];
+                    return (int)n;
+                }
+
+                foreach (var extra in fds)
+                {
+                    _ = Libc.Close(extra);
+                }
             }
 
             return (int)n;
         }
     }
-
-    [LibraryImport("libc", EntryPoint = "sendmsg", SetLastError = true)]
-    private static partial nint SendMsg(int socket, MsgHdr* message, int flags);
-
-    [LibraryImport("libc", EntryPoint = "recvmsg", SetLastError = true)]
-    private static partial nint RecvMsg(int socket, MsgHdr* message, int flags);
 }

@@ -123,7 +123,7 @@ public static class Deliverer
             foreach (var d in group)
             {
                 tried++;
-                var recent = tcpto?.Check(d.Address) ?? default;
+                var recent = tcpto is null ? default : await tcpto.CheckAsync(d.Address, cancellationToken).ConfigureAwait(false);
                 if (recent.Skip)
                 {
                     // netqmail's tcpto: timed out twice recently, so not tried now (a skipped address still
@@ -188,7 +188,11 @@ public static class Deliverer
                 foreach (var (index, result) in race.Failed)
                 {
                     // Only a timeout counts against the address; a connection or any other failure clears it.
-                    tcpto?.Record(remaining[index].Address, result.TimedOut);
+                    if (tcpto is not null)
+                    {
+                        await tcpto.RecordAsync(remaining[index].Address, result.TimedOut, cancellationToken).ConfigureAwait(false);
+                    }
+
                     options.Transcript?.WriteLine($"connect {new IPEndPoint(remaining[index].Address, remaining[index].Port)}: {result.Error}");
                     Attempt(remaining[index], "connect: " + result.Error);
                 }
@@ -199,7 +203,11 @@ public static class Deliverer
                 }
 
                 var destination = remaining[race.Winner];
-                tcpto?.Record(destination.Address, false);
+                if (tcpto is not null)
+                {
+                    await tcpto.RecordAsync(destination.Address, false, cancellationToken).ConfigureAwait(false);
+                }
+
                 remaining = remaining.Where((_, i) => i != race.Winner && !race.Failed.Any(f => f.Index == i)).ToList();
                 var outcome = await RunAsync(race.Socket, destination, policy).ConfigureAwait(false);
                 if (outcome.RetryWithoutTls && policy.Mode == TlsMode.Opportunistic && !cancellationToken.IsCancellationRequested)
@@ -208,7 +216,11 @@ public static class Deliverer
                     var plain = new TlsPolicy(TlsMode.Off, null, "retry without TLS after a failed handshake");
                     var retry = await Connector.ConnectAsync(new IPEndPoint(destination.Address, destination.Port), TimeSpan.FromSeconds(config.TimeoutConnect),
                         cancellationToken, config.OutgoingIps).ConfigureAwait(false);
-                    tcpto?.Record(destination.Address, retry.TimedOut);
+                    if (tcpto is not null)
+                    {
+                        await tcpto.RecordAsync(destination.Address, retry.TimedOut, cancellationToken).ConfigureAwait(false);
+                    }
+
                     if (retry.Socket is null)
                     {
                         Attempt(destination, "connect: " + retry.Error);

@@ -1,5 +1,5 @@
-using System.Runtime.InteropServices;
 using System.Text;
+using QRemote.Posix;
 using Serilog.Core;
 using Serilog.Events;
 using Serilog.Formatting;
@@ -12,16 +12,13 @@ namespace QRemote.Logging;
 /// whole. Measured before this was written: Serilog's File sink lost lines under 40 concurrent
 /// writers (2,606 of 8,000 arrived; with <c>shared: true</c>, 6,374 and 428 garbled), and so does
 /// .NET's <c>FileMode.Append</c>, which seeks instead of appending.
+/// The path is opened without following a symbolic link and kept only as a regular file with one name
+/// (<see cref="Libc.OpenRegularNoFollow"/>): the log's directory may be writable by qmailr, and qremote run by
+/// hand as root must not append to whatever a link planted there points at.
 /// A failure to open or write is swallowed: logging never changes a delivery's outcome.
 /// </summary>
-public sealed partial class AppendFileSink : ILogEventSink, IDisposable
+public sealed class AppendFileSink : ILogEventSink, IDisposable
 {
-    private const int OWronly = 0x1;
-    private const int OCreat = 0x40;
-    private const int OAppend = 0x400;
-    private const int OCloexec = 0x80000;
-    private const int Mode0640 = 0b110_100_000;
-
     private readonly ITextFormatter _formatter;
     private readonly int _fd;
 
@@ -29,7 +26,7 @@ public sealed partial class AppendFileSink : ILogEventSink, IDisposable
     {
         ArgumentNullException.ThrowIfNull(path);
         _formatter = formatter ?? throw new ArgumentNullException(nameof(formatter));
-        _fd = Open(path, OWronly | OCreat | OAppend | OCloexec, Mode0640);
+        _fd = Libc.OpenRegularNoFollow(path, Libc.OWronly | Libc.OCreat | Libc.OAppend, Libc.Mode0640);
     }
 
     /// <summary>False when the file could not be opened (events are then dropped).</summary>
@@ -60,7 +57,7 @@ public sealed partial class AppendFileSink : ILogEventSink, IDisposable
     {
         if (_fd >= 0)
         {
-            _ = Close(_fd);
+            _ = Libc.Close(_fd);
         }
     }
 
@@ -70,16 +67,7 @@ public sealed partial class AppendFileSink : ILogEventSink, IDisposable
         {
             // One write(2) for the whole event; a short write (a full disk) is not retried, so a
             // partial line is never followed by the rest at some other writer's offset.
-            _ = Write(_fd, p, bytes.Length);
+            _ = Libc.Write(_fd, p, bytes.Length);
         }
     }
-
-    [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    private static partial int Open(string path, int flags, int mode);
-
-    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
-    private static unsafe partial nint Write(int fd, byte* buffer, nint count);
-
-    [LibraryImport("libc", EntryPoint = "close")]
-    private static partial int Close(int fd);
 }

@@ -1,5 +1,7 @@
 using System.Buffers;
+using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
+using QRemote.Posix;
 
 namespace QRemote.Message;
 
@@ -7,7 +9,9 @@ namespace QRemote.Message;
 /// The message on stdin, read once and replayable. Under qmail-rspawn stdin is the queue file
 /// itself, a regular seekable file, and is streamed from where it stands. From a pipe (a person
 /// typing, a script) it is spooled to an unlinked temporary file under <c>$TMPDIR</c>, never the
-/// working directory: under qmail that is the queue, which qmailr cannot write.
+/// working directory: under qmail that is the queue, which qmailr cannot write. The spool never has a
+/// name while the message is in it (O_TMPFILE; else it is unlinked the moment it is created), so a
+/// crash or a kill in the middle leaves nothing behind.
 /// </summary>
 public sealed class MessageSource : IAsyncDisposable
 {
@@ -117,16 +121,7 @@ public sealed class MessageSource : IAsyncDisposable
     private static async Task<Stream> SpoolAsync(Stream input, string? temporaryDirectory, CancellationToken cancellationToken)
     {
         var directory = string.IsNullOrEmpty(temporaryDirectory) ? "/tmp" : temporaryDirectory;
-        var path = Path.Combine(directory, $"qremote.{Environment.ProcessId}.{Guid.NewGuid():N}");
-        var spool = new FileStream(path, new FileStreamOptions
-        {
-            Mode = FileMode.CreateNew,
-            Access = FileAccess.ReadWrite,
-            Share = FileShare.None,
-            Options = FileOptions.DeleteOnClose,
-            BufferSize = 0,
-            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-        });
+        var spool = OpenUnnamed(directory);
         try
         {
             await input.CopyToAsync(spool, BufferSize, cancellationToken).ConfigureAwait(false);
@@ -139,6 +134,52 @@ public sealed class MessageSource : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>
+    /// A read-write file in <paramref name="directory"/> that has no name: O_TMPFILE (with O_EXCL, so it can never be
+    /// linked in later), or, where the kernel or the file system has no O_TMPFILE, a new file unlinked at once. Either
+    /// way a crash or a kill leaves nothing in <c>$TMPDIR</c>. Throws <see cref="IOException"/> when neither works.
+    /// </summary>
+    private static FileStream OpenUnnamed(string directory)
+    {
+        var fd = Libc.Open(directory, Libc.OTmpfile | Libc.ORdwr | Libc.OExcl | Libc.OCloexec, Libc.Mode0600);
+        if (fd >= 0)
+        {
+            return new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.ReadWrite, bufferSize: 0);
+        }
+
+        var errno = Marshal.GetLastPInvokeError();
+        // EOPNOTSUPP (a file system without it), EISDIR and EINVAL (a kernel before 3.11): the named way, unlinked at once.
+        if (errno is not (Eopnotsupp or Eisdir or Einval))
+        {
+            throw new IOException($"cannot create a temporary file in {directory}: {Marshal.GetPInvokeErrorMessage(errno)}");
+        }
+
+        var path = Path.Combine(directory, $"qremote.{Environment.ProcessId}.{Guid.NewGuid():N}");
+        var spool = new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.ReadWrite,
+            Share = FileShare.None,
+            BufferSize = 0,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        });
+        try
+        {
+            File.Delete(path);
+        }
+        catch
+        {
+            spool.Dispose();
+            throw;
+        }
+
+        return spool;
+    }
+
+    private const int Eisdir = 21;
+    private const int Einval = 22;
+    private const int Eopnotsupp = 95;
 
     private static async Task<MessageFacts> ScanAsync(Stream stream, long start, CancellationToken cancellationToken)
     {

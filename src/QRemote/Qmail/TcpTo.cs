@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using QRemote.Posix;
 
 namespace QRemote.Qmail;
 
@@ -21,7 +22,7 @@ public readonly record struct TcpToCheck(bool Skip, int Timeouts, long SecondsSi
 /// Nothing here ever fails a delivery: a file that is missing, unreadable, unwritable or locked for
 /// too long just means no memory for that attempt.
 /// </summary>
-public sealed partial class TcpTo
+public sealed class TcpTo
 {
     /// <summary>qmail's file, relative to the qmail home. Never created by us (nor by qmail-remote).</summary>
     public const string Ipv4File = "queue/lock/tcpto";
@@ -37,16 +38,6 @@ public sealed partial class TcpTo
 
     /// <summary>A timeout within this many seconds of the last one recorded is not counted again.</summary>
     public const int DamperSeconds = 120;
-
-    private const int ORdwr = 0x2;
-    private const int OCreat = 0x40;
-    private const int ONonblock = 0x800;
-    private const int OCloexec = 0x80000;
-    private const int Mode0640 = 0b110_100_000; // the reliability issue: files we create are 0600 or 0640
-    private const int LockEx = 2;
-    private const int LockNb = 4;
-    private const int Eintr = 4;
-    private const int Ewouldblock = 11;
 
     /// <summary>qmail's record: 4-byte address, count at byte 4, 32-bit little-endian time at byte 8.</summary>
     private static readonly Layout Ipv4 = new(RecordSize: 16, AddressLength: 4, CountOffset: 4, WhenOffset: 8, WhenLength: 4, Create: false);
@@ -78,12 +69,12 @@ public sealed partial class TcpTo
     public static long SkipSeconds(int processId) => (60L + (processId & 31)) << 6;
 
     /// <summary>Reads the table before a connection attempt (netqmail's <c>tcpto()</c>).</summary>
-    public TcpToCheck Check(IPAddress address)
+    public async Task<TcpToCheck> CheckAsync(IPAddress address, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(address);
         var (key, layout, path) = Select(address);
         _found.Remove(key);
-        using var table = LockedTable.Open(path, layout, create: false, LockWait);
+        using var table = await LockedTable.OpenAsync(path, layout, create: false, LockWait, cancellationToken).ConfigureAwait(false);
         if (table is null)
         {
             return default;
@@ -108,9 +99,9 @@ public sealed partial class TcpTo
     /// <summary>
     /// Records how a connection attempt ended (netqmail's <c>tcpto_err()</c>): a timeout counts (at most
     /// once in <see cref="DamperSeconds"/>); anything else, a connection or a refusal, clears the count
-    /// of an address that <see cref="Check"/> found in the table.
+    /// of an address that <see cref="CheckAsync"/> found in the table.
     /// </summary>
-    public void Record(IPAddress address, bool timedOut)
+    public async Task RecordAsync(IPAddress address, bool timedOut, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(address);
         var (key, layout, path) = Select(address);
@@ -121,7 +112,7 @@ public sealed partial class TcpTo
         }
 
         // Our IPv6 file comes into being with the first timeout to record, if queue/lock lets us.
-        using var table = LockedTable.Open(path, layout, create: timedOut && layout.Create, LockWait);
+        using var table = await LockedTable.OpenAsync(path, layout, create: timedOut && layout.Create, LockWait, cancellationToken).ConfigureAwait(false);
         if (table is null)
         {
             return;
@@ -223,17 +214,19 @@ public sealed partial class TcpTo
         /// <summary>Records in use: what the file holds (qmail's rule), or all of them for our own file.</summary>
         public int Length { get; }
 
-        public static LockedTable? Open(string path, Layout layout, bool create, TimeSpan lockWait)
+        public static async Task<LockedTable?> OpenAsync(string path, Layout layout, bool create, TimeSpan lockWait, CancellationToken cancellationToken)
         {
-            var fd = OpenFile(path, ORdwr | ONonblock | OCloexec | (create ? OCreat : 0), Mode0640);
+            // Not through a link, and only a regular file with one name: whoever can write queue/lock must not make
+            // qremote (run by hand as root, say) write records into some other file.
+            var fd = Libc.OpenRegularNoFollow(path, Libc.ORdwr | (create ? Libc.OCreat : 0), Libc.Mode0640);
             if (fd < 0)
             {
                 return null;
             }
 
-            if (!Lock(fd, lockWait))
+            if (!await LockAsync(fd, lockWait, cancellationToken).ConfigureAwait(false))
             {
-                _ = CloseFile(fd);
+                _ = Libc.Close(fd);
                 return null;
             }
 
@@ -241,7 +234,7 @@ public sealed partial class TcpTo
             var read = ReadAll(fd, buffer);
             if (read < 0)
             {
-                _ = CloseFile(fd);
+                _ = Libc.Close(fd);
                 return null;
             }
 
@@ -250,7 +243,7 @@ public sealed partial class TcpTo
             var length = layout.Create ? RecordCount : read / layout.RecordSize;
             if (length == 0)
             {
-                _ = CloseFile(fd);
+                _ = Libc.Close(fd);
                 return null;
             }
 
@@ -323,13 +316,13 @@ public sealed partial class TcpTo
             if (_layout.Create && _fileLength < _layout.FileSize)
             {
                 // Ours, new or truncated: back to its full size (zeros) before the record goes in.
-                _ = FTruncate(_fd, _layout.FileSize);
+                _ = Libc.FTruncate(_fd, _layout.FileSize);
             }
 
             fixed (byte* p = &_buffer[i * _layout.RecordSize])
             {
                 // One write; a short one (a full disk) is left as it is, as qmail does.
-                _ = PWrite(_fd, p, _layout.RecordSize, (long)i * _layout.RecordSize);
+                _ = Libc.PWrite(_fd, p, _layout.RecordSize, (long)i * _layout.RecordSize);
             }
         }
 
@@ -338,7 +331,7 @@ public sealed partial class TcpTo
         {
             if (_fd >= 0)
             {
-                _ = CloseFile(_fd);
+                _ = Libc.Close(_fd);
                 _fd = -1;
             }
         }
@@ -347,23 +340,45 @@ public sealed partial class TcpTo
 
         private Span<byte> Record(int i) => _buffer.AsSpan(i * _layout.RecordSize, _layout.RecordSize);
 
-        private static bool Lock(int fd, TimeSpan wait)
+        /// <summary>
+        /// flock(2) without blocking, polled: a blocking flock, or a sleep between tries, would hold a thread for the
+        /// whole wait, and in the daemon every delivery waiting on the lock would hold one of the pool's few. The
+        /// poll starts at 5 ms (qmail's holders keep the lock for one read and one write) and backs off to 100 ms.
+        /// Cancelled, it gives up like a timeout: no memory this time.
+        /// </summary>
+        private static async Task<bool> LockAsync(int fd, TimeSpan wait, CancellationToken cancellationToken)
         {
             var deadline = Environment.TickCount64 + (long)wait.TotalMilliseconds;
+            var pause = 5;
             while (true)
             {
-                if (FLock(fd, LockEx | LockNb) == 0)
+                if (Libc.FLock(fd, Libc.LockEx | Libc.LockNb) == 0)
                 {
                     return true;
                 }
 
                 var errno = Marshal.GetLastPInvokeError();
-                if ((errno != Ewouldblock && errno != Eintr) || Environment.TickCount64 >= deadline)
+                var left = deadline - Environment.TickCount64;
+                if ((errno != Libc.Ewouldblock && errno != Libc.Eintr) || left <= 0)
                 {
                     return false;
                 }
 
-                Thread.Sleep(10);
+                if (errno == Libc.Eintr)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(pause, left)), cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return false;
+                }
+
+                pause = Math.Min(pause * 2, 100);
             }
         }
 
@@ -374,10 +389,10 @@ public sealed partial class TcpTo
             {
                 while (total < buffer.Length)
                 {
-                    var n = PRead(fd, p + total, buffer.Length - total, total);
+                    var n = Libc.PRead(fd, p + total, buffer.Length - total, total);
                     if (n < 0)
                     {
-                        if (Marshal.GetLastPInvokeError() == Eintr)
+                        if (Marshal.GetLastPInvokeError() == Libc.Eintr)
                         {
                             continue;
                         }
@@ -397,22 +412,4 @@ public sealed partial class TcpTo
             return total;
         }
     }
-
-    [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    private static partial int OpenFile(string path, int flags, int mode);
-
-    [LibraryImport("libc", EntryPoint = "flock", SetLastError = true)]
-    private static partial int FLock(int fd, int operation);
-
-    [LibraryImport("libc", EntryPoint = "pread", SetLastError = true)]
-    private static unsafe partial nint PRead(int fd, byte* buffer, nint count, long offset);
-
-    [LibraryImport("libc", EntryPoint = "pwrite", SetLastError = true)]
-    private static unsafe partial nint PWrite(int fd, byte* buffer, nint count, long offset);
-
-    [LibraryImport("libc", EntryPoint = "ftruncate", SetLastError = true)]
-    private static partial int FTruncate(int fd, long length);
-
-    [LibraryImport("libc", EntryPoint = "close")]
-    private static partial int CloseFile(int fd);
 }

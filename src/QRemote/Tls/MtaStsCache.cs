@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using Microsoft.Win32.SafeHandles;
+using QRemote.Posix;
 
 namespace QRemote.Tls;
 
@@ -9,15 +11,15 @@ namespace QRemote.Tls;
 /// fetched under, when, and the policy body as received (docs/mta-sts.md has the layout). qmail runs one
 /// qmail-remote per delivery, so the cache lives in files, not memory; many deliveries may write the same file at
 /// once, so each write goes to a temporary file renamed over the old one, and a reader sees one whole version.
+/// The directory is qmailr's, and qremote may be run by hand as root: a link planted there is never followed.
+/// Files are read with <c>O_NOFOLLOW</c> (and only as regular files with one name) and written only as new
+/// files renamed into place, so a write never goes into an inode that was already there.
 /// Nothing here ever fails a delivery: a missing, unreadable or unwritable file is just no cache.
 /// </summary>
 internal sealed class MtaStsCache(string? directory)
 {
     /// <summary>The first line of every cache file; another first line means the file is not ours or is older.</summary>
     public const string Magic = "qremote-mta-sts-cache 1";
-
-    /// <summary>Files created 0640 (before the umask), like the rest of QRemote's state.</summary>
-    private const UnixFileMode Mode0640 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead;
 
     /// <summary>A cache file is a body (at most <see cref="MtaStsOptions.MaxBodyBytes"/>) and a short header.</summary>
     private const int MaxFileBytes = MtaStsOptions.MaxBodyBytes + 1024;
@@ -38,16 +40,14 @@ internal sealed class MtaStsCache(string? directory)
         string text;
         try
         {
-            var path = Path.Combine(directory, domain);
-            var info = new FileInfo(path);
-            if (!info.Exists || info.Length > MaxFileBytes)
+            if (ReadNoFollow(Path.Combine(directory, domain), MaxFileBytes) is not { } bytes)
             {
                 return null;
             }
 
-            text = StrictUtf8.GetString(File.ReadAllBytes(path));
+            text = StrictUtf8.GetString(bytes);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or DecoderFallbackException)
+        catch (DecoderFallbackException)
         {
             return null;
         }
@@ -116,39 +116,10 @@ internal sealed class MtaStsCache(string? directory)
 
         var content = $"{Magic}\ndomain: {domain}\nid: {id}\nfetched: {fetched.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture)}\n\n{body}";
         var path = Path.Combine(directory, domain);
-        // Hidden (a domain never starts with a dot) and unique to this process and call.
-        var temporary = Path.Combine(directory, $".{domain}.{Environment.ProcessId}.{RandomNumberGenerator.GetHexString(8, lowercase: true)}");
-        try
-        {
-            var options = new FileStreamOptions
-            {
-                Mode = FileMode.CreateNew,
-                Access = FileAccess.Write,
-                Share = FileShare.None,
-                UnixCreateMode = Mode0640,
-            };
-            using (var stream = new FileStream(temporary, options))
-            {
-                stream.Write(StrictUtf8.GetBytes(content));
-                // On disk before the rename, so a crash cannot leave an empty file under the real name.
-                stream.Flush(flushToDisk: true);
-            }
-
-            File.Move(temporary, path, overwrite: true);
-            return null;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            try
-            {
-                File.Delete(temporary);
-            }
-            catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException)
-            {
-            }
-
-            return $"cannot write {path}: {e.Message}";
-        }
+        // On disk before the rename, so a crash cannot leave an empty file under the real name.
+        return WriteByRename(directory, domain, path, StrictUtf8.GetBytes(content), flushToDisk: true) is { } why
+            ? $"cannot write {path}: {why}"
+            : null;
     }
 
     /// <summary>RFC 8461 3.3 asks senders not to hammer a policy host: a failed fetch of one id is not tried again for this long.</summary>
@@ -166,14 +137,19 @@ internal sealed class MtaStsCache(string? directory)
 
         try
         {
-            var lines = File.ReadAllLines(path);
-            if (lines.Length == 2 && lines[0] == id && long.TryParse(lines[1], NumberStyles.None, CultureInfo.InvariantCulture, out var seconds))
+            if (ReadNoFollow(path, 1024) is not { } bytes)
+            {
+                return null;
+            }
+
+            var lines = StrictUtf8.GetString(bytes).Split('\n');
+            if (lines.Length == 3 && lines[2].Length == 0 && lines[0] == id && long.TryParse(lines[1], NumberStyles.None, CultureInfo.InvariantCulture, out var seconds))
             {
                 var when = DateTimeOffset.FromUnixTimeSeconds(seconds);
                 return now - when < RetryAfterFailure && when <= now ? when : null;
             }
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (DecoderFallbackException)
         {
         }
 
@@ -188,13 +164,8 @@ internal sealed class MtaStsCache(string? directory)
             return;
         }
 
-        try
-        {
-            File.WriteAllText(path, $"{id}\n{when.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)}\n");
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-        }
+        // Renamed into place like a policy: written in place, a link planted at the marker's name would be followed.
+        _ = WriteByRename(directory!, ".failed-" + domain, path, StrictUtf8.GetBytes($"{id}\n{when.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)}\n"), flushToDisk: false);
     }
 
     /// <summary>Forgets a failure once a fetch has worked.</summary>
@@ -209,6 +180,76 @@ internal sealed class MtaStsCache(string? directory)
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
             }
+        }
+    }
+
+    /// <summary>
+    /// Writes <paramref name="bytes"/> to a new hidden file in <paramref name="dir"/> (created with O_EXCL, which never
+    /// follows a link) and renames it over <paramref name="path"/> (which replaces a link there, never its target).
+    /// Returns null when done, else why not.
+    /// </summary>
+    private static string? WriteByRename(string dir, string name, string path, byte[] bytes, bool flushToDisk)
+    {
+        // Hidden (a domain never starts with a dot) and unique to this process and call.
+        var temporary = Path.Combine(dir, $".{name}.{Environment.ProcessId}.{RandomNumberGenerator.GetHexString(8, lowercase: true)}");
+        try
+        {
+            var options = new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew,
+                Access = FileAccess.Write,
+                Share = FileShare.None,
+                UnixCreateMode = Libc.FileMode0640,
+            };
+            using (var stream = new FileStream(temporary, options))
+            {
+                stream.Write(bytes);
+                stream.Flush(flushToDisk);
+            }
+
+            File.Move(temporary, path, overwrite: true);
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            try
+            {
+                File.Delete(temporary);
+            }
+            catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException)
+            {
+            }
+
+            return e.Message;
+        }
+    }
+
+    /// <summary>The file at <paramref name="path"/> if it is a regular file with one name, not a link, and at most
+    /// <paramref name="maxBytes"/> long; else null.</summary>
+    private static byte[]? ReadNoFollow(string path, int maxBytes)
+    {
+        var fd = Libc.OpenRegularNoFollow(path, Libc.ORdonly);
+        if (fd < 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            using var stream = new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.Read, bufferSize: 0);
+            var buffer = new byte[maxBytes + 1];
+            var total = 0;
+            int n;
+            while (total < buffer.Length && (n = stream.Read(buffer, total, buffer.Length - total)) > 0)
+            {
+                total += n;
+            }
+
+            return total > maxBytes ? null : buffer[..total];
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
         }
     }
 }

@@ -18,6 +18,8 @@ public sealed class ProcessTests
         Directory.CreateDirectory(Path.Combine(_home, "control"));
         File.WriteAllText(Path.Combine(_home, "control", "me"), "qremote.test\n");
         File.WriteAllText(Path.Combine(_home, "control", "timeoutremote"), "30\n");
+        // The deliveries here are to literals and ask no DNS question; still, the host's /etc/resolv.conf is not theirs.
+        File.WriteAllText(Path.Combine(_home, "resolv.conf"), "nameserver 127.0.0.1#1\noptions timeout:1 attempts:1\n");
         _ = PublishedBinary.Path;
     }
 
@@ -34,7 +36,7 @@ public sealed class ProcessTests
         };
         // exec: the shell becomes the binary, so the pid is the binary's (for kill -TERM).
         info.ArgumentList.Add("-c");
-        info.ArgumentList.Add($"exec \"$0\" --qmail-home=\"$1\" --smtp-port={port} [127.0.0.6] s@qremote.test r@example.test <\"$2\" 2>&1 {extra}");
+        info.ArgumentList.Add($"exec \"$0\" --qmail-home=\"$1\" --resolv-conf=\"$1/resolv.conf\" --smtp-port={port} [127.0.0.6] s@qremote.test r@example.test <\"$2\" 2>&1 {extra}");
         info.ArgumentList.Add(PublishedBinary.Path);
         info.ArgumentList.Add(_home);
         info.ArgumentList.Add(messageFile);
@@ -116,7 +118,7 @@ public sealed class ProcessTests
         var trace = Path.Combine(dir, "strace");
         var info = new ProcessStartInfo("/usr/bin/strace") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { "-f", "-qq", "-e", "trace=open,openat,stat,newfstatat,statx", "-o", trace, PublishedBinary.Path,
-                     $"--qmail-home={_home}", $"--smtp-port={postfix.EndPoint.Port}", "[127.0.0.6]", "s@qremote.test", "r@example.test" })
+                     $"--qmail-home={_home}", $"--resolv-conf={_home}/resolv.conf", $"--smtp-port={postfix.EndPoint.Port}", "[127.0.0.6]", "s@qremote.test", "r@example.test" })
         {
             info.ArgumentList.Add(a);
         }
@@ -158,7 +160,7 @@ public sealed class ProcessTests
         using var sink = SmtpSink.StartOn(Address, FreePort.Tcp(Address));
         var info = new ProcessStartInfo("/bin/bash") { RedirectStandardOutput = true, UseShellExecute = false };
         info.ArgumentList.Add("-c");
-        info.ArgumentList.Add($"\"$0\" --qmail-home=\"$1\" --smtp-port={sink.EndPoint.Port} [127.0.0.6] s@qremote.test r@example.test <\"$2\" | (exec 0<&-); echo \"exit ${{PIPESTATUS[0]}}\"");
+        info.ArgumentList.Add($"\"$0\" --qmail-home=\"$1\" --resolv-conf=\"$1/resolv.conf\" --smtp-port={sink.EndPoint.Port} [127.0.0.6] s@qremote.test r@example.test <\"$2\" | (exec 0<&-); echo \"exit ${{PIPESTATUS[0]}}\"");
         info.ArgumentList.Add(PublishedBinary.Path);
         info.ArgumentList.Add(_home);
         info.ArgumentList.Add(MessageFile("Subject: x\n\nbody\n"));
@@ -166,6 +168,79 @@ public sealed class ProcessTests
         var output = process.StandardOutput.ReadToEnd();
         Assert.That(process.WaitForExit(20_000));
         Assert.That(output, Is.EqualTo("exit 0\n"), "EPIPE on the report is not a crash");
+    }
+
+    [Test]
+    public void A_symlink_at_the_log_path_is_not_written_through_and_the_delivery_is_the_same()
+    {
+        using var sink = SmtpSink.StartOn(Address, FreePort.Tcp(Address));
+        var victim = Path.Combine(_home, "victim");
+        File.WriteAllText(victim, "precious\n");
+        var log = Path.Combine(_home, "deliveries.json");
+        File.CreateSymbolicLink(log, victim);
+        var control = Path.Combine(_home, "control", "qremote-log");
+        File.WriteAllText(control, log + "\n");
+        try
+        {
+            string Deliver()
+            {
+                using var process = Start(sink.EndPoint.Port, MessageFile("Subject: x\n\nbody\n"));
+                var output = process.StandardOutput.ReadToEnd();
+                Assert.That(process.WaitForExit(20_000));
+                Assert.That(process.ExitCode, Is.Zero);
+                return output;
+            }
+
+            Assert.That(Deliver(), Does.StartWith("r\0K127.0.0.6 accepted message."));
+            Assert.That(File.ReadAllText(victim), Is.EqualTo("precious\n"));
+            File.Delete(log);
+            Assert.That(Deliver(), Does.StartWith("r\0K127.0.0.6 accepted message."));
+            Assert.That(File.ReadAllLines(log), Has.Length.EqualTo(1), "with a plain file at the path, the delivery is logged");
+        }
+        finally
+        {
+            File.Delete(control);
+            File.Delete(log);
+            File.Delete(victim);
+        }
+    }
+
+    [Test]
+    public void A_piped_message_is_spooled_to_a_file_without_a_name_so_a_kill_leaves_nothing_in_tmpdir()
+    {
+        var tmp = Directory.CreateTempSubdirectory("qremote-spool-").FullName;
+        var info = new ProcessStartInfo("/bin/sh") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add("TMPDIR=\"$1\" exec \"$0\" --qmail-home=\"$2\" --resolv-conf=\"$2/resolv.conf\" --smtp-port=1 [127.0.0.6] s@qremote.test r@example.test 2>&1");
+        info.ArgumentList.Add(PublishedBinary.Path);
+        info.ArgumentList.Add(tmp);
+        info.ArgumentList.Add(_home);
+        using var process = Process.Start(info)!;
+        try
+        {
+            // Half a message, and the pipe left open: qremote is in the middle of spooling it.
+            process.StandardInput.Write("Subject: slow\n\nthe first half\n");
+            process.StandardInput.Flush();
+            string? Spool() => Directory.GetFiles($"/proc/{process.Id}/fd")
+                .Select(f => { try { return File.ResolveLinkTarget(f, false)?.FullName; } catch (IOException) { return null; } })
+                .FirstOrDefault(t => t is not null && t.StartsWith(tmp + "/", StringComparison.Ordinal));
+            WaitFor.Condition(() => Spool() is not null, "qremote's spool open in TMPDIR");
+            TestContext.Out.WriteLine($"spool: {Spool()}");
+            Assert.That(Directory.GetFileSystemEntries(tmp), Is.Empty, "while spooling, the spool has no name");
+
+            ExternalProcess.Run("/bin/kill", "-KILL", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Assert.That(process.WaitForExit(20_000));
+            Assert.That(Directory.GetFileSystemEntries(tmp), Is.Empty, "killed while spooling: nothing left behind");
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill();
+            }
+
+            Directory.Delete(tmp, recursive: true);
+        }
     }
 
     [Test]
@@ -180,7 +255,7 @@ public sealed class ProcessTests
         var big = MessageFile("Subject: big\n\n" + string.Concat(Enumerable.Repeat(new string('x', 1000) + "\n", 200)));
         var info = new ProcessStartInfo("/usr/bin/unshare") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { "-m", "/bin/sh", "-c",
-                     "mount -t tmpfs -o size=16k tmpfs \"$1\" && cat \"$2\" | TMPDIR=\"$1\" \"$0\" --qmail-home=\"$3\" --smtp-port=1 [127.0.0.6] s@qremote.test r@example.test 2>&1",
+                     "mount -t tmpfs -o size=16k tmpfs \"$1\" && cat \"$2\" | TMPDIR=\"$1\" \"$0\" --qmail-home=\"$3\" --resolv-conf=\"$3/resolv.conf\" --smtp-port=1 [127.0.0.6] s@qremote.test r@example.test 2>&1",
                      PublishedBinary.Path, mount, big, _home })
         {
             info.ArgumentList.Add(a);

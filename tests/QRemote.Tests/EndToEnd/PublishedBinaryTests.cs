@@ -337,8 +337,25 @@ public sealed class PublishedBinaryTests
     [Test]
     public void Unreadable_control_files_defer()
     {
-        var r = QmailRspawn.Run("/nonexistent-qmail-home", _message, ["plain.qremote.test", "s@qremote.test", "r@plain.qremote.test"], _netns);
-        Assert.That((r.Shown, r.Letter), Is.EqualTo(("ZUnable to read control files. (#4.3.0)\n\\0", 'Z')));
+        // A qmail home of the test's own whose control directory qmailr (here nobody) cannot read. Not a home that
+        // does not exist: from a working directory outside any queue, qremote takes /var/qmail, and on a host with
+        // qmail installed that delivered instead.
+        var home = Directory.CreateTempSubdirectory("qremote-home-").FullName;
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(home, "control"));
+            File.WriteAllText(Path.Combine(home, "control", "me"), "qremote.test\n");
+            File.SetUnixFileMode(home, (UnixFileMode)0b111_101_101);
+            File.SetUnixFileMode(Path.Combine(home, "control"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            var message = Path.Combine(home, "message");
+            File.Copy(_message, message);
+            var r = QmailRspawn.Run(home, message, ["plain.qremote.test", "s@qremote.test", "r@plain.qremote.test"], _netns);
+            Assert.That((r.Shown, r.Letter), Is.EqualTo(("ZUnable to read control files. (#4.3.0)\n\\0", 'Z')));
+        }
+        finally
+        {
+            Directory.Delete(home, recursive: true);
+        }
     }
 
     [Test]

@@ -270,6 +270,35 @@ public sealed class MtaStsResolverTests
     }
 
     [Test]
+    public async Task Links_planted_in_the_cache_directory_are_never_written_through()
+    {
+        // The cache directory is qmailr's: whoever has its rights may plant links there, and qremote run by hand as
+        // root must not then write where they point. The outcomes are the ones without the links.
+        var victim = Path.Combine(Path.GetTempPath(), $"qremote-victim-{Guid.NewGuid():N}");
+        File.WriteAllText(victim, "precious\n");
+        try
+        {
+            File.CreateSymbolicLink(Path.Combine(_cache, ".failed-" + Good), victim);
+            File.CreateSymbolicLink(CacheFile(Good), victim);
+            using var server = OpensslPolicyServer.Start(GoodHost, "policy", "version: STSv1\nmode: enforce\nmx: mx1.good.mtasts.test\n");
+            var failed = await Resolver(server.Port).GetPolicyAsync(Good, CancellationToken.None);
+            Assert.That(failed, Is.EqualTo(new MtaStsResult(null, "fetch of id good1 failed: policy not valid: no max_age; no cached policy")));
+            Assert.That(File.ReadAllText(victim), Is.EqualTo("precious\n"), "the failure marker written through its link");
+            Assert.That(File.ResolveLinkTarget(Path.Combine(_cache, ".failed-" + Good), false), Is.Null, "the marker is a file of its own now");
+
+            server.Serve(Enforce);
+            var fetched = await Resolver(server.Port, time: new ShiftedTime(TimeSpan.FromMinutes(6))).GetPolicyAsync(Good, CancellationToken.None);
+            Assert.That(fetched.Detail, Is.EqualTo("enforce, id good1, max_age 86400, fetched"));
+            Assert.That(File.ReadAllText(victim), Is.EqualTo("precious\n"), "the policy written through its link");
+            Assert.That(File.ReadAllText(CacheFile(Good)), Does.EndWith("\n\n" + Enforce));
+        }
+        finally
+        {
+            File.Delete(victim);
+        }
+    }
+
+    [Test]
     public async Task A_failed_fetch_is_not_tried_again_for_five_minutes()
     {
         // RFC 8461 3.3: a policy host that is down must not cost every delivery a fetch (here a policy that does not
