@@ -68,6 +68,7 @@ internal static class PersonCommands
             var resolver = ResolverConfig.Load(command.ResolvConf);
             stdout.WriteLine($"{"nameservers",-22} {string.Join(" ", resolver.Servers)}  (from {command.ResolvConf})");
             stdout.WriteLine($"{"dns timeout",-22} {resolver.Timeout.TotalSeconds}s x {resolver.Attempts} attempts");
+            stdout.WriteLine($"{"dnssec",-22} {resolver.AdTrust.Describe()}");
         }
 
         return 0;
@@ -97,6 +98,7 @@ internal static class PersonCommands
         var resolverConfig = ResolverConfig.Load(command.ResolvConf);
         stdout.WriteLine($"host:        {ReportText.Sanitize(host)}");
         stdout.WriteLine($"nameservers: {string.Join(" ", resolverConfig.Servers)} (from {command.ResolvConf})");
+        stdout.WriteLine($"dnssec:      {resolverConfig.AdTrust.Describe()}");
         var route = config.Routes.Find(host);
         var dns = new DnsLookup(resolverConfig);
         var resolver = new MailRouteResolver(dns, new HostLocalAddresses(), Random.Shared) { Transcript = command.Verbose ? stdout : null };

@@ -46,7 +46,7 @@ public sealed class DnsLookup : IDnsLookup
     {
         ArgumentNullException.ThrowIfNull(name);
         var key = (name.ToString(false).ToLowerInvariant(), type);
-        if (_shared?.Get(key.Item1, type) is { } cached)
+        if (_shared?.Get(_config, key.Item1, type) is { } cached)
         {
             return Task.FromResult(cached);
         }
@@ -57,7 +57,7 @@ public sealed class DnsLookup : IDnsLookup
     private async Task<DnsAnswer> AskAndKeepAsync(string key, DomainName name, RecordType type, CancellationToken cancellationToken)
     {
         var answer = await AskAsync(name, type, cancellationToken).ConfigureAwait(false);
-        _shared?.Put(key, type, answer);
+        _shared?.Put(_config, key, type, answer);
         return answer;
     }
 

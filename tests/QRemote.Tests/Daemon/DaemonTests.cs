@@ -179,4 +179,32 @@ public sealed class DaemonTests
         var r = delivery.Result;
         Assert.That(r.Shown, Is.EqualTo("ZThe QRemote daemon went away while sending the message; the outcome is unknown. Possible duplicate! (#4.3.0)\n\\0"));
     }
+
+    /// <summary>What a client of another version, or with other settings, gets before anything is delivered: a refusal,
+    /// never "accepted" and a report (the old daemon answered "accepted" and then bounced it as invoked improperly).</summary>
+    [TestCase("version 1")]
+    [TestCase("other settings")]
+    [TestCase("two positions")]
+    public void A_request_the_daemon_cannot_serve_as_the_process_would_is_refused_before_it_is_accepted(string kind)
+    {
+        using var daemon = QRemoteDaemon.Start(_home);
+        var settings = new QRemote.Daemon.DaemonSettings(_home, "/etc/resolv.conf", 25, 443);
+        byte[] frame = kind switch
+        {
+            "version 1" => [.. "QRD1"u8, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0],
+            "other settings" => QRemote.Daemon.DaemonProtocol.EncodeRequest(new(0, settings with { ResolvConf = "/tmp/lab-resolv.conf" }, ["example.test", "s@q", "r@example.test"])),
+            _ => QRemote.Daemon.DaemonProtocol.EncodeRequest(new(0, settings, ["example.test", "s@q"])),
+        };
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        socket.Connect(new UnixDomainSocketEndPoint(daemon.Socket));
+        using var message = File.OpenRead(_message);
+        QRemote.Daemon.FdPassing.Send(socket, frame, (int)message.SafeFileHandle.DangerousGetHandle());
+        socket.ReceiveTimeout = 10_000;
+        var answer = new byte[16];
+        var n = socket.Receive(answer);
+        Assert.That(n, Is.EqualTo(1));
+        Assert.That((char)answer[0], Is.EqualTo('N'), "refused: the process delivers by itself");
+        Assert.That(socket.Receive(answer), Is.Zero, "and nothing after it");
+        Assert.That(daemon.HasExited, Is.False);
+    }
 }
