@@ -183,7 +183,7 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
         {
             if (!client.IsSecure)
             {
-                await QuitAsync(client, socket).ConfigureAwait(false);
+                await session.QuitAsync().ConfigureAwait(false);
                 return (new(Reports.AuthWithoutTls(ip), TryNextAddress: true), false);
             }
 
@@ -201,7 +201,7 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
                 catch (AuthenticationException e)
                 {
                     var reply = recorder.LastReply ?? SmtpReply.FromMailKit(535, e.Message);
-                    await QuitAsync(client, socket).ConfigureAwait(false);
+                    await session.QuitAsync().ConfigureAwait(false);
                     return (new(DeliveryReport.MessageOnly(MessageLetter.Deferred, Reports.AuthFailed(ip) + Reports.RemoteHostSaid(reply.Lines)), false), false);
                 }
                 catch (Exception e) when (IsConnectionFailure(e))
@@ -226,7 +226,7 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
         // ---- SIZE (RFC 1870): a message over the advertised limit is refused here, before MAIL ---------
         if (client.Capabilities.HasFlag(SmtpCapabilities.Size) && client.MaxSize > 0 && message.Facts.WireLength > client.MaxSize)
         {
-            await QuitAsync(client, socket).ConfigureAwait(false);
+            await session.QuitAsync().ConfigureAwait(false);
             return (new(Reports.TooLarge(ip, message.Facts.WireLength, client.MaxSize), false), false);
         }
 
@@ -235,14 +235,14 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
         var senderWire = EnvelopeAddress.ToWire(invocation.Sender)!;
         if (!utf8 && EnvelopeAddress.NeedsSmtpUtf8(senderWire))
         {
-            await QuitAsync(client, socket).ConfigureAwait(false);
+            await session.QuitAsync().ConfigureAwait(false);
             return (new(DeliveryReport.MessageOnly(MessageLetter.Failed,
                 $"Connected to {Reports.Host(ip)} but the sender address needs SMTPUTF8, which it does not offer. (#5.6.7)\n"), false), false);
         }
 
         if (!TryMailbox(senderWire, out var sender))
         {
-            await QuitAsync(client, socket).ConfigureAwait(false);
+            await session.QuitAsync().ConfigureAwait(false);
             return (new(Reports.BadSender(), false), false);
         }
 
@@ -290,7 +290,7 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
 
         if (mailboxes.Count == 0)
         {
-            await QuitAsync(client, socket).ConfigureAwait(false);
+            await session.QuitAsync().ConfigureAwait(false);
             return (new(Reports.GivingUp(ip, local.Select(r => r!).ToList()), false), false);
         }
 
@@ -344,7 +344,7 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
             kept = sessionOptions?.Cache is { } cache && cache.TryPut(sessionOptions.Key, session);
             if (!kept)
             {
-                await QuitAsync(client, socket).ConfigureAwait(false);
+                await session.QuitAsync().ConfigureAwait(false);
             }
         }
 
@@ -451,24 +451,6 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
             mailbox = null!;
             return false;
         }
-    }
-
-    /// <summary>QUIT without waiting for its reply (netqmail: "waiting for remote side is just too
-    /// ridiculous"). A failure here never changes the outcome.</summary>
-    private static Task QuitAsync(SmtpClient client, Socket socket)
-    {
-        try
-        {
-            if (client.IsConnected && !client.IsSecure && socket.Connected)
-            {
-                socket.Send("QUIT\r\n"u8, SocketFlags.None);
-            }
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
-        }
-
-        return Task.CompletedTask;
     }
 
     /// <summary>MailKit builds a URI from the host it is given (for logs and TLS): the exchanger name when it is

@@ -58,6 +58,12 @@ public static class PipelinedSender
     [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "get_Stream")]
     private static extern Stream InnerStreamOf([UnsafeAccessorType(StreamType)] object stream);
 
+    /// <summary>MailKit's command stream (its writes reach <see cref="ReplyRecorder"/>), or null when not connected.</summary>
+    internal static Stream? CommandStream(SmtpClient client) => (Stream?)SmtpStreamOf(client);
+
+    /// <summary>The connection beneath <paramref name="commandStream"/>: the SslStream over TLS, else the socket's.</summary>
+    internal static Stream Connection(Stream commandStream) => InnerStreamOf(commandStream);
+
     [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "ReadResponseAsync")]
     private static extern Task<SmtpResponse> ReadResponseAsync([UnsafeAccessorType(StreamType)] object stream, CancellationToken cancellationToken);
 
