@@ -335,6 +335,14 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
             }
         }
 
+        if (progress.Reset is { } reset && !PipelinedSender.IsPositive(reset))
+        {
+            // Whatever follows RSET in the flight counts for nothing on a connection whose state is unknown; it is closed
+            // (before the message, and without a dot: nothing can be delivered on it) and a fresh one is used.
+            transcript?.WriteLine($"RSET refused ({reset.Code}) on the reused connection: opening a fresh one");
+            return (new(Reports.ConnectionDied(ip, possibleDuplicate: false, []), TryNextAddress: true, ReuseFailed: true), false);
+        }
+
         // A transaction that ended cleanly leaves a connection worth keeping (a daemon's cache), else QUIT. (In a
         // data phase left open on purpose, QUIT would be message text: that connection is just closed.)
         var kept = false;

@@ -10,7 +10,8 @@ public sealed class SendProgress
 {
     public SmtpStage Stage { get; set; } = SmtpStage.Mail;
 
-    /// <summary>The reply to RSET, on a reused connection (informational: MAIL's decides).</summary>
+    /// <summary>The reply to RSET, on a reused connection. Not 2xx: the connection is in no known state (the last
+    /// transaction may still be open), so nothing more is read or sent and the caller gives the connection up.</summary>
     public SmtpReply? Reset { get; set; }
 
     public SmtpReply? Mail { get; set; }
@@ -162,6 +163,11 @@ public static class PipelinedSender
             if (reuse)
             {
                 progress.Reset = await Reply().ConfigureAwait(false);
+                if (!IsPositive(progress.Reset))
+                {
+                    // The rest of the flight's replies do not matter: the caller gives the connection up.
+                    return;
+                }
             }
 
             progress.Mail = await Reply().ConfigureAwait(false);
@@ -201,6 +207,10 @@ public static class PipelinedSender
                 await Write("RSET").ConfigureAwait(false);
                 await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
                 progress.Reset = await Reply().ConfigureAwait(false);
+                if (!IsPositive(progress.Reset))
+                {
+                    return;
+                }
             }
 
             await Write($"MAIL FROM:<{sender}>{mailParameters}").ConfigureAwait(false);
