@@ -268,8 +268,8 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
             }
             else
             {
-                keys[i] = mailbox.Address;
-                if (!mailboxes.Any(m => string.Equals(m.Address, mailbox.Address, StringComparison.OrdinalIgnoreCase)))
+                keys[i] = MailboxKey(mailbox.Address);
+                if (!mailboxes.Any(m => MailboxKey(m.Address) == keys[i]))
                 {
                     mailboxes.Add(mailbox);
                 }
@@ -279,10 +279,10 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
         var progress = new SendProgress();
         IReadOnlyList<RecipientReport> RecipientReports()
         {
-            var replies = new Dictionary<string, SmtpReply>(StringComparer.OrdinalIgnoreCase);
+            var replies = new Dictionary<string, SmtpReply>(StringComparer.Ordinal);
             for (var j = 0; j < progress.Recipients.Count && j < mailboxes.Count; j++)
             {
-                replies[mailboxes[j].Address] = progress.Recipients[j];
+                replies[MailboxKey(mailboxes[j].Address)] = progress.Recipients[j];
             }
 
             return local.Select((r, i) => r ?? RecipientFromReply(replies, keys[i]!, ip)).ToList();
@@ -445,6 +445,14 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
             >= 500 and < 600 => new RecipientReport(RecipientLetter.Rejected, Reports.RecipientRejected(ip) + Reports.RemoteHostSaid(reply.Lines)),
             _ => new RecipientReport(RecipientLetter.Deferred, Reports.RecipientRejected(ip) + Reports.RemoteHostSaid(reply.Lines)),
         };
+    }
+
+    /// <summary>What makes two recipients one mailbox, so one RCPT: the local part as it is (case-sensitive, RFC 5321
+    /// 2.4: <c>User@</c> and <c>user@</c> may be two people), the domain in any case.</summary>
+    private static string MailboxKey(string address)
+    {
+        var at = address.LastIndexOf('@');
+        return at < 0 ? address : string.Concat(address.AsSpan(0, at + 1), address[(at + 1)..].ToLowerInvariant());
     }
 
     private static bool TryMailbox(string wire, out MailboxAddress mailbox)
