@@ -35,6 +35,24 @@ public sealed class ControlFileTests
         Assert.Throws<ControlFileException>(() => QmailConfig.Load(Control));
     }
 
+    /// <summary>Past 2,147,483 s a timeout's milliseconds overflow (MailKit's Timeout, CancelAfter): capped at a day when
+    /// read, so a delivery still works (to smtp-sink, with the configuration loaded from these files).</summary>
+    [TestCase("3000000")]
+    [TestCase("99999999999999")]
+    public async Task A_huge_timeout_is_capped_and_delivery_still_works(string seconds)
+    {
+        Write("me", "qremote.test\n");
+        Write("timeoutconnect", seconds + "\n");
+        Write("timeoutremote", seconds + "\n");
+        var config = QmailConfig.Load(Control);
+        using var sink = Infrastructure.SmtpSink.Start();
+        var report = await Infrastructure.Harness.DeliverAsync("[127.0.0.1]", "s@qremote.test", ["r@example.test"], "Subject: x\n\nb\n",
+            config, sink.EndPoint.Port);
+        Assert.That(report, Does.StartWith("r\\0K127.0.0.1 accepted message."));
+        Assert.That((config.TimeoutConnect, config.TimeoutRemote), Is.EqualTo((86_400, 86_400)));
+        Assert.That(config.Settings.Single(s => s.Name == "timeoutremote").Value, Is.EqualTo("86400"));
+    }
+
     [Test]
     public void Timeouts_default_and_parse_as_qmail_does()
     {

@@ -70,6 +70,34 @@ public sealed class ScriptedServerTests
         }
     }
 
+    /// <summary>The local part is case-sensitive (RFC 5321 2.4), the domain is not: exact duplicates (domain case aside)
+    /// share one RCPT and its answer; a local part that differs in case is another mailbox, with its own RCPT.</summary>
+    [Test]
+    public async Task Recipients_differing_in_the_case_of_the_local_part_each_get_their_own_rcpt()
+    {
+        var (report, server) = await Deliver(s => StandardAsync(s, line => line switch
+        {
+            _ when line.StartsWith("EHLO", StringComparison.Ordinal) => "250-scripted\r\n250 PIPELINING\r\n",
+            _ when line.StartsWith("RCPT TO:<user@", StringComparison.Ordinal) => "550 5.1.1 no such user\r\n",
+            "DATA" => "DATA-BODY",
+            "." => "250 2.0.0 queued\r\n",
+            _ when line.StartsWith("QUIT", StringComparison.Ordinal) => "221 bye\r\n",
+            _ => "250 ok\r\n",
+        }), 5, "User@Example.test", "user@example.test", "user@EXAMPLE.TEST", "User@example.test");
+        using (server)
+        {
+            Assert.That(report, Is.EqualTo(
+                "r\\0" +
+                "h127.0.0.4 does not like recipient.\nRemote host said: 550 5.1.1 no such user\n\\0" +
+                "h127.0.0.4 does not like recipient.\nRemote host said: 550 5.1.1 no such user\n\\0" +
+                "r\\0" +
+                "K127.0.0.4 accepted message.\nRemote host said: 250 2.0.0 queued\n\\0"));
+            var received = server.Sessions.Single().Received;
+            Assert.That(received, Does.Contain("MAIL FROM:<s@qremote.test>\r\nRCPT TO:<User@Example.test>\r\nRCPT TO:<user@example.test>\r\nDATA\r\n"),
+                "two RCPTs: one per mailbox, in the order first seen");
+        }
+    }
+
     [Test]
     public async Task Mixed_recipients_each_get_their_letter_and_the_message_goes()
     {

@@ -183,7 +183,7 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
         {
             if (!client.IsSecure)
             {
-                await QuitAsync(client, socket).ConfigureAwait(false);
+                await session.QuitAsync().ConfigureAwait(false);
                 return (new(Reports.AuthWithoutTls(ip), TryNextAddress: true), false);
             }
 
@@ -201,7 +201,7 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
                 catch (AuthenticationException e)
                 {
                     var reply = recorder.LastReply ?? SmtpReply.FromMailKit(535, e.Message);
-                    await QuitAsync(client, socket).ConfigureAwait(false);
+                    await session.QuitAsync().ConfigureAwait(false);
                     return (new(DeliveryReport.MessageOnly(MessageLetter.Deferred, Reports.AuthFailed(ip) + Reports.RemoteHostSaid(reply.Lines)), false), false);
                 }
                 catch (Exception e) when (IsConnectionFailure(e))
@@ -226,7 +226,7 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
         // ---- SIZE (RFC 1870): a message over the advertised limit is refused here, before MAIL ---------
         if (client.Capabilities.HasFlag(SmtpCapabilities.Size) && client.MaxSize > 0 && message.Facts.WireLength > client.MaxSize)
         {
-            await QuitAsync(client, socket).ConfigureAwait(false);
+            await session.QuitAsync().ConfigureAwait(false);
             return (new(Reports.TooLarge(ip, message.Facts.WireLength, client.MaxSize), false), false);
         }
 
@@ -235,14 +235,14 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
         var senderWire = EnvelopeAddress.ToWire(invocation.Sender)!;
         if (!utf8 && EnvelopeAddress.NeedsSmtpUtf8(senderWire))
         {
-            await QuitAsync(client, socket).ConfigureAwait(false);
+            await session.QuitAsync().ConfigureAwait(false);
             return (new(DeliveryReport.MessageOnly(MessageLetter.Failed,
                 $"Connected to {Reports.Host(ip)} but the sender address needs SMTPUTF8, which it does not offer. (#5.6.7)\n"), false), false);
         }
 
         if (!TryMailbox(senderWire, out var sender))
         {
-            await QuitAsync(client, socket).ConfigureAwait(false);
+            await session.QuitAsync().ConfigureAwait(false);
             return (new(Reports.BadSender(), false), false);
         }
 
@@ -268,8 +268,8 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
             }
             else
             {
-                keys[i] = mailbox.Address;
-                if (!mailboxes.Any(m => string.Equals(m.Address, mailbox.Address, StringComparison.OrdinalIgnoreCase)))
+                keys[i] = MailboxKey(mailbox.Address);
+                if (!mailboxes.Any(m => MailboxKey(m.Address) == keys[i]))
                 {
                     mailboxes.Add(mailbox);
                 }
@@ -279,10 +279,10 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
         var progress = new SendProgress();
         IReadOnlyList<RecipientReport> RecipientReports()
         {
-            var replies = new Dictionary<string, SmtpReply>(StringComparer.OrdinalIgnoreCase);
+            var replies = new Dictionary<string, SmtpReply>(StringComparer.Ordinal);
             for (var j = 0; j < progress.Recipients.Count && j < mailboxes.Count; j++)
             {
-                replies[mailboxes[j].Address] = progress.Recipients[j];
+                replies[MailboxKey(mailboxes[j].Address)] = progress.Recipients[j];
             }
 
             return local.Select((r, i) => r ?? RecipientFromReply(replies, keys[i]!, ip)).ToList();
@@ -290,7 +290,7 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
 
         if (mailboxes.Count == 0)
         {
-            await QuitAsync(client, socket).ConfigureAwait(false);
+            await session.QuitAsync().ConfigureAwait(false);
             return (new(Reports.GivingUp(ip, local.Select(r => r!).ToList()), false), false);
         }
 
@@ -335,6 +335,14 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
             }
         }
 
+        if (progress.Reset is { } reset && !PipelinedSender.IsPositive(reset))
+        {
+            // Whatever follows RSET in the flight counts for nothing on a connection whose state is unknown; it is closed
+            // (before the message, and without a dot: nothing can be delivered on it) and a fresh one is used.
+            transcript?.WriteLine($"RSET refused ({reset.Code}) on the reused connection: opening a fresh one");
+            return (new(Reports.ConnectionDied(ip, possibleDuplicate: false, []), TryNextAddress: true, ReuseFailed: true), false);
+        }
+
         // A transaction that ended cleanly leaves a connection worth keeping (a daemon's cache), else QUIT. (In a
         // data phase left open on purpose, QUIT would be message text: that connection is just closed.)
         var kept = false;
@@ -344,7 +352,7 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
             kept = sessionOptions?.Cache is { } cache && cache.TryPut(sessionOptions.Key, session);
             if (!kept)
             {
-                await QuitAsync(client, socket).ConfigureAwait(false);
+                await session.QuitAsync().ConfigureAwait(false);
             }
         }
 
@@ -439,6 +447,14 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
         };
     }
 
+    /// <summary>What makes two recipients one mailbox, so one RCPT: the local part as it is (case-sensitive, RFC 5321
+    /// 2.4: <c>User@</c> and <c>user@</c> may be two people), the domain in any case.</summary>
+    private static string MailboxKey(string address)
+    {
+        var at = address.LastIndexOf('@');
+        return at < 0 ? address : string.Concat(address.AsSpan(0, at + 1), address[(at + 1)..].ToLowerInvariant());
+    }
+
     private static bool TryMailbox(string wire, out MailboxAddress mailbox)
     {
         try
@@ -451,24 +467,6 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
             mailbox = null!;
             return false;
         }
-    }
-
-    /// <summary>QUIT without waiting for its reply (netqmail: "waiting for remote side is just too
-    /// ridiculous"). A failure here never changes the outcome.</summary>
-    private static Task QuitAsync(SmtpClient client, Socket socket)
-    {
-        try
-        {
-            if (client.IsConnected && !client.IsSecure && socket.Connected)
-            {
-                socket.Send("QUIT\r\n"u8, SocketFlags.None);
-            }
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
-        }
-
-        return Task.CompletedTask;
     }
 
     /// <summary>MailKit builds a URI from the host it is given (for logs and TLS): the exchanger name when it is

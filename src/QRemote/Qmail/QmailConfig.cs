@@ -10,6 +10,11 @@ public sealed record QmailConfig
     public const int DefaultTimeoutConnect = 60;
     public const int DefaultTimeoutRemote = 1200;
 
+    /// <summary>The most seconds <c>timeoutconnect</c> and <c>timeoutremote</c> may give: one day. Past 2,147,483 s the
+    /// millisecond count of a socket timeout or a CancelAfter overflows and every delivery would throw; no SMTP server
+    /// takes a day to answer, and qmail-send's queuelifetime is a week.</summary>
+    public const int MaxTimeout = 86_400;
+
     /// <summary>The name we give in EHLO/HELO: <c>helohost</c>, else <c>me</c>.</summary>
     public required string HeloHost { get; init; }
 
@@ -65,9 +70,9 @@ public sealed record QmailConfig
         var routes = SmtpRoutes.Parse(routeLines);
         settings.Add(new("smtproutes", routeLines.Count == 0 ? "(none)" : string.Join("; ", routeLines.Select(SmtpRouteDisplay.WithoutPassword)), control.Exists("smtproutes") ? "file" : "missing"));
 
-        var timeoutConnect = control.ReadInt("timeoutconnect", DefaultTimeoutConnect);
+        var timeoutConnect = Math.Clamp(control.ReadInt("timeoutconnect", DefaultTimeoutConnect), 1, MaxTimeout);
         settings.Add(new("timeoutconnect", timeoutConnect.ToString(System.Globalization.CultureInfo.InvariantCulture), control.Exists("timeoutconnect") ? "file" : "default"));
-        var timeoutRemote = control.ReadInt("timeoutremote", DefaultTimeoutRemote);
+        var timeoutRemote = Math.Clamp(control.ReadInt("timeoutremote", DefaultTimeoutRemote), 1, MaxTimeout);
         settings.Add(new("timeoutremote", timeoutRemote.ToString(System.Globalization.CultureInfo.InvariantCulture), control.Exists("timeoutremote") ? "file" : "default"));
 
         var canonicalize = control.ReadInt("qremote-canonicalize", 0) == 1;
@@ -106,8 +111,8 @@ public sealed record QmailConfig
             MtaStsCacheDirectory = string.IsNullOrWhiteSpace(stsCache) ? DefaultMtaStsCache : stsCache.Trim(),
             HeloHost = heloHost,
             Routes = routes,
-            TimeoutConnect = Math.Max(1, timeoutConnect),
-            TimeoutRemote = Math.Max(1, timeoutRemote),
+            TimeoutConnect = timeoutConnect,
+            TimeoutRemote = timeoutRemote,
             CanonicalizeRecipients = canonicalize,
             Settings = settings,
         };

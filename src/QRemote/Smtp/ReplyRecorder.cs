@@ -14,6 +14,9 @@ namespace QRemote.Smtp;
 /// <item>a deadline on each reply, whole: every reply must be complete within <c>timeoutremote</c> of the
 /// command (or of the previous reply), so a server dripping one byte a second cannot hold a delivery
 /// for ever (MailKit's own timeout is per read);</item>
+/// <item>a deadline on each write of the message (<see cref="BeginWriting"/>): while it goes out, no reply's clock
+/// runs (a 20 MB upload at 2 MB/s is not a late reply); each write must complete within <c>timeoutremote</c>, as
+/// qmail's timeoutwrite has it, and the clock of the replies still owed starts when the last write is done;</item>
 /// <item>the transcript for <c>--verbose</c> and the debug log, without the message itself.</item>
 /// </list>
 /// </summary>
@@ -40,6 +43,7 @@ public sealed class ReplyRecorder : IProtocolLogger
     private int _queuedBytes;
     private bool _queueing;
     private int _outstanding = 1; // the greeting
+    private bool _writing;
 
     // The message itself never enters the transcript (it may go to a log file): after a 354 reply
     // the client's bytes are counted until the final dot; after "BDAT n" the next n bytes are.
@@ -68,7 +72,9 @@ public sealed class ReplyRecorder : IProtocolLogger
         _giveUp = giveUp;
         if (giveUp is not null && replyDeadline != Timeout.InfiniteTimeSpan)
         {
-            _watchdog = time.CreateTimer(_ => GiveUp($"no complete reply within {replyDeadline.TotalSeconds:0}s"), null, replyDeadline, Timeout.InfiniteTimeSpan);
+            _watchdog = time.CreateTimer(_ => GiveUp(Volatile.Read(ref _writing)
+                ? $"no write completed within {replyDeadline.TotalSeconds:0}s"
+                : $"no complete reply within {replyDeadline.TotalSeconds:0}s"), null, replyDeadline, Timeout.InfiniteTimeSpan);
         }
     }
 
@@ -334,10 +340,49 @@ public sealed class ReplyRecorder : IProtocolLogger
         Replied();
     }
 
+    /// <summary>The message starts going out: from now on the clock bounds each write (<see cref="Wrote"/>), not
+    /// the replies owed, until <see cref="EndWriting"/>.</summary>
+    public void BeginWriting()
+    {
+        lock (_gate)
+        {
+            _writing = true;
+            _watchdog?.Change(_replyDeadline, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>One write completed: the next has <c>timeoutremote</c> of its own.</summary>
+    public void Wrote()
+    {
+        lock (_gate)
+        {
+            if (_writing)
+            {
+                _watchdog?.Change(_replyDeadline, Timeout.InfiniteTimeSpan);
+            }
+        }
+    }
+
+    /// <summary>The last write is done: the replies still owed have <c>timeoutremote</c> from now.</summary>
+    public void EndWriting()
+    {
+        lock (_gate)
+        {
+            _writing = false;
+            _watchdog?.Change(_outstanding > 0 ? _replyDeadline : Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        }
+    }
+
     private void Expect()
     {
         lock (_gate)
         {
+            if (_writing)
+            {
+                _outstanding++;
+                return;
+            }
+
             if (_outstanding++ == 0)
             {
                 _watchdog?.Change(_replyDeadline, Timeout.InfiniteTimeSpan);
@@ -350,6 +395,12 @@ public sealed class ReplyRecorder : IProtocolLogger
         lock (_gate)
         {
             _outstanding = Math.Max(0, _outstanding - 1);
+            if (_writing)
+            {
+                // The MAIL and RCPT replies arriving during a pipelined upload: the writes keep their own clock.
+                return;
+            }
+
             // Each reply restarts the clock for the next one still owed; none owed, no clock.
             _watchdog?.Change(_outstanding > 0 ? _replyDeadline : Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         }

@@ -44,25 +44,55 @@ public sealed class SmtpSession(Socket socket, QRemoteSmtpClient client, ReplyRe
         }
     }
 
-    /// <summary>QUIT without waiting (over TLS, just the close), then everything released.</summary>
-    public void Close()
+    /// <summary>How long ending a session may take, QUIT and TLS's close together: never <c>timeoutremote</c>, since
+    /// the outcome is already decided (netqmail does not even wait for QUIT's reply).</summary>
+    public static readonly TimeSpan EndBound = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// The one way a session ends: QUIT without waiting for its reply (netqmail: "waiting for remote side is just too
+    /// ridiculous"), through TLS when the session has it; then TLS's close_notify; then the TCP close, and everything
+    /// released. A strict server (Exim: "TLS connection was non-properly terminated") logs the session as ended by QUIT.
+    /// All of it within <see cref="EndBound"/>; a failure here never changes the outcome.
+    /// </summary>
+    public async Task QuitAsync()
     {
+        using var bound = new CancellationTokenSource(EndBound);
         try
         {
-            if (!Client.IsSecure && Socket.Connected)
+            if (Client.IsConnected && Socket.Connected && PipelinedSender.CommandStream(Client) is { } commands)
             {
-                Socket.Send("QUIT\r\n"u8, SocketFlags.None);
+                // Through MailKit's stream, so the transcript shows it; over TLS MailKit's stream is inside TLS.
+                await commands.WriteAsync("QUIT\r\n"u8.ToArray(), bound.Token).ConfigureAwait(false);
+                await commands.FlushAsync(bound.Token).ConfigureAwait(false);
+                if (PipelinedSender.Connection(commands) is System.Net.Security.SslStream tls)
+                {
+                    await tls.ShutdownAsync().WaitAsync(bound.Token).ConfigureAwait(false);
+                }
+
+                Socket.Shutdown(SocketShutdown.Send);
             }
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException
+            or InvalidOperationException or MailKit.ServiceNotConnectedException)
         {
         }
 
         Dispose();
     }
 
+    /// <summary><see cref="QuitAsync"/> for callers that cannot await (the connection cache's sweep and disposal): it
+    /// blocks for at most <see cref="EndBound"/>.</summary>
+    public void Close() => QuitAsync().GetAwaiter().GetResult();
+
+    private int _disposed;
+
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         Client.Dispose();
         Recorder.Dispose();
         Socket.Dispose();

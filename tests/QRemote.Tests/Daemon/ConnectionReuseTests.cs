@@ -44,7 +44,7 @@ public sealed class ConnectionReuseTests
         private int _sessions;
         private int _messages;
 
-        public Server(Func<ScriptedSession, Task<bool>> onRset, bool closeAfterMessage = false)
+        public Server(Func<ScriptedSession, Task<bool>> onRset, bool closeAfterMessage = false, bool pipelining = true)
         {
             _server = new ScriptedSmtpServer(IPAddress.Loopback, 0, async s =>
             {
@@ -55,7 +55,7 @@ public sealed class ConnectionReuseTests
                 {
                     if (line.StartsWith("EHLO", StringComparison.Ordinal))
                     {
-                        await s.SendAsync("250-scripted\r\n250 PIPELINING\r\n");
+                        await s.SendAsync(pipelining ? "250-scripted\r\n250 PIPELINING\r\n" : "250 scripted\r\n");
                     }
                     else if (line == "RSET")
                     {
@@ -127,17 +127,21 @@ public sealed class ConnectionReuseTests
         Assert.That(server.Messages, Is.EqualTo(2));
     }
 
-    [Test]
-    public async Task A_server_answering_rset_with_an_error_still_gets_the_message_once()
+    /// <summary>A refused RSET leaves the connection in no known state (the last transaction may still be open): it
+    /// is closed, without the message, and the delivery runs on a fresh connection.</summary>
+    [TestCase(true)]
+    [TestCase(false)]
+    public async Task A_server_answering_rset_with_an_error_gets_the_message_once_on_a_fresh_connection(bool pipelining)
     {
-        using var server = new Server(async s => { await s.SendAsync("502 5.5.2 RSET not implemented\r\n"); return true; });
+        using var server = new Server(async s => { await s.SendAsync("502 5.5.2 RSET not implemented\r\n"); return true; }, pipelining: pipelining);
         using var cache = new ConnectionCache(ConnectionLimits.Default, TimeProvider.System);
         Assert.That((await Deliver(cache, server.Port)).Report, Does.StartWith("r\\0K"));
         var (second, transcript) = await Deliver(cache, server.Port);
         Assert.That(second, Is.EqualTo("r\\0K127.0.0.1 accepted message.\nRemote host said: 250 2.0.0 queued\n\\0"));
         Assert.That(transcript, Does.Contain("S: 502 5.5.2 RSET not implemented"));
-        Assert.That(server.Sessions, Is.EqualTo(1));
-        Assert.That(server.Messages, Is.EqualTo(2));
+        Assert.That(transcript, Does.Contain("RSET refused (502) on the reused connection: opening a fresh one"));
+        Assert.That(server.Sessions, Is.EqualTo(2), "the refused RSET's connection given up");
+        Assert.That(server.Messages, Is.EqualTo(2), "once each, none on the first connection's second transaction");
     }
 
     [Test]

@@ -15,10 +15,17 @@ internal sealed class ScriptedSmtpServer : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly List<ScriptedSession> _sessions = [];
 
-    public ScriptedSmtpServer(IPAddress address, int port, Func<ScriptedSession, Task> script)
+    /// <param name="receiveBuffer">SO_RCVBUF for accepted connections (set on the listener, so the window is small from
+    /// the SYN on): with a throttled reader, what the kernel buffers is what the client may think it has delivered.</param>
+    public ScriptedSmtpServer(IPAddress address, int port, Func<ScriptedSession, Task> script, int? receiveBuffer = null)
     {
         _script = script;
         _listener = new TcpListener(address, port);
+        if (receiveBuffer is { } size)
+        {
+            _listener.Server.ReceiveBufferSize = size;
+        }
+
         _listener.Start();
         _ = AcceptAsync();
     }
@@ -151,6 +158,58 @@ internal sealed class ScriptedSession(Socket socket, CancellationToken stop) : I
         }
 
         return line is not null;
+    }
+
+    /// <summary>Exactly <paramref name="count"/> bytes, read no faster than <paramref name="bytesPerSecond"/> (a slow
+    /// server, or a slow path to it); null at end of stream. Not added to <see cref="Received"/>.</summary>
+    public async Task<byte[]?> ReadThrottledAsync(long count, double bytesPerSecond)
+    {
+        var data = new MemoryStream();
+        var buffer = new byte[16 * 1024];
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (data.Length < count)
+        {
+            var n = await _stream.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, count - data.Length)), stop);
+            if (n == 0)
+            {
+                return null;
+            }
+
+            data.Write(buffer, 0, n);
+            var due = TimeSpan.FromSeconds(data.Length / bytesPerSecond) - clock.Elapsed;
+            if (due > TimeSpan.Zero)
+            {
+                await Task.Delay(due, stop);
+            }
+        }
+
+        return data.ToArray();
+    }
+
+    /// <summary>DATA content through its final CRLF.CRLF, read no faster than <paramref name="bytesPerSecond"/>; null at
+    /// end of stream. (The client sends nothing after the dot before the reply, so nothing past it is read.)</summary>
+    public async Task<byte[]?> ReadDataThrottledAsync(double bytesPerSecond)
+    {
+        var data = new MemoryStream();
+        var buffer = new byte[16 * 1024];
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (data.Length < 5 || !data.GetBuffer().AsSpan(0, (int)data.Length).EndsWith("\r\n.\r\n"u8))
+        {
+            var n = await _stream.ReadAsync(buffer, stop);
+            if (n == 0)
+            {
+                return null;
+            }
+
+            data.Write(buffer, 0, n);
+            var due = TimeSpan.FromSeconds(data.Length / bytesPerSecond) - clock.Elapsed;
+            if (due > TimeSpan.Zero)
+            {
+                await Task.Delay(due, stop);
+            }
+        }
+
+        return data.ToArray();
     }
 
     /// <summary>The usual opening: greeting, EHLO with the given keywords, then answer MAIL and each RCPT with 250
