@@ -73,8 +73,10 @@ public sealed class HandOverTrustTests
                     for fd in fds:
                         f.write(b"message: " + os.read(fd, 100) + b"\n")
                 report = b"r\0Kforged\0"
-                c.sendall(b"A"); c.recv(1); c.sendall(b"D"); c.recv(1)
-                c.sendall(b"R" + len(report).to_bytes(4, "big") + report); c.close()
+                c.sendall(b"A"); go = c.recv(1); c.sendall(b"W"); c.sendall(b"D"); confirm = c.recv(1)
+                with open({{Quote(record)}}, "ab") as f:
+                    f.write(b"go: " + go + b", confirm: " + confirm + b"\n")
+                c.sendall(b"W" + b"R" + len(report).to_bytes(4, "big") + report); c.close()
             """;
         var path = record + ".py";
         File.WriteAllText(path, script);
@@ -131,6 +133,7 @@ public sealed class HandOverTrustTests
             var r = Deliver(sink.EndPoint, socket);
             Assert.That(r.Shown, Is.EqualTo("r\\0Kforged\\0"), "the report of a peer that passes both checks is taken");
             Assert.That(File.ReadAllText(record), Does.Contain("message: Subject: secret queue file"));
+            Assert.That(File.ReadAllText(record), Does.Contain("go: G, confirm: C\n"), "the commit is two-way: the client confirmed it");
         }
         finally
         {
