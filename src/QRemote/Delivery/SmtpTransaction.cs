@@ -56,6 +56,9 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
         }
     }
 
+    /// <summary>How much later than <c>timeoutremote</c> MailKit's own timeout fires.</summary>
+    private const int BackstopMilliseconds = 10_000;
+
     /// <param name="policy">How to use STARTTLS (<see cref="TlsPolicy"/>); <see cref="TlsMode.Off"/> also for the one
     /// plain retry after an opportunistic handshake failed.</param>
     public async Task<TransactionOutcome> RunAsync(Socket socket, Destination destination, TlsPolicy policy, SessionOptions? sessionOptions, CancellationToken cancellationToken)
@@ -67,7 +70,9 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
         var client = new QRemoteSmtpClient(recorder)
         {
             LocalDomain = config.HeloHost,
-            Timeout = checked(config.TimeoutRemote * 1000),
+            // The recorder's watchdog is the clock that decides (and says why in the transcript); MailKit's own
+            // per-operation timeout is only a backstop, set later so the two never race to end a connection.
+            Timeout = checked((config.TimeoutRemote * 1000) + BackstopMilliseconds),
             CheckCertificateRevocation = false,
         };
         var session = new SmtpSession(socket, client, recorder, time);
