@@ -3,6 +3,7 @@ using QRemote.Dns;
 using QRemote.Message;
 using QRemote.Qmail;
 using QRemote.Smtp;
+using QRemote.Tls;
 
 namespace QRemote.Delivery;
 

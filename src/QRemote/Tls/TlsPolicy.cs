@@ -1,24 +1,4 @@
-namespace QRemote.Qmail;
-
-/// <summary>How STARTTLS is used for one exchanger.</summary>
-public enum TlsMode
-{
-    /// <summary>STARTTLS when offered, certificate not verified (RFC 7435); a failed handshake retries in plain text.</summary>
-    Opportunistic,
-    /// <summary>STARTTLS required, the certificate verified against a CA file and the exchanger's name: never plain text.</summary>
-    Verified,
-    /// <summary>No STARTTLS, even when offered.</summary>
-    Off,
-    /// <summary>DANE (RFC 7672): STARTTLS required, the certificate checked against the exchanger's secure TLSA
-    /// records; never plain text.</summary>
-    Dane,
-    /// <summary>MTA-STS enforce (RFC 8461): STARTTLS required, the certificate verified against the WebPKI roots
-    /// and the exchanger's name; never plain text.</summary>
-    MtaSts,
-    /// <summary>This exchanger must not be tried at all (its TLSA lookup failed; it is outside the MTA-STS
-    /// policy): <see cref="TlsPolicy.Why"/> says why.</summary>
-    Unusable,
-}
+namespace QRemote.Tls;
 
 /// <summary>
 /// The TLS policy from the control files of qmail's TLS patch, the ones operators already have:
@@ -30,8 +10,8 @@ public enum TlsMode
 /// </summary>
 public sealed record TlsPolicy(TlsMode Mode, string? CaFile, string Why)
 {
-    /// <summary>DANE: the exchanger's TLSA records (all of them; <see cref="Tls.TlsaAssociation.Usable"/> picks).</summary>
-    public IReadOnlyList<Tls.TlsaAssociation> Tlsa { get; init; } = [];
+    /// <summary>DANE: the exchanger's TLSA records (all of them; <see cref="TlsaAssociation.Usable"/> picks).</summary>
+    public IReadOnlyList<TlsaAssociation> Tlsa { get; init; } = [];
 
     /// <summary>DANE: the names a DANE-TA certificate may carry, the TLSA base domain first (where the TLSA records
     /// were found: a secure alias's target, else the MX name itself), then the other one. The first is also the SNI
