@@ -18,9 +18,6 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
     /// the canonical names). Each query has its own, shorter deadline besides.</summary>
     public static readonly TimeSpan PhaseDeadline = TimeSpan.FromSeconds(60);
 
-    /// <summary>Links followed in one CNAME chain (within answers and across re-asks) before giving up.</summary>
-    public const int MaxChain = 16;
-
     private readonly List<string> _trace = [];
 
     /// <summary>Resolves <paramref name="host"/> by MX (a literal goes straight through).</summary>
@@ -37,7 +34,7 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
             return Failed(Reports.NoSuchHost(host));
         }
 
-        Followed mx;
+        CnameChain.Followed mx;
         using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
             deadline.CancelAfter(PhaseDeadline);
@@ -176,37 +173,9 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
         return a.Status == DnsStatus.Ok && a.Authentic && !a.FinalName.Equals(name) ? a.FinalName.ToString(false) : null;
     }
 
-    /// <summary>
-    /// The TLSA records of <c>_PORT._tcp.EXCHANGER</c> (RFC 7672 2.2), read through any CNAME chain in the answer.
-    /// Secure records only: an answer without the AD bit, NXDOMAIN or NODATA is "no DANE"; a lookup that failed
-    /// (SERVFAIL, which is also what a validating resolver says of a bogus answer) is <see cref="TlsaStatus.Failed"/>,
-    /// and the exchanger must not be used (RFC 7672 2.1.1: it could be an attacker hiding the records).
-    /// </summary>
-    public async Task<TlsaLookup> TlsaAsync(string exchanger, int port, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(exchanger);
-        if (!TryName($"_{port.ToString(CultureInfo.InvariantCulture)}._tcp.{exchanger.TrimEnd('.')}", out var name))
-        {
-            return new TlsaLookup(TlsaStatus.None, [], "not a DNS name");
-        }
-
-        var answer = await QueryFollowingAsync(name, RecordType.Tlsa, cancellationToken).ConfigureAwait(false);
-        var shown = name.ToString(false);
-        TlsaLookup result = answer.Status switch
-        {
-            DnsStatus.TemporaryFailure => new(TlsaStatus.Failed, [], $"{shown} TLSA lookup failed"),
-            DnsStatus.NoSuchName => new(TlsaStatus.None, [], $"{shown}: no TLSA records"),
-            _ when !answer.Authentic => new(TlsaStatus.None, [], $"{shown}: TLSA answer not secure"),
-            _ when answer.Records.Count == 0 => new(TlsaStatus.None, [], $"{shown}: no TLSA records (secure)"),
-            _ => new(TlsaStatus.Secure,
-                answer.Records.OfType<TlsaRecord>()
-                    .Select(r => new Tls.TlsaAssociation((byte)r.CertificateUsage, (byte)r.Selector, (byte)r.MatchingType, r.CertificateAssociationData))
-                    .ToList(),
-                $"{shown}: {answer.Records.Count} secure TLSA record{(answer.Records.Count == 1 ? "" : "s")}"),
-        };
-        Note(result.Detail);
-        return result;
-    }
+    /// <summary>The TLSA records of <c>_PORT._tcp.EXCHANGER</c>, for DANE (<see cref="TlsaLookup"/>).</summary>
+    public Task<TlsaLookup> TlsaAsync(string exchanger, int port, CancellationToken cancellationToken) =>
+        TlsaLookup.QueryAsync(dns, exchanger, port, Note, cancellationToken);
 
     public IReadOnlyList<string> Trace => _trace;
 
@@ -238,7 +207,7 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
         return parts.Length == 4 && parts.All(p => p.Length is > 0 and <= 3 && p.All(char.IsAsciiDigit) && int.Parse(p, CultureInfo.InvariantCulture) <= 255);
     }
 
-    private static bool TryName(string host, out DomainName name)
+    internal static bool TryName(string host, out DomainName name)
     {
         name = DomainName.Root;
         // A bracket can only open a literal (a malformed one names no host); control bytes and spaces
@@ -281,19 +250,7 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
         var aaaa = await aaaaTask.ConfigureAwait(false);
         var v4 = a.Records.OfType<ARecord>().Select(r => r.Address).Distinct().ToList();
         var v6 = aaaa.Records.OfType<AaaaRecord>().Select(r => r.Address).Distinct().ToList();
-        var merged = new List<IPAddress>(v4.Count + v6.Count);
-        for (var i = 0; i < Math.Max(v4.Count, v6.Count); i++)
-        {
-            if (i < v6.Count)
-            {
-                merged.Add(v6[i]);
-            }
-
-            if (i < v4.Count)
-            {
-                merged.Add(v4[i]);
-            }
-        }
+        var merged = AddressOrder.Interleave(v6, v4);
 
         var status = a.Status == DnsStatus.TemporaryFailure || aaaa.Status == DnsStatus.TemporaryFailure
             ? DnsStatus.TemporaryFailure
@@ -304,7 +261,7 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
         return (merged, status, secure);
     }
 
-    private async Task<Followed> FromAdditionalOrQuery<T>(DomainName name, RecordType type, DnsMessage? carrier, CancellationToken cancellationToken)
+    private async Task<CnameChain.Followed> FromAdditionalOrQuery<T>(DomainName name, RecordType type, DnsMessage? carrier, CancellationToken cancellationToken)
         where T : DnsRecordBase
     {
         if (carrier is not null)
@@ -312,60 +269,15 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
             var extra = carrier.AdditionalRecords.OfType<T>().Where(r => r.Name.Equals(name)).Cast<DnsRecordBase>().ToList();
             if (extra.Count > 0)
             {
-                return new Followed(DnsStatus.Ok, name, extra, carrier, carrier.IsAuthenticData);
+                return new CnameChain.Followed(DnsStatus.Ok, name, extra, carrier, carrier.IsAuthenticData);
             }
         }
 
         return await QueryFollowingAsync(name, type, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>The records of <paramref name="type"/> at the end of <paramref name="name"/>'s CNAME chain, read
-    /// from the answer; asked again (for the chain's end, with the same type) only where the chain leaves it.</summary>
-    private async Task<Followed> QueryFollowingAsync(DomainName name, RecordType type, CancellationToken cancellationToken)
-    {
-        var current = name;
-        var seen = new HashSet<DomainName> { name };
-        DnsAnswer answer;
-        var asked = 0;
-        var authentic = true;
-        while (true)
-        {
-            answer = await dns.QueryAsync(current, type, cancellationToken).ConfigureAwait(false);
-            asked++;
-            if (answer.Status != DnsStatus.Ok || answer.Message is null)
-            {
-                Note($"{current} {type}: {answer.Detail}");
-                return new Followed(answer.Status, current, [], answer.Message, false);
-            }
-
-            // A chain is secure only if every answer along it was (RFC 7672 2.2).
-            authentic &= answer.Authentic;
-            var records = answer.Message.AnswerRecords;
-            var moved = false;
-            while (records.OfType<CNameRecord>().FirstOrDefault(c => c.Name.Equals(current)) is { } alias)
-            {
-                if (!seen.Add(alias.CanonicalName) || seen.Count > MaxChain)
-                {
-                    Note($"{name} {type}: CNAME loop or chain longer than {MaxChain}");
-                    return new Followed(DnsStatus.TemporaryFailure, current, [], answer.Message, false);
-                }
-
-                Note($"{current} is an alias for {alias.CanonicalName}");
-                current = alias.CanonicalName;
-                moved = true;
-            }
-
-            var found = records.Where(r => r.RecordType == type && r.Name.Equals(current)).ToList();
-            if (found.Count > 0 || !moved || asked >= MaxChain || answer.Message.AuthorityRecords.Any(r => r.RecordType == RecordType.Soa))
-            {
-                // Records found; or no alias at all; or the chain ends in NODATA inside this answer (the
-                // SOA in the authority section says so).
-                return new Followed(DnsStatus.Ok, current, found, answer.Message, authentic);
-            }
-
-            // The chain leaves this answer (its end is in a zone the server did not follow): ask for the end.
-        }
-    }
+    private Task<CnameChain.Followed> QueryFollowingAsync(DomainName name, RecordType type, CancellationToken cancellationToken) =>
+        CnameChain.FollowAsync(dns, name, type, Note, cancellationToken);
 
     private void Note(string line)
     {
@@ -379,20 +291,4 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
     private static Resolution.Found Found(IReadOnlyList<Destination> destinations, string route) => new(new DestinationList(destinations), route);
 
     private static Resolution.Failed Failed(DeliveryReport report) => new(report);
-
-    /// <param name="Authentic">Every answer along the chain had the AD bit.</param>
-    private sealed record Followed(DnsStatus Status, DomainName FinalName, IReadOnlyList<DnsRecordBase> Records, DnsMessage? Message, bool Authentic);
 }
-
-/// <summary>What a TLSA lookup found, for DANE.</summary>
-public enum TlsaStatus
-{
-    /// <summary>No secure TLSA records: DANE does not apply.</summary>
-    None,
-    /// <summary>Secure TLSA records: DANE applies.</summary>
-    Secure,
-    /// <summary>The lookup failed: the exchanger must not be used now.</summary>
-    Failed,
-}
-
-public sealed record TlsaLookup(TlsaStatus Status, IReadOnlyList<Tls.TlsaAssociation> Records, string Detail);

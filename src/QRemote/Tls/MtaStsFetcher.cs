@@ -11,9 +11,6 @@ using QRemote.Dns;
 
 namespace QRemote.Tls;
 
-/// <summary>The body of a policy file, or why there is none.</summary>
-internal sealed record MtaStsFetch(string? Body, string? Error);
-
 /// <summary>
 /// One HTTPS GET of <c>https://mta-sts.DOMAIN/.well-known/mta-sts.txt</c> (RFC 8461 section 3.3), done the way a
 /// sender must: the host's addresses from our own resolver (never the system's, which an MTA's operator did not
@@ -25,9 +22,6 @@ internal sealed class MtaStsFetcher(IDnsLookup dns, MtaStsOptions options, TimeP
 {
     /// <summary>One address may take this long to connect; the next is tried after (the fetch timeout bounds all).</summary>
     public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
-
-    /// <summary>Links followed in a CNAME chain for the policy host, as the MX resolver does.</summary>
-    private const int MaxChain = 16;
 
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
@@ -176,19 +170,7 @@ internal sealed class MtaStsFetcher(IDnsLookup dns, MtaStsOptions options, TimeP
         var aaaaTask = AddressesAsync(name, RecordType.Aaaa, cancellationToken);
         var (v4, v4Status) = await aTask.ConfigureAwait(false);
         var (v6, v6Status) = await aaaaTask.ConfigureAwait(false);
-        var addresses = new List<IPAddress>(v4.Count + v6.Count);
-        for (var i = 0; i < Math.Max(v4.Count, v6.Count); i++)
-        {
-            if (i < v6.Count)
-            {
-                addresses.Add(v6[i]);
-            }
-
-            if (i < v4.Count)
-            {
-                addresses.Add(v4[i]);
-            }
-        }
+        var addresses = AddressOrder.Interleave(v6, v4);
 
         if (addresses.Count == 0)
         {
@@ -232,7 +214,7 @@ internal sealed class MtaStsFetcher(IDnsLookup dns, MtaStsOptions options, TimeP
     /// answer and asked again only where the chain leaves it.</summary>
     private async Task<(IReadOnlyList<IPAddress> Addresses, DnsStatus Status)> AddressesAsync(DomainName name, RecordType type, CancellationToken cancellationToken)
     {
-        var (status, records) = await MtaStsResolver.QueryFollowingAsync(dns, name, type, MaxChain, cancellationToken).ConfigureAwait(false);
+        var (status, _, records, _, _) = await CnameChain.FollowAsync(dns, name, type, null, cancellationToken).ConfigureAwait(false);
         var addresses = records.OfType<AddressRecordBase>().Select(r => r.Address).Distinct().ToList();
         return (addresses, status);
     }

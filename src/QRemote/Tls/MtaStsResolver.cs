@@ -18,9 +18,6 @@ namespace QRemote.Tls;
 /// </summary>
 public sealed class MtaStsResolver(IDnsLookup dns, MtaStsOptions options, TimeProvider time)
 {
-    /// <summary>Links followed in the <c>_mta-sts</c> CNAME chain (as for MX chains).</summary>
-    public const int MaxChain = 16;
-
     private readonly IDnsLookup _dns = dns ?? throw new ArgumentNullException(nameof(dns));
     private readonly MtaStsOptions _options = options ?? throw new ArgumentNullException(nameof(options));
     private readonly TimeProvider _time = time ?? throw new ArgumentNullException(nameof(time));
@@ -97,7 +94,7 @@ public sealed class MtaStsResolver(IDnsLookup dns, MtaStsOptions options, TimePr
     private async Task<(string? Id, string? Problem, bool Temporary)> LookupRecordAsync(string domain, CancellationToken cancellationToken)
     {
         var owner = "_mta-sts." + domain;
-        var (status, records) = await QueryFollowingAsync(_dns, DomainName.Parse(owner), RecordType.Txt, MaxChain, cancellationToken).ConfigureAwait(false);
+        var (status, _, records, _, _) = await CnameChain.FollowAsync(_dns, DomainName.Parse(owner), RecordType.Txt, null, cancellationToken).ConfigureAwait(false);
         switch (status)
         {
             case DnsStatus.TemporaryFailure:
@@ -122,45 +119,6 @@ public sealed class MtaStsResolver(IDnsLookup dns, MtaStsOptions options, TimePr
 
         var id = MtaStsRecord.ParseId(ours[0], out var error);
         return id is null ? (null, $"{owner} record not valid: {error}", false) : (id, null, false);
-    }
-
-    /// <summary>
-    /// The records of <paramref name="type"/> at the end of <paramref name="name"/>'s CNAME chain, read from the
-    /// answer and asked again only where the chain leaves it (as <see cref="MailRouteResolver"/> does). A chain
-    /// loop or one longer than <paramref name="maxChain"/> is a temporary failure.
-    /// </summary>
-    internal static async Task<(DnsStatus Status, IReadOnlyList<DnsRecordBase> Records)> QueryFollowingAsync(
-        IDnsLookup dns, DomainName name, RecordType type, int maxChain, CancellationToken cancellationToken)
-    {
-        var current = name;
-        var seen = new HashSet<DomainName> { name };
-        for (var asked = 1; ; asked++)
-        {
-            var answer = await dns.QueryAsync(current, type, cancellationToken).ConfigureAwait(false);
-            if (answer.Status != DnsStatus.Ok || answer.Message is null)
-            {
-                return (answer.Status, []);
-            }
-
-            var records = answer.Message.AnswerRecords;
-            var moved = false;
-            while (records.OfType<CNameRecord>().FirstOrDefault(c => c.Name.Equals(current)) is { } alias)
-            {
-                if (!seen.Add(alias.CanonicalName) || seen.Count > maxChain)
-                {
-                    return (DnsStatus.TemporaryFailure, []);
-                }
-
-                current = alias.CanonicalName;
-                moved = true;
-            }
-
-            var found = records.Where(r => r.RecordType == type && r.Name.Equals(current)).ToList();
-            if (found.Count > 0 || !moved || asked >= maxChain || answer.Message.AuthorityRecords.Any(r => r.RecordType == RecordType.Soa))
-            {
-                return (DnsStatus.Ok, found);
-            }
-        }
     }
 
     /// <summary>
