@@ -53,7 +53,7 @@ public sealed class ConnectionRaceTests
             var transcript = new StringWriter();
             var report = await Harness.DeliverAsync("race.qremote.test", "s@qremote.test", ["rcpt@race.qremote.test"],
                 Encoding.UTF8.GetBytes("Subject: race\n\nhello\n"), Harness.Config(timeoutConnect: 30), smtpPort: port,
-                resolvConf: DnsFixture.ResolvConf, local: new QRemote.Dns.FixedLocalAddresses(IPAddress.Loopback), transcript: TextWriter.Synchronized(transcript));
+                resolvConf: DnsFixture.ResolvConf, local: new FixedLocalAddresses(IPAddress.Loopback), transcript: TextWriter.Synchronized(transcript));
             foreach (var f in fillers)
             {
                 f.Dispose();

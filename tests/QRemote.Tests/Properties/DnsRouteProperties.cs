@@ -4,6 +4,7 @@ using ARSoft.Tools.Net.Dns;
 using CsCheck;
 using QRemote.Dns;
 using QRemote.Qmail;
+using QRemote.Tests.Infrastructure;
 
 namespace QRemote.Tests.Properties;
 

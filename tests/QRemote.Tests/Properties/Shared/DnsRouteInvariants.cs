@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using QRemote.Dns;
 using QRemote.Qmail;
+using QRemote.Tests.Infrastructure;
 
 namespace QRemote.Tests.Properties;
 

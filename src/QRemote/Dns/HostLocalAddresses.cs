@@ -3,16 +3,6 @@ using System.Net.NetworkInformation;
 
 namespace QRemote.Dns;
 
-/// <summary>
-/// "Is this address me?" as netqmail's ipme asks it: the exact addresses configured on this
-/// host's interfaces (not their subnets: 127.0.0.2 is not this host just because lo holds
-/// 127.0.0.1/8), plus 0.0.0.0 and ::. Enumerated only when an MX answer needs the check.
-/// </summary>
-public interface ILocalAddresses
-{
-    bool IsLocal(IPAddress address);
-}
-
 /// <summary>The interfaces of this host, read once on first use.</summary>
 public sealed class HostLocalAddresses : ILocalAddresses
 {
@@ -46,12 +36,4 @@ public sealed class HostLocalAddresses : ILocalAddresses
 
         return set;
     }
-}
-
-/// <summary>A fixed set, for tests.</summary>
-public sealed class FixedLocalAddresses(params IPAddress[] addresses) : ILocalAddresses
-{
-    private readonly HashSet<IPAddress> _set = [IPAddress.Any, IPAddress.IPv6Any, .. addresses];
-
-    public bool IsLocal(IPAddress address) => _set.Contains(address);
 }
