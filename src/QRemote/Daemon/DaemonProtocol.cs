@@ -4,16 +4,6 @@ using System.Text;
 
 namespace QRemote.Daemon;
 
-/// <summary>The settings a delivery is made with; the daemon delivers only for clients whose settings are its own, so
-/// a hand-run test with a lab resolver or another qmail home never shares its DNS cache or connections.</summary>
-internal sealed record DaemonSettings(string QmailHome, string ResolvConf, int SmtpPort, int HttpsPort)
-{
-    public static DaemonSettings Of(CommandLine command) => new(Path.TrimEndingDirectorySeparator(Path.GetFullPath(command.QmailHome)), command.ResolvConf, command.SmtpPort, command.HttpsPort);
-}
-
-/// <summary>One hand-over: where the message starts in the passed descriptor, the client's settings, qmail-remote's argv.</summary>
-internal sealed record DaemonRequest(long Start, DaemonSettings Settings, IReadOnlyList<string> Positions);
-
 /// <summary>
 /// The frames between a delivery process and <c>qremote-daemon</c> on the Unix socket (docs/daemon.md), version 2:
 /// <list type="number">

@@ -7,10 +7,6 @@ using QRemote.Qmail;
 
 namespace QRemote.Daemon;
 
-/// <summary>The delivery process left, or did not confirm the commit; the daemon stops that delivery before its
-/// message goes out.</summary>
-internal sealed class ClientGoneException(string why, Exception? inner = null) : Exception(why, inner);
-
 /// <summary>
 /// <c>qremote-daemon</c>: the resident service that keeps SMTP connections and DNS answers between
 /// deliveries (docs/daemon.md). Listens on a Unix socket (mode 0600, in a directory only its user or root can
@@ -289,20 +285,4 @@ internal static class DaemonServer
         {
         }
     }
-}
-
-/// <summary>The message file stays the handler's to close.</summary>
-internal sealed class NonClosingStream(Stream inner) : Stream
-{
-    public override bool CanRead => inner.CanRead;
-    public override bool CanSeek => inner.CanSeek;
-    public override bool CanWrite => false;
-    public override long Length => inner.Length;
-    public override long Position { get => inner.Position; set => inner.Position = value; }
-    public override void Flush() { }
-    public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
-    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(buffer, cancellationToken);
-    public override long Seek(long offset, SeekOrigin origin) => inner.Seek(offset, origin);
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

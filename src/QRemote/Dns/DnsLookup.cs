@@ -5,12 +5,6 @@ using ARSoft.Tools.Net.Dns;
 
 namespace QRemote.Dns;
 
-/// <summary>Asks one question of the configured resolvers.</summary>
-public interface IDnsLookup
-{
-    Task<DnsAnswer> QueryAsync(DomainName name, RecordType type, CancellationToken cancellationToken);
-}
-
 /// <summary>
 /// The stub resolver: <see cref="DnsTransport"/> on the wire, ARSoft.Tools.Net's parser for the answers.
 /// <list type="bullet">

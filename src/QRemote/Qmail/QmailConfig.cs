@@ -118,23 +118,3 @@ public sealed record QmailConfig
         };
     }
 }
-
-/// <summary>One control setting as read: its value and whether it came from a file or a default.</summary>
-public sealed record ControlSetting(string Name, string Value, string Source);
-
-internal static class SmtpRouteDisplay
-{
-    /// <summary>An smtproutes line as --show-config prints it: the password, if any, as asterisks. Whatever prints the
-    /// settings (a terminal, a support ticket, a pipe) never carries a credential.</summary>
-    internal static string WithoutPassword(string line)
-    {
-        var space = line.IndexOfAny([' ', '\t']);
-        if (space < 0)
-        {
-            return line;
-        }
-
-        var credentials = line[(space + 1)..].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
-        return credentials.Length < 2 ? line : $"{line[..space]} {credentials[0]} ********";
-    }
-}

@@ -2,13 +2,6 @@ using System.Globalization;
 
 namespace QRemote.Qmail;
 
-/// <summary>One <c>control/smtproutes</c> target: a relay (a name or an <c>[ip]</c> literal) and port,
-/// with optional AUTH credentials in the syntax of the common qmail AUTH patch.</summary>
-public sealed record SmtpRoute(string Relay, int Port, string? User = null, string? Password = null)
-{
-    public override string ToString() => Port == 25 ? Relay : FormattableString.Invariant($"{Relay}:{Port}");
-}
-
 /// <summary>
 /// <c>control/smtproutes</c>: lines <c>domain:relay[:port [user password]]</c>. The lookup is qmail's:
 /// the whole host first, then each suffix starting at a dot (<c>.example.com</c> matches every

@@ -6,12 +6,6 @@ using QRemote.Posix;
 
 namespace QRemote.Qmail;
 
-/// <summary>What the table says about an address before a connection attempt.</summary>
-/// <param name="Skip">Do not try this address now: it timed out at least twice, recently.</param>
-/// <param name="Timeouts">Its count of recent connect timeouts (0 when it is not in the table).</param>
-/// <param name="SecondsSinceLast">Seconds since its last recorded timeout (0 when it is not in the table).</param>
-public readonly record struct TcpToCheck(bool Skip, int Timeouts, long SecondsSinceLast);
-
 /// <summary>
 /// netqmail's connection-timeout memory ("tcpto"), shared with qmail's own tools: an address whose
 /// connects timed out twice, more than two minutes apart, is skipped for about an hour, so one dead

@@ -27,9 +27,3 @@ public sealed record MtaStsOptions(string? CacheDirectory, X509Certificate2Colle
     /// <summary>The roots a fetch checks against.</summary>
     public X509Certificate2Collection Roots => RootsOnDemand?.Value ?? TrustedRoots;
 }
-
-/// <summary>What <see cref="MtaStsResolver.GetPolicyAsync"/> found.</summary>
-/// <param name="Policy">The policy to apply, or null for none. A policy whose mode is
-/// <see cref="MtaStsMode.None"/> is returned as such: the caller treats it as no policy.</param>
-/// <param name="Detail">One line for the log, saying where the policy came from or why there is none.</param>
-public sealed record MtaStsResult(MtaStsPolicy? Policy, string Detail);
