@@ -3,6 +3,7 @@ using Microsoft.Win32.SafeHandles;
 using QRemote.Delivery;
 using QRemote.Dns;
 using QRemote.Message;
+using QRemote.Posix;
 using QRemote.Qmail;
 
 namespace QRemote.Daemon;
@@ -58,14 +59,14 @@ internal static class DaemonServer
                 File.Delete(path); // left by a daemon that died
             }
 
-            var old = SocketTrust.Umask(0b000_111_111);
+            var old = Libc.Umask(0b000_111_111);
             try
             {
                 listener.Bind(new UnixDomainSocketEndPoint(path));
             }
             finally
             {
-                _ = SocketTrust.Umask(old);
+                _ = Libc.Umask(old);
             }
 
             File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);

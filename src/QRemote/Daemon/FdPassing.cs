@@ -12,11 +12,6 @@ namespace QRemote.Daemon;
 /// </summary>
 public static unsafe class FdPassing
 {
-    private const int SolSocket = 1;
-    private const int ScmRights = 1;
-    private const int MsgCmsgCloexec = 0x40000000;
-    private const int MsgCtrunc = 0x8;
-
     [StructLayout(LayoutKind.Sequential)]
     private struct IoVec
     {
@@ -66,8 +61,8 @@ public static unsafe class FdPassing
         new Span<byte>(control, space).Clear();
         var header = (CmsgHdr*)control;
         header->Length = (nuint)(sizeof(CmsgHdr) + fds.Length * sizeof(int));
-        header->Level = SolSocket;
-        header->Type = ScmRights;
+        header->Level = Libc.SolSocket;
+        header->Type = Libc.ScmRights;
         fds.CopyTo(new Span<int>(control + sizeof(CmsgHdr), fds.Length));
         var sent = 0;
         fixed (byte* data = payload)
@@ -80,14 +75,14 @@ public static unsafe class FdPassing
                 if (n < 0)
                 {
                     var errno = Marshal.GetLastPInvokeError();
-                    if (errno == 4)
+                    if (errno == Libc.Eintr)
                     {
-                        continue; // EINTR
+                        continue;
                     }
 
-                    if (errno == 11)
+                    if (errno == Libc.Eagain)
                     {
-                        // EAGAIN: .NET keeps its sockets non-blocking underneath.
+                        // .NET keeps its sockets non-blocking underneath.
                         socket.Poll(1_000_000, SelectMode.SelectWrite);
                         continue;
                     }
@@ -118,16 +113,16 @@ public static unsafe class FdPassing
             nint n;
             while (true)
             {
-                n = Libc.RecvMsg((int)socket.Handle, &msg, MsgCmsgCloexec);
+                n = Libc.RecvMsg((int)socket.Handle, &msg, Libc.MsgCmsgCloexec);
                 var errno = n < 0 ? Marshal.GetLastPInvokeError() : 0;
-                if (errno == 4)
+                if (errno == Libc.Eintr)
                 {
                     continue;
                 }
 
-                if (errno == 11)
+                if (errno == Libc.Eagain)
                 {
-                    // EAGAIN: wait for data (the caller bounds the whole exchange with its own timeout).
+                    // Wait for data (the caller bounds the whole exchange with its own timeout).
                     if (!socket.Poll(timeout, SelectMode.SelectRead))
                     {
                         throw new SocketException((int)SocketError.TimedOut);
@@ -145,14 +140,14 @@ public static unsafe class FdPassing
             }
 
             var header = (CmsgHdr*)control;
-            if (msg.ControlLength >= (nuint)(sizeof(CmsgHdr) + sizeof(int)) && header->Level == SolSocket && header->Type == ScmRights
+            if (msg.ControlLength >= (nuint)(sizeof(CmsgHdr) + sizeof(int)) && header->Level == Libc.SolSocket && header->Type == Libc.ScmRights
                 && header->Length <= msg.ControlLength)
             {
                 // Every descriptor the header says it holds (one, with the length offered; more only if the kernel
                 // ever gave more): each one is now ours to close.
                 var received = (int)((header->Length - (nuint)sizeof(CmsgHdr)) / sizeof(int));
                 var fds = new ReadOnlySpan<int>(control + sizeof(CmsgHdr), received);
-                if (received == 1 && (msg.Flags & MsgCtrunc) == 0)
+                if (received == 1 && (msg.Flags & Libc.MsgCtrunc) == 0)
                 {
                     fd = fds[0];
                     return (int)n;

@@ -1,5 +1,5 @@
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
+using QRemote.Posix;
 
 namespace QRemote.Daemon;
 
@@ -9,14 +9,8 @@ namespace QRemote.Daemon;
 /// to deliver. So each side believes only a peer running as its own user or as root (SO_PEERCRED), through a socket
 /// in a directory nobody else can write (else another user could put their own socket there first).
 /// </summary>
-internal static partial class SocketTrust
+internal static class SocketTrust
 {
-    private const int SolSocket = 1;
-    private const int SoPeerCred = 17;
-    private const uint SIfMt = 0xF000;
-    private const uint SIfDir = 0x4000;
-    private const uint SIfSock = 0xC000;
-
     /// <summary>Null when the peer is this process's user or root; else why not.</summary>
     public static string? PeerProblem(Socket socket)
     {
@@ -24,7 +18,7 @@ internal static partial class SocketTrust
         Span<byte> credentials = stackalloc byte[12]; // struct ucred: pid, uid, gid
         try
         {
-            if (socket.GetRawSocketOption(SolSocket, SoPeerCred, credentials) != 12)
+            if (socket.GetRawSocketOption(Libc.SolSocket, Libc.SoPeerCred, credentials) != 12)
             {
                 return "the peer's credentials could not be read";
             }
@@ -35,7 +29,7 @@ internal static partial class SocketTrust
         }
 
         var uid = BitConverter.ToUInt32(credentials[4..8]);
-        return Trusted(uid) ? null : $"the peer runs as uid {uid}, neither this process's user ({Geteuid()}) nor root";
+        return Trusted(uid) ? null : $"the peer runs as uid {uid}, neither this process's user ({Libc.Geteuid()}) nor root";
     }
 
     /// <summary>Null when <paramref name="socketPath"/>'s directory is a directory of this user's or root's that
@@ -54,7 +48,7 @@ internal static partial class SocketTrust
             return $"{directory} cannot be examined";
         }
 
-        if ((mode & SIfMt) != SIfDir)
+        if ((mode & Libc.SIfmt) != Libc.SIfdir)
         {
             return $"{directory} is not a directory";
         }
@@ -75,7 +69,7 @@ internal static partial class SocketTrust
             return (File.Exists(path) || Directory.Exists(path) || IsDanglingLink(path), false);
         }
 
-        return (true, (mode & SIfMt) == SIfSock && Trusted(uid));
+        return (true, (mode & Libc.SIfmt) == Libc.SIfsock && Trusted(uid));
     }
 
     private static bool IsDanglingLink(string path)
@@ -90,28 +84,18 @@ internal static partial class SocketTrust
         }
     }
 
-    private static bool Trusted(uint uid) => uid == 0 || uid == Geteuid();
+    private static bool Trusted(uint uid) => uid == 0 || uid == Libc.Geteuid();
 
     /// <summary>lstat(2): the file type and mode bits, and the owner. x86-64 glibc's struct stat (the binary is built
     /// for linux-x64 only): st_mode at 24, st_uid at 28, 144 bytes in all.</summary>
     private static unsafe (uint Mode, uint Uid)? LStat(string path)
     {
         var buffer = stackalloc byte[256];
-        if (Lstat(path, buffer) != 0)
+        if (Libc.Lstat(path, buffer) != 0)
         {
             return null;
         }
 
         return (*(uint*)(buffer + 24), *(uint*)(buffer + 28));
     }
-
-    /// <summary>umask(2): the daemon binds its socket under 0077, so it is never connectable by others, even briefly.</summary>
-    [LibraryImport("libc", EntryPoint = "umask")]
-    public static partial int Umask(int mask);
-
-    [LibraryImport("libc", EntryPoint = "geteuid")]
-    private static partial uint Geteuid();
-
-    [LibraryImport("libc", EntryPoint = "lstat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    private static unsafe partial int Lstat(string path, byte* buffer);
 }

@@ -1,5 +1,5 @@
-using System.Runtime.InteropServices;
 using System.Security.Cryptography;
+using QRemote.Posix;
 
 namespace QRemote.Dns;
 
@@ -8,12 +8,12 @@ namespace QRemote.Dns;
 /// <see cref="RandomNumberGenerator"/> is OpenSSL's on Linux: asking it for two bytes loaded libssl and
 /// libcrypto into every delivery, TLS or not (seen with strace; part of the DNS path's start-up cost).
 /// </summary>
-public static partial class Entropy
+public static class Entropy
 {
     public static unsafe ushort NextUInt16()
     {
         ushort value;
-        if (GetRandom(&value, sizeof(ushort), 0) == sizeof(ushort))
+        if (Libc.GetRandom(&value, sizeof(ushort), 0) == sizeof(ushort))
         {
             return value;
         }
@@ -21,7 +21,4 @@ public static partial class Entropy
         // An old kernel or a seccomp filter: the slower source, never a predictable one.
         return (ushort)RandomNumberGenerator.GetInt32(0, 65536);
     }
-
-    [LibraryImport("libc", EntryPoint = "getrandom")]
-    private static unsafe partial nint GetRandom(void* buffer, nuint length, uint flags);
 }

@@ -4,8 +4,10 @@ namespace QRemote.Posix;
 
 /// <summary>
 /// The libc calls QRemote makes itself, in one place: .NET has no managed way to open a file with
-/// <c>O_NOFOLLOW</c>, to append in one <c>write(2)</c>, to flock a file qmail's tools share, or to pass a
-/// descriptor (SCM_RIGHTS). Constants are Linux x86-64's, the one target QRemote is published for
+/// <c>O_NOFOLLOW</c>, to append in one <c>write(2)</c>, to flock a file qmail's tools share, to pass a
+/// descriptor (SCM_RIGHTS), to set the native environment (setenv), to read the kernel's entropy without
+/// loading OpenSSL (getrandom), or to examine a socket's directory without following links (lstat).
+/// Constants are Linux x86-64's, the one target QRemote is published for
 /// (<c>O_DIRECTORY</c> and <c>O_NOFOLLOW</c>, among others, differ on arm64: a port must revisit them).
 /// </summary>
 internal static unsafe partial class Libc
@@ -47,6 +49,19 @@ internal static unsafe partial class Libc
     public const uint StatxNlink = 0x4;
     public const int SIfmt = 0xF000;
     public const int SIfreg = 0x8000;
+    public const int SIfdir = 0x4000;
+    public const int SIfsock = 0xC000;
+
+    /// <summary>fcntl(2): read the file status flags; the access mode is their low two bits.</summary>
+    public const int FGetfl = 3;
+    public const int OAccmode = 3;
+
+    /// <summary>Socket options and ancillary data (socket(7), unix(7)).</summary>
+    public const int SolSocket = 1;
+    public const int SoPeerCred = 17;
+    public const int ScmRights = 1;
+    public const int MsgCtrunc = 0x8;
+    public const int MsgCmsgCloexec = 0x40000000;
 
     /// <summary>struct statx's first fields (its layout is the same on every architecture); the rest is room.</summary>
     [StructLayout(LayoutKind.Sequential)]
@@ -91,6 +106,27 @@ internal static unsafe partial class Libc
 
     [LibraryImport("libc", EntryPoint = "recvmsg", SetLastError = true)]
     public static partial nint RecvMsg(int socket, void* message, int flags);
+
+    [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
+    public static partial int Fcntl(int fd, int command);
+
+    /// <summary>lstat(2) into a buffer of at least 144 bytes (x86-64 glibc's struct stat).</summary>
+    [LibraryImport("libc", EntryPoint = "lstat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial int Lstat(string path, byte* buffer);
+
+    /// <summary>umask(2): the daemon binds its socket under 0077, so it is never connectable by others, even briefly.</summary>
+    [LibraryImport("libc", EntryPoint = "umask")]
+    public static partial int Umask(int mask);
+
+    [LibraryImport("libc", EntryPoint = "geteuid")]
+    public static partial uint Geteuid();
+
+    /// <summary>setenv(3) in the native environment, which <c>Environment.SetEnvironmentVariable</c> does not reach.</summary>
+    [LibraryImport("libc", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int SetEnv(string name, string value, int overwrite);
+
+    [LibraryImport("libc", EntryPoint = "getrandom")]
+    public static partial nint GetRandom(void* buffer, nuint length, uint flags);
 
     /// <summary>True when <paramref name="fd"/> is a regular file with exactly one name: not a FIFO or a device someone
     /// put at the path, and not a hard link to a file elsewhere (O_NOFOLLOW stops symbolic links only).</summary>

@@ -1,6 +1,6 @@
-using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using QRemote.Posix;
 
 namespace QRemote.Tls;
 
@@ -19,7 +19,7 @@ namespace QRemote.Tls;
 /// <c>Environment.SetEnvironmentVariable</c> does not reach <c>getenv</c>), first thing in Main,
 /// before any thread could read them. The original values are kept to find the bundle.</para>
 /// </summary>
-public static partial class SystemTrust
+public static class SystemTrust
 {
     /// <summary>Debian's (and OpenSSL's usual) bundle of every trusted root.</summary>
     public const string DefaultBundle = "/etc/ssl/certs/ca-certificates.crt";
@@ -42,7 +42,7 @@ public static partial class SystemTrust
 
         BundlePath = Environment.GetEnvironmentVariable("SSL_CERT_FILE") is { Length: > 0 } file ? file : DefaultBundle;
         // A failure leaves the slow path, never a wrong one: nothing here decides what is trusted.
-        Hidden = SetEnv("SSL_CERT_FILE", Nowhere, 1) == 0 & SetEnv("SSL_CERT_DIR", Nowhere, 1) == 0;
+        Hidden = Libc.SetEnv("SSL_CERT_FILE", Nowhere, 1) == 0 & Libc.SetEnv("SSL_CERT_DIR", Nowhere, 1) == 0;
     }
 
     /// <summary>The WebPKI roots, read from <see cref="BundlePath"/> now (a few milliseconds; MTA-STS only).
@@ -60,7 +60,4 @@ public static partial class SystemTrust
 
         return roots;
     }
-
-    [LibraryImport("libc", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int SetEnv(string name, string value, int overwrite);
 }
