@@ -39,12 +39,8 @@ public static class DaneCheck
 
         foreach (var anchor in presented.Where(c => usable.Any(r => r.Usage == TlsaAssociation.DaneTa && r.Matches(c))))
         {
-            using var chain = new X509Chain();
-            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-            chain.ChainPolicy.CustomTrustStore.Add(anchor);
+            using var chain = new X509Chain { ChainPolicy = CustomRootPolicy.Create(new X509Certificate2Collection(anchor)) };
             chain.ChainPolicy.ExtraStore.AddRange(presented.ToArray());
-            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-            chain.ChainPolicy.DisableCertificateDownloads = true;
             chain.ChainPolicy.VerificationTime = now;
             if (chain.Build(leaf) && names.Any(n => leaf.MatchesHostname(n.TrimEnd('.'), allowWildcards: true, allowCommonName: true)))
             {

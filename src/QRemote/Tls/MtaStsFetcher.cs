@@ -54,7 +54,7 @@ internal sealed class MtaStsFetcher(IDnsLookup dns, MtaStsOptions options, TimeP
             {
                 EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-                CertificateChainPolicy = ChainPolicy(options.Roots),
+                CertificateChainPolicy = CustomRootPolicy.Create(options.Roots),
                 RemoteCertificateValidationCallback = (_, _, chain, errors) =>
                 {
                     if (errors == SslPolicyErrors.None)
@@ -141,20 +141,6 @@ internal sealed class MtaStsFetcher(IDnsLookup dns, MtaStsOptions options, TimeP
         }
 
         return e.Message;
-    }
-
-    /// <summary>The given roots and nothing else: no system store, no downloading of intermediates (no HTTP side
-    /// trips), no revocation checks (they would go online too).</summary>
-    private static X509ChainPolicy ChainPolicy(X509Certificate2Collection roots)
-    {
-        var policy = new X509ChainPolicy
-        {
-            TrustMode = X509ChainTrustMode.CustomRootTrust,
-            RevocationMode = X509RevocationMode.NoCheck,
-            DisableCertificateDownloads = true,
-        };
-        policy.CustomTrustStore.AddRange(roots);
-        return policy;
     }
 
     /// <summary>Connects to the policy host's addresses in turn, IPv6 and IPv4 alternately, IPv6 first (RFC 8305),
