@@ -93,20 +93,10 @@ public sealed class QRemoteSmtpClient : SmtpClient
         var options = base.GetSslClientAuthenticationOptions(host, remoteCertificateValidationCallback);
         options.EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13;
         options.CertificateRevocationCheckMode = X509RevocationMode.NoCheck;
-        options.CertificateChainPolicy = new X509ChainPolicy
-        {
-            TrustMode = X509ChainTrustMode.CustomRootTrust,
-            RevocationMode = X509RevocationMode.NoCheck,
-            DisableCertificateDownloads = true,
-        };
+        options.CertificateChainPolicy = CustomRootPolicy.Create(TrustedRoots);
         if (ServerName is { Length: > 0 } sni && Uri.CheckHostName(sni) == UriHostNameType.Dns)
         {
             options.TargetHost = sni;
-        }
-
-        if (TrustedRoots is { } roots)
-        {
-            options.CertificateChainPolicy.CustomTrustStore.AddRange(roots);
         }
 
         if (CipherSuites is { } suites)
