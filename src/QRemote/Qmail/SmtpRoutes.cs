@@ -15,10 +15,6 @@ public sealed class SmtpRoutes
 
     private SmtpRoutes(Dictionary<string, SmtpRoute?> routes) => _routes = routes;
 
-    public static SmtpRoutes Empty { get; } = new(new Dictionary<string, SmtpRoute?>(StringComparer.OrdinalIgnoreCase));
-
-    public int Count => _routes.Count;
-
     public static SmtpRoutes Parse(IEnumerable<string> lines)
     {
         ArgumentNullException.ThrowIfNull(lines);

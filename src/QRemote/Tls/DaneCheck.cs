@@ -14,9 +14,6 @@ namespace QRemote.Tls;
 /// </summary>
 public static class DaneCheck
 {
-    public static string? Verify(IReadOnlyList<TlsaAssociation> records, X509Certificate2 leaf, IReadOnlyList<X509Certificate2> presented, string exchanger, DateTime now) =>
-        Verify(records, leaf, presented, [exchanger], now);
-
     /// <param name="names">The names a DANE-TA certificate may carry: the MX name and, for a secure alias, its target
     /// (RFC 7672 3.2.2).</param>
     public static string? Verify(IReadOnlyList<TlsaAssociation> records, X509Certificate2 leaf, IReadOnlyList<X509Certificate2> presented, IReadOnlyList<string> names, DateTime now)
