@@ -32,49 +32,8 @@ internal static class DaemonServer
     {
         var path = HandOver.SocketPath(command.QmailHome, command.Socket) ?? command.Socket ?? CommandLine.DefaultSocket;
         using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
+        if (!await ListenAsync(listener, path).ConfigureAwait(false))
         {
-            if (SocketTrust.DirectoryProblem(path) is { } badDirectory)
-            {
-                // Anyone who can write there could put a socket of their own in our place: clients would not trust it.
-                await Console.Error.WriteLineAsync($"qremote daemon: will not listen on {path}: {badDirectory}").ConfigureAwait(false);
-                return 1;
-            }
-
-            var (exists, ownSocket) = SocketTrust.Examine(path);
-            if (exists)
-            {
-                if (!ownSocket)
-                {
-                    await Console.Error.WriteLineAsync($"qremote daemon: {path} exists and is not a socket of this user's; not removed").ConfigureAwait(false);
-                    return 1;
-                }
-
-                if (await AnswersAsync(path).ConfigureAwait(false))
-                {
-                    await Console.Error.WriteLineAsync($"qremote daemon: another daemon is listening on {path}").ConfigureAwait(false);
-                    return 1;
-                }
-
-                File.Delete(path); // left by a daemon that died
-            }
-
-            var old = Libc.Umask(0b000_111_111);
-            try
-            {
-                listener.Bind(new UnixDomainSocketEndPoint(path));
-            }
-            finally
-            {
-                _ = Libc.Umask(old);
-            }
-
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            listener.Listen(128);
-        }
-        catch (Exception e) when (e is SocketException or IOException or UnauthorizedAccessException)
-        {
-            await Console.Error.WriteLineAsync($"qremote daemon: cannot listen on {path}: {e.Message}").ConfigureAwait(false);
             return 1;
         }
 
@@ -141,6 +100,58 @@ internal static class DaemonServer
         await hardStop.CancelAsync().ConfigureAwait(false);
         await Console.Error.WriteLineAsync($"qremote daemon: stopped; {connections.Reused} deliveries on reused connections").ConfigureAwait(false);
         return 0;
+    }
+
+    /// <summary>Binds and listens on <paramref name="path"/>, if its directory and anything already there can be trusted;
+    /// false, with a line on stderr saying why, when not.</summary>
+    private static async Task<bool> ListenAsync(Socket listener, string path)
+    {
+        try
+        {
+            if (SocketTrust.DirectoryProblem(path) is { } badDirectory)
+            {
+                // Anyone who can write there could put a socket of their own in our place: clients would not trust it.
+                await Console.Error.WriteLineAsync($"qremote daemon: will not listen on {path}: {badDirectory}").ConfigureAwait(false);
+                return false;
+            }
+
+            var (exists, ownSocket) = SocketTrust.Examine(path);
+            if (exists)
+            {
+                if (!ownSocket)
+                {
+                    await Console.Error.WriteLineAsync($"qremote daemon: {path} exists and is not a socket of this user's; not removed").ConfigureAwait(false);
+                    return false;
+                }
+
+                if (await AnswersAsync(path).ConfigureAwait(false))
+                {
+                    await Console.Error.WriteLineAsync($"qremote daemon: another daemon is listening on {path}").ConfigureAwait(false);
+                    return false;
+                }
+
+                File.Delete(path); // left by a daemon that died
+            }
+
+            var old = Libc.Umask(0b000_111_111);
+            try
+            {
+                listener.Bind(new UnixDomainSocketEndPoint(path));
+            }
+            finally
+            {
+                _ = Libc.Umask(old);
+            }
+
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            listener.Listen(128);
+            return true;
+        }
+        catch (Exception e) when (e is SocketException or IOException or UnauthorizedAccessException)
+        {
+            await Console.Error.WriteLineAsync($"qremote daemon: cannot listen on {path}: {e.Message}").ConfigureAwait(false);
+            return false;
+        }
     }
 
     /// <summary>One handed-over delivery, from the request to the report.</summary>

@@ -34,21 +34,8 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
             return Failed(Reports.NoSuchHost(host));
         }
 
-        CnameChain.Followed mx;
-        using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
-        {
-            deadline.CancelAfter(PhaseDeadline);
-            try
-            {
-                mx = await QueryFollowingAsync(domain, RecordType.Mx, deadline.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                return Failed(Reports.DnsTemporaryFailure());
-            }
-        }
-
-        if (mx.Status == DnsStatus.TemporaryFailure)
+        var mx = await QueryMxAsync(domain, cancellationToken).ConfigureAwait(false);
+        if (mx is null || mx.Status == DnsStatus.TemporaryFailure)
         {
             return Failed(Reports.DnsTemporaryFailure());
         }
@@ -107,6 +94,21 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
             noAddress,
             Note);
         return new Resolution.Found(list, implicitMx ? "implicit MX" : "MX");
+    }
+
+    /// <summary>The MX answer with its CNAME chain, within <see cref="PhaseDeadline"/>; null when that ran out.</summary>
+    private async Task<CnameChain.Followed?> QueryMxAsync(DomainName domain, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(PhaseDeadline);
+        try
+        {
+            return await QueryFollowingAsync(domain, RecordType.Mx, deadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return null;
+        }
     }
 
     /// <summary>Resolves an smtproutes relay: a literal, or a name's A and AAAA records (no MX, as qmail).</summary>

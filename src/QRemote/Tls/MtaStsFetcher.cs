@@ -78,48 +78,7 @@ internal sealed class MtaStsFetcher(IDnsLookup dns, MtaStsOptions options, TimeP
         try
         {
             using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
-            if (response.StatusCode != HttpStatusCode.OK)
-            {
-                return Failed($"HTTP {(int)response.StatusCode}{(response.Headers.Location is { } to ? " to " + to : "")}, not 200");
-            }
-
-            var type = response.Content.Headers.ContentType?.MediaType;
-            if (!string.Equals(type, "text/plain", StringComparison.OrdinalIgnoreCase))
-            {
-                return Failed(type is null ? "no Content-Type" : $"Content-Type {type}, not text/plain");
-            }
-
-            if (response.Content.Headers.ContentLength > MtaStsOptions.MaxBodyBytes)
-            {
-                return Failed($"body of {response.Content.Headers.ContentLength} bytes, over {MtaStsOptions.MaxBodyBytes}");
-            }
-
-            var stream = await response.Content.ReadAsStreamAsync(linked.Token).ConfigureAwait(false);
-            await using (stream.ConfigureAwait(false))
-            {
-                // One byte more than allowed tells a body over the limit from one exactly at it.
-                var buffer = new byte[MtaStsOptions.MaxBodyBytes + 1];
-                var length = 0;
-                int read;
-                while (length < buffer.Length && (read = await stream.ReadAsync(buffer.AsMemory(length), linked.Token).ConfigureAwait(false)) > 0)
-                {
-                    length += read;
-                }
-
-                if (length > MtaStsOptions.MaxBodyBytes)
-                {
-                    return Failed($"body over {MtaStsOptions.MaxBodyBytes} bytes");
-                }
-
-                try
-                {
-                    return new MtaStsFetch(StrictUtf8.GetString(buffer, 0, length), null);
-                }
-                catch (DecoderFallbackException)
-                {
-                    return Failed("body is not UTF-8");
-                }
-            }
+            return await ReadPolicyAsync(response, linked.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -128,6 +87,54 @@ internal sealed class MtaStsFetcher(IDnsLookup dns, MtaStsOptions options, TimeP
         catch (Exception e) when (e is HttpRequestException or IOException or SocketException or AuthenticationException or InvalidOperationException)
         {
             return Failed(certificateError ?? connectError ?? Innermost(e));
+        }
+    }
+
+    /// <summary>The body of a 200 <c>text/plain</c> answer of at most <see cref="MtaStsOptions.MaxBodyBytes"/>, in
+    /// UTF-8; anything else is a failure saying what came instead.</summary>
+    private static async Task<MtaStsFetch> ReadPolicyAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        if (response.StatusCode != HttpStatusCode.OK)
+        {
+            return Failed($"HTTP {(int)response.StatusCode}{(response.Headers.Location is { } to ? " to " + to : "")}, not 200");
+        }
+
+        var type = response.Content.Headers.ContentType?.MediaType;
+        if (!string.Equals(type, "text/plain", StringComparison.OrdinalIgnoreCase))
+        {
+            return Failed(type is null ? "no Content-Type" : $"Content-Type {type}, not text/plain");
+        }
+
+        if (response.Content.Headers.ContentLength > MtaStsOptions.MaxBodyBytes)
+        {
+            return Failed($"body of {response.Content.Headers.ContentLength} bytes, over {MtaStsOptions.MaxBodyBytes}");
+        }
+
+        var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            // One byte more than allowed tells a body over the limit from one exactly at it.
+            var buffer = new byte[MtaStsOptions.MaxBodyBytes + 1];
+            var length = 0;
+            int read;
+            while (length < buffer.Length && (read = await stream.ReadAsync(buffer.AsMemory(length), cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                length += read;
+            }
+
+            if (length > MtaStsOptions.MaxBodyBytes)
+            {
+                return Failed($"body over {MtaStsOptions.MaxBodyBytes} bytes");
+            }
+
+            try
+            {
+                return new MtaStsFetch(StrictUtf8.GetString(buffer, 0, length), null);
+            }
+            catch (DecoderFallbackException)
+            {
+                return Failed("body is not UTF-8");
+            }
         }
     }
 

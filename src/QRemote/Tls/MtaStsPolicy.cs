@@ -35,6 +35,64 @@ public sealed record MtaStsPolicy(MtaStsMode Mode, IReadOnlyList<string> MxPatte
     {
         ArgumentNullException.ThrowIfNull(text);
         ArgumentNullException.ThrowIfNull(id);
+        if (ReadFields(text, out error) is not var (version, mode, maxAge, mx))
+        {
+            return null;
+        }
+
+        if (version != "STSv1")
+        {
+            error = version is null ? "no version" : $"version is \"{version}\", not STSv1";
+            return null;
+        }
+
+        MtaStsMode parsedMode;
+        switch (mode)
+        {
+            case "enforce":
+                parsedMode = MtaStsMode.Enforce;
+                break;
+            case "testing":
+                parsedMode = MtaStsMode.Testing;
+                break;
+            case "none":
+                parsedMode = MtaStsMode.None;
+                break;
+            case null:
+                error = "no mode";
+                return null;
+            default:
+                error = $"mode is \"{mode}\", not enforce, testing or none";
+                return null;
+        }
+
+        if (maxAge is null)
+        {
+            error = "no max_age";
+            return null;
+        }
+
+        if (maxAge.Length > 10 || !maxAge.All(char.IsAsciiDigit))
+        {
+            error = $"max_age \"{maxAge}\" is not 1 to 10 digits";
+            return null;
+        }
+
+        var seconds = Math.Min(long.Parse(maxAge, NumberStyles.None, CultureInfo.InvariantCulture), MaxMaxAgeSeconds);
+        if (mx.Count == 0 && parsedMode != MtaStsMode.None)
+        {
+            error = "no mx";
+            return null;
+        }
+
+        error = null;
+        return new MtaStsPolicy(parsedMode, mx.Distinct(StringComparer.Ordinal).ToArray(), TimeSpan.FromSeconds(seconds), id, fetched);
+    }
+
+    /// <summary>The fields of a policy body (the first of each, every <c>mx</c>); null, with <paramref name="error"/>
+    /// naming the line, at the first line that is not <c>key: value</c> or holds a bad mx pattern.</summary>
+    private static (string? Version, string? Mode, string? MaxAge, List<string> Mx)? ReadFields(string text, out string? error)
+    {
         string? version = null;
         string? mode = null;
         string? maxAge = null;
@@ -92,53 +150,8 @@ public sealed record MtaStsPolicy(MtaStsMode Mode, IReadOnlyList<string> MxPatte
             }
         }
 
-        if (version != "STSv1")
-        {
-            error = version is null ? "no version" : $"version is \"{version}\", not STSv1";
-            return null;
-        }
-
-        MtaStsMode parsedMode;
-        switch (mode)
-        {
-            case "enforce":
-                parsedMode = MtaStsMode.Enforce;
-                break;
-            case "testing":
-                parsedMode = MtaStsMode.Testing;
-                break;
-            case "none":
-                parsedMode = MtaStsMode.None;
-                break;
-            case null:
-                error = "no mode";
-                return null;
-            default:
-                error = $"mode is \"{mode}\", not enforce, testing or none";
-                return null;
-        }
-
-        if (maxAge is null)
-        {
-            error = "no max_age";
-            return null;
-        }
-
-        if (maxAge.Length > 10 || !maxAge.All(char.IsAsciiDigit))
-        {
-            error = $"max_age \"{maxAge}\" is not 1 to 10 digits";
-            return null;
-        }
-
-        var seconds = Math.Min(long.Parse(maxAge, NumberStyles.None, CultureInfo.InvariantCulture), MaxMaxAgeSeconds);
-        if (mx.Count == 0 && parsedMode != MtaStsMode.None)
-        {
-            error = "no mx";
-            return null;
-        }
-
         error = null;
-        return new MtaStsPolicy(parsedMode, mx.Distinct(StringComparer.Ordinal).ToArray(), TimeSpan.FromSeconds(seconds), id, fetched);
+        return (version, mode, maxAge, mx);
     }
 
     /// <summary>
