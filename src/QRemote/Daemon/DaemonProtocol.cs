@@ -135,6 +135,11 @@ internal static class DaemonProtocol
         return frame;
     }
 
-    private static bool TryPort(string s, out int port) =>
-        int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out port) && port is > 0 and < 65536;
+    /// <summary>A port as <see cref="EncodeRequest"/> writes it: no leading zero (a damaged "03188" is refused, not
+    /// read as 3188).</summary>
+    private static bool TryPort(string s, out int port)
+    {
+        port = 0;
+        return s is [not '0', ..] && int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out port) && port is > 0 and < 65536;
+    }
 }
