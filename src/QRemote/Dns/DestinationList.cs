@@ -9,9 +9,8 @@ namespace QRemote.Dns;
 /// AAAA); the next level only when every address before it has failed. A domain with forty
 /// exchangers costs two lookups, not eighty, when its best exchanger answers, and a slow lookup for
 /// a backup exchanger never delays delivery to the primary. (Asking the next level ahead of need
-/// was measured: a lookup still in flight when the delivery ends holds ARSoft's client for up to
-/// the query timeout as the process closes it, 2 s in 3 of 60 deliveries; the saving, one lookup
-/// when the primary is down, is not worth it.)
+/// would save one lookup, and only when the primary is down, at the price of lookups still in
+/// flight when the delivery ends.)
 /// <para>The self check (netqmail's ipme) works in the same order: an exchanger that is this host
 /// cuts off its level and every later one, and those are never asked for.</para>
 /// </summary>

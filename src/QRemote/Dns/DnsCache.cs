@@ -3,7 +3,7 @@ using ARSoft.Tools.Net.Dns;
 namespace QRemote.Dns;
 
 /// <summary>
-/// Answers kept across deliveries by a long-running process (<c>qremote --daemon</c>), for as long as their
+/// Answers kept across deliveries by a long-running process (<c>qremote-daemon</c>), for as long as their
 /// TTLs allow: the smallest TTL of the answer and authority records, at most <see cref="LongestPositive"/>; a
 /// negative answer (NXDOMAIN, NODATA) for its SOA's negative-caching time (RFC 2308 5: the smaller of the SOA's
 /// TTL and its MINIMUM field), at most <see cref="LongestNegative"/>. Temporary failures are never kept.
@@ -26,7 +26,7 @@ public sealed class DnsCache
     /// <summary>
     /// The default budget. The daemon's working set is a few thousand domains a day; a typical answer (an MX set,
     /// its addresses, a TLSA or TXT record) is charged 1 to 3 KiB, so 32 MiB keeps some 10,000 to 30,000 of
-    /// them (the old count bound was 10,000), while the most an attacker's 64 KiB answers can take is the same
+    /// them, while the most an attacker's 64 KiB answers can take is the same
     /// 32 MiB, a small part of what one delivery's TLS and MailKit buffers cost on a busy daemon.
     /// </summary>
     public const long DefaultMaxBytes = 32L * 1024 * 1024;

@@ -27,7 +27,7 @@ internal static unsafe partial class Libc
     public const int OTmpfile = 0x400000 | ODirectory;
 
     /// <summary>Files QRemote creates (the log, the IPv6 tcpto file, MTA-STS cache files): rw-r----- before the umask,
-    /// so qmailr's group may read them and nobody else (the reliability issue: 0600 or 0640).</summary>
+    /// so qmailr's group may read them and nobody else.</summary>
     public const int Mode0640 = 0b110_100_000;
 
     /// <summary><see cref="Mode0640"/> for .NET's file APIs.</summary>
