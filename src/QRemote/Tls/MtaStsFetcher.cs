@@ -8,6 +8,7 @@ using System.Text;
 using ARSoft.Tools.Net;
 using ARSoft.Tools.Net.Dns;
 using QRemote.Dns;
+using QRemote.Smtp;
 
 namespace QRemote.Tls;
 
@@ -175,29 +176,13 @@ internal sealed class MtaStsFetcher(IDnsLookup dns, MtaStsOptions options, TimeP
         var errors = new List<string>();
         foreach (var address in addresses)
         {
-            var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            using var perAddress = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            perAddress.CancelAfter(ConnectTimeout);
-            try
+            var attempt = await Connector.ConnectAsync(new IPEndPoint(address, endPoint.Port), ConnectTimeout, cancellationToken).ConfigureAwait(false);
+            if (attempt.Socket is not null)
             {
-                await socket.ConnectAsync(new IPEndPoint(address, endPoint.Port), perAddress.Token).ConfigureAwait(false);
-                return (new NetworkStream(socket, ownsSocket: true), "");
+                return (new NetworkStream(attempt.Socket, ownsSocket: true), "");
             }
-            catch (SocketException e)
-            {
-                socket.Dispose();
-                errors.Add($"{address} port {endPoint.Port}: {e.Message}");
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                socket.Dispose();
-                errors.Add($"{address} port {endPoint.Port}: no connection in {ConnectTimeout.TotalSeconds:0} s");
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
+
+            errors.Add($"{address} port {endPoint.Port}: {attempt.Error}");
         }
 
         return (null, $"cannot connect to {endPoint.Host}: {string.Join("; ", errors)}");
