@@ -29,7 +29,7 @@ internal static class PersonCommands
                 Console.Error.WriteLine($"qremote: {command.Error}\n\n{CommandLine.Usage}");
             }
 
-            var report = ReportWriter.Format(DeliveryReport.MessageOnly(MessageLetter.Deferred, $"QRemote: {command.Error}. (#4.3.0)\n"));
+            var report = ReportWriter.Format(Reports.BadSetting(command.Error));
             using var output = Console.OpenStandardOutput();
             output.Write(report);
             return 0;

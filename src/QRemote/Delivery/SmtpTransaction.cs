@@ -241,8 +241,7 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
         if (!utf8 && EnvelopeAddress.NeedsSmtpUtf8(senderWire))
         {
             await session.QuitAsync().ConfigureAwait(false);
-            return (new(DeliveryReport.MessageOnly(MessageLetter.Failed,
-                $"Connected to {Reports.Host(ip)} but the sender address needs SMTPUTF8, which it does not offer. (#5.6.7)\n"), false), false);
+            return (new(Reports.SenderNeedsSmtpUtf8(ip), false), false);
         }
 
         if (!TryMailbox(senderWire, out var sender))
@@ -263,13 +262,11 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
             }
             else if (!utf8 && EnvelopeAddress.NeedsSmtpUtf8(wire))
             {
-                local[i] = new RecipientReport(RecipientLetter.Rejected,
-                    $"{Reports.Host(ip)} does not offer SMTPUTF8, which this address needs. (#5.6.7)\n");
+                local[i] = Reports.RecipientNeedsSmtpUtf8(ip);
             }
             else if (!TryMailbox(wire, out var mailbox))
             {
-                local[i] = new RecipientReport(RecipientLetter.Rejected,
-                    "Sorry, this recipient address is not valid SMTP syntax. (#5.1.3)\n");
+                local[i] = Reports.RecipientNotValidSyntax();
             }
             else
             {
@@ -441,7 +438,7 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
     {
         if (!replies.TryGetValue(key, out var reply))
         {
-            return new RecipientReport(RecipientLetter.Deferred, $"{Reports.Host(ip)} gave no answer for this recipient.\n");
+            return Reports.NoAnswerForRecipient(ip);
         }
 
         return reply.Code switch
