@@ -12,27 +12,6 @@ using QRemote.Smtp;
 
 namespace QRemote.Delivery;
 
-/// <summary>What one connection achieved: the report, and whether the next address may be tried
-/// (nothing was handed over yet: greeting or EHLO/HELO refused, or the connection lost before MAIL).</summary>
-/// <param name="ReuseFailed">A cached connection failed before anything that counts was sent: use a fresh one.</param>
-public sealed record TransactionOutcome(DeliveryReport Report, bool TryNextAddress, bool RetryWithoutTls = false, string Tls = "none", bool ReuseFailed = false);
-
-/// <summary>Where a finished connection may go instead of QUIT, and the hook the daemon needs (null members: none).</summary>
-/// <param name="Cache">Keeps a connection whose transaction ended cleanly, under <paramref name="Key"/>.</param>
-/// <param name="Key">What must match for reuse: address, port, TLS policy, credentials, source address, HELO name.</param>
-/// <param name="BeforeBody">Called right before the message goes out (see <see cref="PipelinedSender"/>).</param>
-public sealed record SessionOptions(ISessionCache? Cache, string Key, Func<Task>? BeforeBody);
-
-/// <summary>Idle SMTP connections kept between deliveries (<see cref="Daemon.ConnectionCache"/>).</summary>
-public interface ISessionCache
-{
-    /// <summary>Keeps <paramref name="session"/> for reuse; false when it may not be kept (then the caller closes it).</summary>
-    bool TryPut(string key, SmtpSession session);
-
-    /// <summary>An idle connection for <paramref name="key"/> that still looks alive, or null.</summary>
-    SmtpSession? TryTake(string key);
-}
-
 /// <summary>
 /// One SMTP transaction over a connected socket, through MailKit, with every way it can end
 /// mapped to qmail-remote's letters: K/r only after the server's 2xx; D/h only on the server's 5xx

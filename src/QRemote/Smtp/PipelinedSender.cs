@@ -5,27 +5,6 @@ using QRemote.Message;
 
 namespace QRemote.Smtp;
 
-/// <summary>What the server answered to one transaction, command by command, as far as it got.</summary>
-public sealed class SendProgress
-{
-    public SmtpStage Stage { get; set; } = SmtpStage.Mail;
-
-    /// <summary>The reply to RSET, on a reused connection. Not 2xx: the connection is in no known state (the last
-    /// transaction may still be open), so nothing more is read or sent and the caller gives the connection up.</summary>
-    public SmtpReply? Reset { get; set; }
-
-    public SmtpReply? Mail { get; set; }
-
-    /// <summary>One reply per envelope recipient sent, in order; fewer if the connection broke.</summary>
-    public List<SmtpReply> Recipients { get; } = [];
-
-    /// <summary>The reply to DATA (354 or a refusal), or to BDAT LAST (the final word).</summary>
-    public SmtpReply? Data { get; set; }
-
-    /// <summary>The reply after the final dot (DATA), or to BDAT LAST.</summary>
-    public SmtpReply? Final { get; set; }
-}
-
 /// <summary>
 /// MAIL, every RCPT and DATA (or <c>BDAT n LAST</c> with the message) in one flight when the server offers
 /// PIPELINING (RFC 2920; RFC 3030 allows BDAT in the group), lock-step otherwise. Replaces MailKit's
@@ -265,43 +244,3 @@ public static class PipelinedSender
     public static bool IsPositive(SmtpReply reply) => reply is { Code: >= 200 and < 300 };
 }
 
-/// <summary>Passes writes on to the connection, telling the recorder after each that one completed (its watchdog
-/// then gives the next write <c>timeoutremote</c> of its own).</summary>
-internal sealed class WriteClock(Stream inner, ReplyRecorder recorder) : Stream
-{
-    public override bool CanRead => false;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => true;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
-        recorder.Wrote();
-    }
-
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override async Task FlushAsync(CancellationToken cancellationToken)
-    {
-        await inner.FlushAsync(cancellationToken).ConfigureAwait(false);
-        recorder.Wrote();
-    }
-
-    // Only the asynchronous path is used; the synchronous one exists because Stream requires it.
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException("asynchronous writes only");
-
-    public override void Flush() => throw new NotSupportedException("asynchronous writes only");
-
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-}
