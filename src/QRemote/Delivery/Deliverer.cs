@@ -154,7 +154,7 @@ public static class Deliverer
                     if (trace is not null)
                     {
                         trace.Transaction += time.GetElapsedTime(transactionStarted);
-                        trace.Tls = transaction.Tls;
+                        trace.Tls = reused.Tls;
                     }
 
                     if (reused.ReuseFailed)
@@ -258,7 +258,7 @@ public static class Deliverer
             if (trace is not null)
             {
                 trace.Transaction += time.GetElapsedTime(transactionStarted);
-                trace.Tls = outcome.RetryWithoutTls ? outcome.Tls : transaction.Tls;
+                trace.Tls = outcome.Tls;
                 Attempt(destination, outcome.RetryWithoutTls ? "TLS handshake failed" : ((char)outcome.Report.Letter).ToString());
             }
 

@@ -96,8 +96,9 @@ public sealed class ReplyRecorder : IProtocolLogger
     /// <summary>Replies completed so far.</summary>
     public int ReplyCount { get; private set; }
 
-    /// <summary>The last command the client sent (its first word), e.g. STARTTLS.</summary>
-    public string? LastCommand { get; private set; }
+    /// <summary>Told the first word of each command the client sends, upper case (<c>AUTH</c> for every line of an AUTH
+    /// exchange): what the transaction needs to follow the steps MailKit takes on its own (<see cref="SendProgress.Opened"/>).</summary>
+    public Action<string>? CommandSent { get; set; }
 
     /// <summary>Why the connection was given up, if it was.</summary>
     public string? GaveUp { get; private set; }
@@ -158,7 +159,7 @@ public sealed class ReplyRecorder : IProtocolLogger
             // Credentials never reach the transcript (and so no log). MailKit's detector marks some (PLAIN's
             // initial response) but not all: LOGIN's base64 password went through it, measured. So our own rule:
             // after AUTH's mechanism name, and on every line the client sends while the server answers 334,
-            // nothing is shown. Nor does it reach LastCommand.
+            // nothing is shown. Nor does it reach CommandSent.
             var secrets = AuthenticationSecretDetector?.DetectSecrets(buffer, offset + (count - span.Length), line.Length);
             var isAuth = line.Length >= 5 && System.Text.Ascii.EqualsIgnoreCase(line[..5], "AUTH "u8);
             var secret = _inAuth || secrets is { Count: > 0 };
@@ -175,7 +176,7 @@ public sealed class ReplyRecorder : IProtocolLogger
             }
 
             var space = line.IndexOf((byte)' ');
-            LastCommand = secret || isAuth ? "AUTH" : System.Text.Encoding.ASCII.GetString(space < 0 ? line : line[..space]).ToUpperInvariant();
+            CommandSent?.Invoke(secret || isAuth ? "AUTH" : System.Text.Encoding.ASCII.GetString(space < 0 ? line : line[..space]).ToUpperInvariant());
             if (line.StartsWith("BDAT "u8) || line.StartsWith("bdat "u8))
             {
                 var text = System.Text.Encoding.ASCII.GetString(line);
