@@ -114,10 +114,10 @@ internal static class PersonCommands
 
         var found = (Resolution.Found)resolution;
         stdout.WriteLine($"route:       {found.Route}{(route is null ? "" : $" relay {route}")}");
-        var destinations = await found.Destinations.ToListAsync(CancellationToken.None).ConfigureAwait(false);
+        var (destinations, nothingToTry) = await found.Destinations.ResolveAllAsync(CancellationToken.None).ConfigureAwait(false);
         if (destinations.Count == 0)
         {
-            var report = found.Destinations.Failure ?? Reports.NoAddress();
+            var report = nothingToTry ?? Reports.NoAddress();
             stdout.WriteLine($"result:      {(char)report.Letter} {ReportText.Sanitize(report.Text).TrimEnd()}");
             return;
         }
@@ -125,7 +125,7 @@ internal static class PersonCommands
         stdout.WriteLine("addresses, in the order they would be tried (equal preferences are shuffled anew each delivery):");
         foreach (var d in destinations)
         {
-            var secure = found.Route.Contains("MX", StringComparison.Ordinal) ? (d.MxSecure ? "  DNSSEC: secure (AD)" : "  DNSSEC: insecure") : "";
+            var secure = found.Route.ByMx ? (d.MxSecure ? "  DNSSEC: secure (AD)" : "  DNSSEC: insecure") : "";
             stdout.WriteLine($"  {d.Address,-40} port {d.Port,-5} {d.ExchangerName} (preference {d.Preference}){secure}");
         }
 

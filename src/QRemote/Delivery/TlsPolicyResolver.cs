@@ -23,7 +23,7 @@ namespace QRemote.Delivery;
 /// <param name="credentials">The smtproutes route when it carries AUTH credentials (else null or a route without them).</param>
 /// <param name="trustBundle">The PEM bundle of system trust roots for credential routes; null: <see cref="SystemTrust.BundlePath"/>
 /// (SSL_CERT_FILE as the process found it, else Debian's bundle).</param>
-public sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResolver resolver, string route, bool tlsRequiredNo, StsRequirement? sts,
+public sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResolver resolver, RouteKind route, bool tlsRequiredNo, StsRequirement? sts,
     SmtpRoute? credentials = null, string? trustBundle = null)
 {
     /// <summary>The control file listing relays that may get smtproutes credentials over unverified TLS, one a line.</summary>
@@ -89,12 +89,8 @@ public sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResolve
             return local;
         }
 
-        var daneEligible = route switch
-        {
-            "MX" or "implicit MX" => destination.MxSecure && destination.AddressSecure,
-            "smtproutes" => destination.AddressSecure,
-            _ => false,
-        };
+        var daneEligible = route.ByMx ? destination.MxSecure && destination.AddressSecure
+            : route == RouteKind.Smtproutes && destination.AddressSecure;
         if (daneEligible)
         {
             // RFC 7672 2.2.2: an exchanger that is a secure alias has its TLSA records looked for at the alias's target
@@ -125,7 +121,7 @@ public sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResolve
             }
         }
 
-        if (sts is not null && route == "MX")
+        if (sts is not null && route == RouteKind.Mx)
         {
             if (!sts.Enforce)
             {

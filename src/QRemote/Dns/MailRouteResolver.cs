@@ -29,7 +29,7 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
         ArgumentNullException.ThrowIfNull(host);
         if (TryLiteral(host, out var literal))
         {
-            return Found([new Destination(literal, port, host, 0, false)], "literal");
+            return Found([new Destination(literal, port, host, 0, false)], RouteKind.Literal);
         }
 
         if (!TryName(host, out var domain))
@@ -109,7 +109,7 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
             localAddresses,
             noAddress,
             Note);
-        return new Resolution.Found(list, implicitMx ? "implicit MX" : "MX");
+        return new Resolution.Found(list, implicitMx ? RouteKind.ImplicitMx : RouteKind.Mx);
     }
 
     /// <summary>Resolves an smtproutes relay: a literal, or a name's A and AAAA records (no MX, as qmail).</summary>
@@ -118,7 +118,7 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
         ArgumentNullException.ThrowIfNull(route);
         if (TryLiteral(route.Relay, out var literal))
         {
-            return Found([new Destination(literal, route.Port, route.Relay, 0, false)], "smtproutes");
+            return Found([new Destination(literal, route.Port, route.Relay, 0, false)], RouteKind.Smtproutes);
         }
 
         if (!TryName(route.Relay, out var name))
@@ -137,7 +137,7 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
             });
         }
 
-        return Found(list.Select(a => new Destination(a, route.Port, route.Relay, 0, false, secure)).ToList(), "smtproutes");
+        return Found(list.Select(a => new Destination(a, route.Port, route.Relay, 0, false, secure)).ToList(), RouteKind.Smtproutes);
     }
 
     /// <summary>The end of the CNAME chain of <paramref name="domain"/>'s MX answer (for the optional RFC 1123
@@ -376,7 +376,7 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
         }
     }
 
-    private static Resolution.Found Found(IReadOnlyList<Destination> destinations, string route) => new(new DestinationList(destinations), route);
+    private static Resolution.Found Found(IReadOnlyList<Destination> destinations, RouteKind route) => new(new DestinationList(destinations), route);
 
     private static Resolution.Failed Failed(DeliveryReport report) => new(report);
 
