@@ -64,19 +64,186 @@ public static class PipelinedSender
         ArgumentNullException.ThrowIfNull(message);
         ArgumentNullException.ThrowIfNull(progress);
         var smtp = SmtpStreamOf(client) ?? throw new InvalidOperationException("not connected");
-        var stream = (Stream)smtp;
+        var flight = new Flight(smtp, recorder, message, progress, beforeBody, cancellationToken);
+        progress.Stage = SmtpStage.Mail;
+        recorder.StartQueueing();
+        var mail = $"MAIL FROM:<{sender}>{mailParameters}";
+        var dataNext = pipelining
+            ? await flight.PipelinedAsync(mail, recipients, chunking, reuse).ConfigureAwait(false)
+            : await flight.LockStepAsync(mail, recipients, chunking, reuse).ConfigureAwait(false);
+        if (dataNext)
+        {
+            await flight.MessageAfterDataAsync().ConfigureAwait(false);
+        }
+    }
 
-        async Task<SmtpReply> Reply()
+    public static bool IsPositive(SmtpReply reply) => reply is { Code: >= 200 and < 300 };
+
+    /// <summary>One transaction's commands and replies on MailKit's stream, and the message beneath it.</summary>
+    private sealed class Flight(object smtp, ReplyRecorder recorder, MessageSource message, SendProgress progress, Func<Task>? beforeBody,
+        CancellationToken cancellationToken)
+    {
+        private readonly Stream _stream = (Stream)smtp;
+
+        private string Bdat => FormattableString.Invariant($"BDAT {message.Facts.WireLength} LAST");
+
+        /// <summary>One flight: [RSET,] MAIL, every RCPT, then DATA, or BDAT LAST with the message (not on a reused
+        /// connection, nor for a message over <see cref="FirstFlightBody"/>: there the message waits for the answers).
+        /// True when DATA's reply is in and the message is still to go.</summary>
+        public async Task<bool> PipelinedAsync(string mail, IReadOnlyList<string> recipients, bool chunking, bool reuse)
+        {
+            var bodyNow = chunking && !reuse && message.Facts.WireLength <= FirstFlightBody;
+            if (reuse)
+            {
+                await WriteAsync("RSET").ConfigureAwait(false);
+            }
+
+            await WriteAsync(mail).ConfigureAwait(false);
+            foreach (var r in recipients)
+            {
+                await WriteAsync($"RCPT TO:<{r}>").ConfigureAwait(false);
+            }
+
+            if (!chunking)
+            {
+                await WriteAsync("DATA").ConfigureAwait(false);
+            }
+            else if (bodyNow)
+            {
+                // The chunk follows its command at once (RFC 3030): a server that refused MAIL or every RCPT still
+                // reads it, and says so in its reply to BDAT.
+                await WriteAsync(Bdat).ConfigureAwait(false);
+                await WriteBodyAsync(dotStuff: false).ConfigureAwait(false);
+            }
+
+            await _stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+            if (reuse && !await ResetAcceptedAsync().ConfigureAwait(false))
+            {
+                // The rest of the flight's replies do not matter: the caller gives the connection up.
+                return false;
+            }
+
+            progress.Mail = await ReplyAsync().ConfigureAwait(false);
+            if (progress.Stage == SmtpStage.Mail)
+            {
+                progress.Stage = SmtpStage.Rcpt;
+            }
+
+            foreach (var _ in recipients)
+            {
+                progress.Recipients.Add(await ReplyAsync().ConfigureAwait(false));
+            }
+
+            if (chunking)
+            {
+                if (!bodyNow)
+                {
+                    if (!Accepted())
+                    {
+                        return false;
+                    }
+
+                    await WriteAsync(Bdat).ConfigureAwait(false);
+                    await WriteBodyAsync(dotStuff: false).ConfigureAwait(false);
+                }
+
+                progress.Final = progress.Data = await ReplyAsync().ConfigureAwait(false);
+                return false;
+            }
+
+            progress.Data = await ReplyAsync().ConfigureAwait(false);
+            return true;
+        }
+
+        /// <summary>Each command after the reply to the one before. True when DATA's reply is in and the message is
+        /// still to go.</summary>
+        public async Task<bool> LockStepAsync(string mail, IReadOnlyList<string> recipients, bool chunking, bool reuse)
+        {
+            if (reuse)
+            {
+                await WriteAsync("RSET").ConfigureAwait(false);
+                await _stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+                if (!await ResetAcceptedAsync().ConfigureAwait(false))
+                {
+                    return false;
+                }
+            }
+
+            progress.Mail = await CommandAsync(mail).ConfigureAwait(false);
+            if (!IsPositive(progress.Mail))
+            {
+                return false;
+            }
+
+            progress.Stage = SmtpStage.Rcpt;
+            foreach (var r in recipients)
+            {
+                progress.Recipients.Add(await CommandAsync($"RCPT TO:<{r}>").ConfigureAwait(false));
+            }
+
+            if (!Accepted())
+            {
+                return false;
+            }
+
+            progress.Stage = SmtpStage.Data;
+            if (chunking)
+            {
+                await WriteAsync(Bdat).ConfigureAwait(false);
+                await WriteBodyAsync(dotStuff: false).ConfigureAwait(false);
+                progress.Final = progress.Data = await ReplyAsync().ConfigureAwait(false);
+                return false;
+            }
+
+            progress.Data = await CommandAsync("DATA").ConfigureAwait(false);
+            return true;
+        }
+
+        /// <summary>After DATA's reply: the message and the final dot, only after a 354 to a transaction with a sender
+        /// and a recipient accepted.</summary>
+        public async Task MessageAfterDataAsync()
+        {
+            if (progress.Data!.Code != 354 || !Accepted())
+            {
+                // Refused; or 354 after refusing the sender or every recipient (RFC 2920 says a server must refuse DATA
+                // then): no message at all, not even an empty one. The caller closes the connection, which aborts it.
+                return;
+            }
+
+            await WriteBodyAsync(dotStuff: true).ConfigureAwait(false);
+            await _stream.WriteAsync(".\r\n"u8.ToArray(), cancellationToken).ConfigureAwait(false);
+            await _stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+            progress.Stage = SmtpStage.AfterDot;
+            progress.Final = await ReplyAsync().ConfigureAwait(false);
+        }
+
+        private async Task<bool> ResetAcceptedAsync()
+        {
+            progress.Reset = await ReplyAsync().ConfigureAwait(false);
+            return IsPositive(progress.Reset);
+        }
+
+        private bool Accepted() => progress.Mail is { } mail && IsPositive(mail) && progress.Recipients.Any(IsPositive);
+
+        private async Task<SmtpReply> CommandAsync(string command)
+        {
+            await WriteAsync(command).ConfigureAwait(false);
+            await _stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+            return await ReplyAsync().ConfigureAwait(false);
+        }
+
+        private async Task<SmtpReply> ReplyAsync()
         {
             var response = await ReadResponseAsync(smtp, cancellationToken).ConfigureAwait(false);
             var code = (int)response.StatusCode;
             return recorder.Claim(code) ?? SmtpReply.FromMailKit(code, response.Response);
         }
 
-        async Task Write(string command) => await stream.WriteAsync(Encoding.UTF8.GetBytes(command + "\r\n"), cancellationToken).ConfigureAwait(false);
+        private async Task WriteAsync(string command) =>
+            await _stream.WriteAsync(Encoding.UTF8.GetBytes(command + "\r\n"), cancellationToken).ConfigureAwait(false);
 
-        // The commands before it leave MailKit's buffer first; then the message, straight to the connection.
-        async Task WriteBody(bool dotStuff)
+        /// <summary>The commands before it leave MailKit's buffer first; then the message, straight to the connection.</summary>
+        private async Task WriteBodyAsync(bool dotStuff)
         {
             if (beforeBody is not null)
             {
@@ -84,7 +251,7 @@ public static class PipelinedSender
             }
 
             progress.Stage = SmtpStage.Body;
-            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+            await _stream.FlushAsync(cancellationToken).ConfigureAwait(false);
             // Each write is bounded by timeoutremote, not the upload: no reply's clock runs until the last is done.
             recorder.BeginWriting();
             try
@@ -105,142 +272,6 @@ public static class PipelinedSender
                 recorder.EndWriting();
             }
         }
-
-        bool Accepted() => progress.Mail is { } mail && IsPositive(mail) && progress.Recipients.Any(IsPositive);
-
-        recorder.StartQueueing();
-        var bdat = FormattableString.Invariant($"BDAT {message.Facts.WireLength} LAST");
-        if (pipelining)
-        {
-            // One flight: [RSET,] MAIL, every RCPT, then DATA, or BDAT LAST with the message (not on a reused
-            // connection, nor for a message over FirstFlightBody: there the message waits for the answers).
-            var bodyNow = chunking && !reuse && message.Facts.WireLength <= FirstFlightBody;
-            if (reuse)
-            {
-                await Write("RSET").ConfigureAwait(false);
-            }
-
-            await Write($"MAIL FROM:<{sender}>{mailParameters}").ConfigureAwait(false);
-            foreach (var r in recipients)
-            {
-                await Write($"RCPT TO:<{r}>").ConfigureAwait(false);
-            }
-
-            if (!chunking)
-            {
-                await Write("DATA").ConfigureAwait(false);
-            }
-            else if (bodyNow)
-            {
-                // The chunk follows its command at once (RFC 3030): a server that refused MAIL or every RCPT still
-                // reads it, and says so in its reply to BDAT.
-                await Write(bdat).ConfigureAwait(false);
-                await WriteBody(dotStuff: false).ConfigureAwait(false);
-            }
-
-            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
-            if (reuse)
-            {
-                progress.Reset = await Reply().ConfigureAwait(false);
-                if (!IsPositive(progress.Reset))
-                {
-                    // The rest of the flight's replies do not matter: the caller gives the connection up.
-                    return;
-                }
-            }
-
-            progress.Mail = await Reply().ConfigureAwait(false);
-            if (progress.Stage == SmtpStage.Mail)
-            {
-                progress.Stage = SmtpStage.Rcpt;
-            }
-
-            foreach (var _ in recipients)
-            {
-                progress.Recipients.Add(await Reply().ConfigureAwait(false));
-            }
-
-            if (chunking)
-            {
-                if (!bodyNow)
-                {
-                    if (!Accepted())
-                    {
-                        return;
-                    }
-
-                    await Write(bdat).ConfigureAwait(false);
-                    await WriteBody(dotStuff: false).ConfigureAwait(false);
-                }
-
-                progress.Final = progress.Data = await Reply().ConfigureAwait(false);
-                return;
-            }
-
-            progress.Data = await Reply().ConfigureAwait(false);
-        }
-        else
-        {
-            if (reuse)
-            {
-                await Write("RSET").ConfigureAwait(false);
-                await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
-                progress.Reset = await Reply().ConfigureAwait(false);
-                if (!IsPositive(progress.Reset))
-                {
-                    return;
-                }
-            }
-
-            await Write($"MAIL FROM:<{sender}>{mailParameters}").ConfigureAwait(false);
-            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
-            progress.Mail = await Reply().ConfigureAwait(false);
-            if (!IsPositive(progress.Mail))
-            {
-                return;
-            }
-
-            progress.Stage = SmtpStage.Rcpt;
-            foreach (var r in recipients)
-            {
-                await Write($"RCPT TO:<{r}>").ConfigureAwait(false);
-                await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
-                progress.Recipients.Add(await Reply().ConfigureAwait(false));
-            }
-
-            if (!Accepted())
-            {
-                return;
-            }
-
-            progress.Stage = SmtpStage.Data;
-            if (chunking)
-            {
-                await Write(bdat).ConfigureAwait(false);
-                await WriteBody(dotStuff: false).ConfigureAwait(false);
-                progress.Final = progress.Data = await Reply().ConfigureAwait(false);
-                return;
-            }
-
-            await Write("DATA").ConfigureAwait(false);
-            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
-            progress.Data = await Reply().ConfigureAwait(false);
-        }
-
-        if (progress.Data.Code != 354 || !Accepted())
-        {
-            // Refused; or 354 after refusing the sender or every recipient (RFC 2920 says a server must refuse DATA
-            // then): no message at all, not even an empty one. The caller closes the connection, which aborts it.
-            return;
-        }
-
-        await WriteBody(dotStuff: true).ConfigureAwait(false);
-        await stream.WriteAsync(".\r\n"u8.ToArray(), cancellationToken).ConfigureAwait(false);
-        await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
-        progress.Stage = SmtpStage.AfterDot;
-        progress.Final = await Reply().ConfigureAwait(false);
     }
-
-    public static bool IsPositive(SmtpReply reply) => reply is { Code: >= 200 and < 300 };
 }
 
