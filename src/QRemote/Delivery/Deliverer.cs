@@ -84,7 +84,7 @@ public static class Deliverer
 
     /// <summary>What must be equal for a connection to be reused: where it goes, and everything that decided how it was
     /// opened (TLS policy and its reason, credentials, client certificate, ciphers, source address, HELO name).</summary>
-    public static string SessionKey(Destination destination, TlsPolicy policy, QmailConfig config, SmtpRoute? route)
+    private static string SessionKey(Destination destination, TlsPolicy policy, QmailConfig config, SmtpRoute? route)
     {
         ArgumentNullException.ThrowIfNull(destination);
         ArgumentNullException.ThrowIfNull(policy);

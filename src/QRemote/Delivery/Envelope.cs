@@ -12,28 +12,15 @@ namespace QRemote.Delivery;
 /// for two arguments that name it), and a report already decided for every recipient no RCPT can carry (CR, LF or
 /// NUL; not ASCII where the server lacks SMTPUTF8; not SMTP syntax).
 /// </summary>
-internal sealed class Envelope
+internal sealed class Envelope(MailboxAddress sender, bool needsSmtpUtf8, RecipientReport?[] local, string?[] keys, List<MailboxAddress> mailboxes)
 {
-    private readonly RecipientReport?[] _local;
-    private readonly string?[] _keys;
-    private readonly List<MailboxAddress> _mailboxes;
-
-    private Envelope(MailboxAddress sender, bool needsSmtpUtf8, RecipientReport?[] local, string?[] keys, List<MailboxAddress> mailboxes)
-    {
-        Sender = sender;
-        NeedsSmtpUtf8 = needsSmtpUtf8;
-        _local = local;
-        _keys = keys;
-        _mailboxes = mailboxes;
-    }
-
-    public MailboxAddress Sender { get; }
+    public MailboxAddress Sender { get; } = sender;
 
     /// <summary>The mailboxes to send RCPT for, in argv order, each once.</summary>
-    public IReadOnlyList<MailboxAddress> Mailboxes => _mailboxes;
+    public IReadOnlyList<MailboxAddress> Mailboxes => mailboxes;
 
     /// <summary>The sender or a mailbox is not ASCII.</summary>
-    public bool NeedsSmtpUtf8 { get; }
+    public bool NeedsSmtpUtf8 { get; } = needsSmtpUtf8;
 
     /// <summary>The envelope of <paramref name="invocation"/> for a server that does (or not) offer SMTPUTF8; or, when
     /// the sender cannot be sent, the report that says so (and nothing goes out).</summary>
@@ -110,12 +97,12 @@ internal sealed class Envelope
     public IReadOnlyList<RecipientReport> RecipientReports(SendProgress progress, IPAddress ip)
     {
         var replies = new Dictionary<string, SmtpReply>(StringComparer.Ordinal);
-        for (var j = 0; j < progress.Recipients.Count && j < _mailboxes.Count; j++)
+        for (var j = 0; j < progress.Recipients.Count && j < mailboxes.Count; j++)
         {
-            replies[MailboxKey(_mailboxes[j].Address)] = progress.Recipients[j];
+            replies[MailboxKey(mailboxes[j].Address)] = progress.Recipients[j];
         }
 
-        return _local.Select((r, i) => r ?? FromReply(replies, _keys[i]!, ip)).ToList();
+        return local.Select((r, i) => r ?? FromReply(replies, keys[i]!, ip)).ToList();
     }
 
     private static RecipientReport FromReply(Dictionary<string, SmtpReply> replies, string key, IPAddress ip)

@@ -67,7 +67,7 @@ internal static class OpeningFailures
 
     /// <summary>The server's reply with its codes, from the wire when the last reply there is the one
     /// MailKit complained about; else rebuilt from MailKit's text.</summary>
-    public static SmtpReply ReplyFor(ReplyRecorder recorder, int code, string text) =>
+    private static SmtpReply ReplyFor(ReplyRecorder recorder, int code, string text) =>
         recorder.LastReply is { } last && last.Code == code ? last : SmtpReply.FromMailKit(code, text);
 
     private static TransactionOutcome Died(IPAddress ip, bool retryWithoutTls) =>
