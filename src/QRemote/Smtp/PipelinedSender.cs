@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using MailKit.Net.Smtp;
 using QRemote.Message;
+using QRemote.Qmail;
 
 namespace QRemote.Smtp;
 
@@ -9,10 +10,11 @@ namespace QRemote.Smtp;
 /// MAIL, every RCPT and DATA (or <c>BDAT n LAST</c> with the message) in one flight when the server offers
 /// PIPELINING (RFC 2920; RFC 3030 allows BDAT in the group), lock-step otherwise. Replaces MailKit's
 /// <c>SendAsync</c>, which waits for the MAIL and RCPT replies before DATA or BDAT: one round trip per
-/// delivery, measured (bench/rtt.sh: 8 round trips at 40 ms where 7 would do). Everything else stays
-/// MailKit's: the connection and its TLS stream, EHLO, AUTH, the reply parser. The stream is MailKit's
-/// own (reached with an UnsafeAccessor, which Native AOT supports), so the protocol logger
-/// (<see cref="ReplyRecorder"/>) sees every byte as before.
+/// delivery, measured (bench/rtt.sh: 8 round trips at 40 ms where 7 would do). The connection and its TLS stream,
+/// EHLO, STARTTLS and AUTH stay MailKit's. Commands go through MailKit's own stream (reached with an UnsafeAccessor,
+/// which Native AOT supports), so the protocol logger (<see cref="ReplyRecorder"/>) sees them; the replies from MAIL on
+/// are read here, from the connection beneath it, and parsed by the recorder alone (with their codes, so nothing has to
+/// be matched up with MailKit's reading). The hand-off needs MailKit's input buffer empty (<see cref="UnreadInput"/>).
 /// </summary>
 public static class PipelinedSender
 {
@@ -44,8 +46,17 @@ public static class PipelinedSender
     /// <summary>The connection beneath <paramref name="commandStream"/>: the SslStream over TLS, else the socket's.</summary>
     internal static Stream Connection(Stream commandStream) => InnerStreamOf(commandStream);
 
-    [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "ReadResponseAsync")]
-    private static extern Task<SmtpResponse> ReadResponseAsync([UnsafeAccessorType(StreamType)] object stream, CancellationToken cancellationToken);
+    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "inputIndex")]
+    private static extern ref int InputIndexOf([UnsafeAccessorType(StreamType)] object stream);
+
+    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "inputEnd")]
+    private static extern ref int InputEndOf([UnsafeAccessorType(StreamType)] object stream);
+
+    /// <summary>Bytes MailKit has read from the server and not yet parsed: none at the hand-off, since a server speaks
+    /// only when asked (RFC 2920 keeps even a pipelining server to that); from then on the replies are read here, from
+    /// the connection beneath MailKit's stream, and bytes left in MailKit's buffer would be lost to both.</summary>
+    internal static int UnreadInput(SmtpClient client) =>
+        SmtpStreamOf(client) is { } smtp ? InputEndOf(smtp) - InputIndexOf(smtp) : 0;
 
     /// <param name="mailParameters">ESMTP parameters for MAIL (SIZE=, BODY=8BITMIME, SMTPUTF8), each with a leading space.</param>
     /// <param name="recipients">Envelope recipients in wire form, each sent once.</param>
@@ -64,6 +75,12 @@ public static class PipelinedSender
         ArgumentNullException.ThrowIfNull(message);
         ArgumentNullException.ThrowIfNull(progress);
         var smtp = SmtpStreamOf(client) ?? throw new InvalidOperationException("not connected");
+        if (UnreadInput(client) > 0)
+        {
+            // The server said something nobody asked for: what would follow could not be matched to the commands.
+            throw new SmtpProtocolException("the server sent more than it was asked for before the transaction");
+        }
+
         var flight = new Flight(smtp, recorder, message, progress, beforeBody, cancellationToken);
         progress.Stage = SmtpStage.Mail;
         recorder.StartQueueing();
@@ -84,6 +101,8 @@ public static class PipelinedSender
         CancellationToken cancellationToken)
     {
         private readonly Stream _stream = (Stream)smtp;
+        private readonly Stream _connection = InnerStreamOf(smtp);
+        private readonly byte[] _input = new byte[4096];
 
         private string Bdat => FormattableString.Invariant($"BDAT {message.Facts.WireLength} LAST");
 
@@ -232,11 +251,25 @@ public static class PipelinedSender
             return await ReplyAsync().ConfigureAwait(false);
         }
 
+        /// <summary>The next reply, read from the connection and parsed by the recorder (which also keeps the transcript,
+        /// the reply deadline and the size cap): one parser for every reply of the transaction, each with its codes.
+        /// A malformed reply, or the end of the connection, is a broken connection.</summary>
         private async Task<SmtpReply> ReplyAsync()
         {
-            var response = await ReadResponseAsync(smtp, cancellationToken).ConfigureAwait(false);
-            var code = (int)response.StatusCode;
-            return recorder.Claim(code) ?? SmtpReply.FromMailKit(code, response.Response);
+            SmtpReply reply;
+            bool wellFormed;
+            while (!recorder.TryTake(out reply, out wellFormed))
+            {
+                var read = await _connection.ReadAsync(_input, cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    throw new SmtpProtocolException("The SMTP server unexpectedly disconnected.");
+                }
+
+                recorder.LogServer(_input, 0, read);
+            }
+
+            return wellFormed ? reply : throw new SmtpProtocolException($"a malformed reply ({ReportText.Sanitize(reply.Lines.Split('\n')[0])})");
         }
 
         private async Task WriteAsync(string command) =>

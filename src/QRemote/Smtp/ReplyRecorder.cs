@@ -34,12 +34,14 @@ public sealed class ReplyRecorder : IProtocolLogger
     private readonly MemoryStream _line = new();
     private readonly MemoryStream _reply = new();
     private readonly Queue<SmtpReply> _unclaimed = new();
+    private readonly Queue<bool> _wellFormed = new();
     private readonly ITimer? _watchdog;
     private readonly TimeSpan _replyDeadline;
     private readonly Action? _giveUp;
     private readonly object _gate = new();
     private long _replyBytes;
     private int? _replyCode;
+    private bool _replyWellFormed = true;
     private int _queuedBytes;
     private bool _queueing;
     private int _outstanding = 1; // the greeting
@@ -108,20 +110,28 @@ public sealed class ReplyRecorder : IProtocolLogger
     public void StartQueueing()
     {
         _unclaimed.Clear();
+        _wellFormed.Clear();
         _queuedBytes = 0;
         _queueing = true;
     }
 
     /// <summary>The oldest unclaimed reply, if its code is <paramref name="code"/>; else null (the caller falls
     /// back to MailKit's text).</summary>
-    public SmtpReply? Claim(int code)
+    public SmtpReply? Claim(int code) => TryTake(out var reply, out _) && reply.Code == code ? reply : null;
+
+    /// <summary>The oldest reply not yet taken, and whether every line of it is well formed as MailKit's parser
+    /// requires (three digits, at least 100, then a space, a hyphen or the line's end; the same code on every line).
+    /// False when no complete reply is waiting.</summary>
+    public bool TryTake(out SmtpReply reply, out bool wellFormed)
     {
-        if (_unclaimed.TryDequeue(out var reply))
+        if (_unclaimed.TryDequeue(out reply!))
         {
-            return reply.Code == code ? reply : null;
+            wellFormed = _wellFormed.Dequeue();
+            return true;
         }
 
-        return null;
+        wellFormed = false;
+        return false;
     }
 
     public void LogConnect(Uri uri)
@@ -297,8 +307,11 @@ public sealed class ReplyRecorder : IProtocolLogger
         _line.SetLength(0);
         _transcript?.WriteLine("S: " + ReportText.FromWire(bytes));
 
-        // The code is the first line's, even when that line is too long to keep (RFC 5321 4.2.1).
-        _replyCode ??= ParseCode(bytes);
+        // The code is the first line's, even when that line is too long to keep (RFC 5321 4.2.1). (The kept line
+        // always has its first bytes, so the check of the code's form sees every line's.)
+        var lineCode = ParseCode(bytes);
+        _replyWellFormed &= lineCode >= 100 && (bytes.Length == 3 || bytes[3] is (byte)'-' or (byte)' ') && (_replyCode is null || lineCode == _replyCode);
+        _replyCode ??= lineCode;
         // Keep up to the cap, cutting a line rather than dropping it (netqmail keeps the first 5000 bytes).
         var room = ReportText.MaxServerTextBytes - (int)_reply.Length - 1;
         if (room > 0)
@@ -326,7 +339,10 @@ public sealed class ReplyRecorder : IProtocolLogger
             var kept = _queuedBytes + LastReply.Lines.Length <= MaxQueuedBytes ? LastReply : LastReply with { Lines = FormattableString.Invariant($"{code} (reply text not kept)\n") };
             _queuedBytes += kept.Lines.Length;
             _unclaimed.Enqueue(kept);
+            _wellFormed.Enqueue(_replyWellFormed);
         }
+
+        _replyWellFormed = true;
 
         if (code == 354)
         {
