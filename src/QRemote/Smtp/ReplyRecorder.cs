@@ -35,8 +35,7 @@ public sealed class ReplyRecorder : IProtocolLogger
     private readonly MemoryStream _reply = new();
     private readonly Queue<SmtpReply> _unclaimed = new();
     private readonly Queue<bool> _wellFormed = new();
-    private readonly ITimer? _watchdog;
-    private readonly TimeSpan _replyDeadline;
+    private readonly ReplyClock _clock;
     private readonly Action? _giveUp;
     private readonly object _gate = new();
     private long _replyBytes;
@@ -44,8 +43,6 @@ public sealed class ReplyRecorder : IProtocolLogger
     private bool _replyWellFormed = true;
     private int _queuedBytes;
     private bool _queueing;
-    private int _outstanding = 1; // the greeting
-    private bool _writing;
 
     // The message itself never enters the transcript (it may go to a log file): after a 354 reply
     // the client's bytes are counted until the final dot; after "BDAT n" the next n bytes are.
@@ -70,14 +67,8 @@ public sealed class ReplyRecorder : IProtocolLogger
     {
         ArgumentNullException.ThrowIfNull(time);
         _transcript = transcript;
-        _replyDeadline = replyDeadline;
         _giveUp = giveUp;
-        if (giveUp is not null && replyDeadline != Timeout.InfiniteTimeSpan)
-        {
-            _watchdog = time.CreateTimer(_ => GiveUp(Volatile.Read(ref _writing)
-                ? $"no write completed within {replyDeadline.TotalSeconds:0}s"
-                : $"no complete reply within {replyDeadline.TotalSeconds:0}s"), null, replyDeadline, Timeout.InfiniteTimeSpan);
-        }
+        _clock = new ReplyClock(time, replyDeadline, giveUp is null ? null : GiveUp);
     }
 
     public IAuthenticationSecretDetector? AuthenticationSecretDetector { get; set; }
@@ -234,7 +225,7 @@ public sealed class ReplyRecorder : IProtocolLogger
 
     public void Dispose()
     {
-        _watchdog?.Dispose();
+        _clock.Dispose();
         _line.Dispose();
         _reply.Dispose();
     }
@@ -359,69 +350,17 @@ public sealed class ReplyRecorder : IProtocolLogger
 
     /// <summary>The message starts going out: from now on the clock bounds each write (<see cref="Wrote"/>), not
     /// the replies owed, until <see cref="EndWriting"/>.</summary>
-    public void BeginWriting()
-    {
-        lock (_gate)
-        {
-            _writing = true;
-            _watchdog?.Change(_replyDeadline, Timeout.InfiniteTimeSpan);
-        }
-    }
+    public void BeginWriting() => _clock.BeginWriting();
 
     /// <summary>One write completed: the next has <c>timeoutremote</c> of its own.</summary>
-    public void Wrote()
-    {
-        lock (_gate)
-        {
-            if (_writing)
-            {
-                _watchdog?.Change(_replyDeadline, Timeout.InfiniteTimeSpan);
-            }
-        }
-    }
+    public void Wrote() => _clock.Wrote();
 
     /// <summary>The last write is done: the replies still owed have <c>timeoutremote</c> from now.</summary>
-    public void EndWriting()
-    {
-        lock (_gate)
-        {
-            _writing = false;
-            _watchdog?.Change(_outstanding > 0 ? _replyDeadline : Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        }
-    }
+    public void EndWriting() => _clock.EndWriting();
 
-    private void Expect()
-    {
-        lock (_gate)
-        {
-            if (_writing)
-            {
-                _outstanding++;
-                return;
-            }
+    private void Expect() => _clock.Expect();
 
-            if (_outstanding++ == 0)
-            {
-                _watchdog?.Change(_replyDeadline, Timeout.InfiniteTimeSpan);
-            }
-        }
-    }
-
-    private void Replied()
-    {
-        lock (_gate)
-        {
-            _outstanding = Math.Max(0, _outstanding - 1);
-            if (_writing)
-            {
-                // The MAIL and RCPT replies arriving during a pipelined upload: the writes keep their own clock.
-                return;
-            }
-
-            // Each reply restarts the clock for the next one still owed; none owed, no clock.
-            _watchdog?.Change(_outstanding > 0 ? _replyDeadline : Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        }
-    }
+    private void Replied() => _clock.Replied();
 
     private void GiveUp(string why)
     {
