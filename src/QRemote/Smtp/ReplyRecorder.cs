@@ -26,7 +26,7 @@ public sealed class ReplyRecorder : IProtocolLogger
     /// multi-line 5xx); 64 KiB leaves room and bounds memory.</summary>
     public const int MaxReplyBytes = 64 * 1024;
 
-    /// <summary>Total reply text kept for <see cref="Claim"/>: 10,000 recipients' replies fit; a server that
+    /// <summary>Total reply text kept for <see cref="TryTake"/>: 10,000 recipients' replies fit; a server that
     /// sends 5000-byte replies to each gets the rest reported by code alone.</summary>
     public const int MaxQueuedBytes = 1 << 20;
 
@@ -62,7 +62,7 @@ public sealed class ReplyRecorder : IProtocolLogger
     /// <param name="time">The clock for the reply deadline.</param>
     /// <param name="replyDeadline">How long one reply may take, whole.</param>
     /// <param name="giveUp">Called (once) when a reply is too large or too late: it closes the connection, so
-    /// MailKit's pending read fails and the transaction ends as "connection died".</param>
+    /// the pending read (MailKit's, or the transaction's own) fails and the transaction ends as "connection died".</param>
     public ReplyRecorder(TextWriter? transcript, TimeProvider time, TimeSpan replyDeadline, Action? giveUp)
     {
         ArgumentNullException.ThrowIfNull(time);
@@ -96,8 +96,8 @@ public sealed class ReplyRecorder : IProtocolLogger
     /// <summary>Why the connection was given up, if it was.</summary>
     public string? GaveUp { get; private set; }
 
-    /// <summary>From now on, keep each reply until a command's outcome claims it (MAIL and RCPT replies
-    /// are read in one flight, before MailKit reports on any of them).</summary>
+    /// <summary>From now on, keep each reply until <see cref="TryTake"/> takes it: the hand-off to the transaction's
+    /// own reading (<see cref="PipelinedSender"/>), after which this is the one parser of the replies.</summary>
     public void StartQueueing()
     {
         _unclaimed.Clear();
@@ -106,8 +106,7 @@ public sealed class ReplyRecorder : IProtocolLogger
         _queueing = true;
     }
 
-    /// <summary>The oldest unclaimed reply, if its code is <paramref name="code"/>; else null (the caller falls
-    /// back to MailKit's text).</summary>
+    /// <summary>The oldest reply not yet taken, if its code is <paramref name="code"/>; else null (it is taken either way).</summary>
     public SmtpReply? Claim(int code) => TryTake(out var reply, out _) && reply.Code == code ? reply : null;
 
     /// <summary>The oldest reply not yet taken, and whether every line of it is well formed as MailKit's parser
