@@ -29,7 +29,7 @@ internal static class PersonCommands
                 Console.Error.WriteLine($"qremote: {command.Error}\n\n{CommandLine.Usage}");
             }
 
-            var report = ReportWriter.Format(DeliveryReport.MessageOnly(MessageLetter.Deferred, $"QRemote: {command.Error}. (#4.3.0)\n"));
+            var report = ReportWriter.Format(Reports.BadSetting(command.Error));
             using var output = Console.OpenStandardOutput();
             output.Write(report);
             return 0;
@@ -75,7 +75,7 @@ internal static class PersonCommands
     }
 
     /// <summary>--plan: what a delivery to the host would do, up to the connection.</summary>
-    private static async Task PlanAsync(CommandLine command, TextWriter stdout)
+    internal static async Task PlanAsync(CommandLine command, TextWriter stdout)
     {
         if (command.Positional.Count < 1)
         {
@@ -114,10 +114,10 @@ internal static class PersonCommands
 
         var found = (Resolution.Found)resolution;
         stdout.WriteLine($"route:       {found.Route}{(route is null ? "" : $" relay {route}")}");
-        var destinations = await found.Destinations.ToListAsync(CancellationToken.None).ConfigureAwait(false);
+        var (destinations, nothingToTry) = await found.Destinations.ResolveAllAsync(CancellationToken.None).ConfigureAwait(false);
         if (destinations.Count == 0)
         {
-            var report = found.Destinations.Failure ?? Reports.NoAddress();
+            var report = nothingToTry ?? Reports.NoAddress();
             stdout.WriteLine($"result:      {(char)report.Letter} {ReportText.Sanitize(report.Text).TrimEnd()}");
             return;
         }
@@ -125,18 +125,34 @@ internal static class PersonCommands
         stdout.WriteLine("addresses, in the order they would be tried (equal preferences are shuffled anew each delivery):");
         foreach (var d in destinations)
         {
-            var secure = found.Route.Contains("MX", StringComparison.Ordinal) ? (d.MxSecure ? "  DNSSEC: secure (AD)" : "  DNSSEC: insecure") : "";
+            var secure = found.Route.ByMx ? (d.MxSecure ? "  DNSSEC: secure (AD)" : "  DNSSEC: insecure") : "";
             stdout.WriteLine($"  {d.Address,-40} port {d.Port,-5} {d.ExchangerName} (preference {d.Preference}){secure}");
         }
 
-        stdout.WriteLine("tls:         the policy is chosen per exchanger when the delivery runs (docs/tls.md): tlshosts, DANE,");
-        stdout.WriteLine("             MTA-STS, else opportunistic (STARTTLS when offered, certificate not verified)");
+        await PlanTlsAsync(command, config, host, route, found.Route, dns, resolver, destinations, stdout).ConfigureAwait(false);
         if (command.Positional.Count > 1 && config.CanonicalizeRecipients && route is null)
         {
             var recipient = command.Positional[1];
             var domain = EnvelopeAddress.Domain(recipient);
             var canonical = domain is null ? null : await resolver.CanonicalNameAsync(domain, CancellationToken.None).ConfigureAwait(false);
             stdout.WriteLine($"recipient:   {ReportText.Sanitize(recipient)} -> {(canonical is null ? "(temporary DNS failure)" : ReportText.Sanitize(recipient[..^domain!.Length] + canonical))}");
+        }
+    }
+
+    /// <summary>The TLS policy a delivery would apply to each exchanger, decided by the delivery's own
+    /// <see cref="TlsPolicyResolver"/> (tlshosts, notlshosts, DANE, MTA-STS, smtproutes credentials, else opportunistic).</summary>
+    private static async Task PlanTlsAsync(CommandLine command, QmailConfig config, string host, SmtpRoute? route, RouteKind kind, DnsLookup dns,
+        MailRouteResolver resolver, IReadOnlyList<Destination> destinations, TextWriter stdout)
+    {
+        var sts = route is not null || kind != RouteKind.Mx ? null
+            : await MtaStsRequirement.For(config, new Lazy<System.Security.Cryptography.X509Certificates.X509Certificate2Collection>(() => QRemote.Tls.SystemTrust.LoadRoots()),
+                TimeProvider.System, command.Verbose ? stdout : null, command.HttpsPort, keepPolicies: false)(host, dns, CancellationToken.None).ConfigureAwait(false);
+        var policies = new TlsPolicyResolver(Path.Combine(command.QmailHome, "control"), resolver, kind, tlsRequiredNo: false, sts, route);
+        stdout.WriteLine("tls:         the policy each exchanger gets (docs/tls.md; a message with TLS-Required: No waives DANE and MTA-STS):");
+        foreach (var exchanger in destinations.GroupBy(d => d.ExchangerName, StringComparer.OrdinalIgnoreCase))
+        {
+            var policy = await policies.ForAsync(exchanger.First(), CancellationToken.None).ConfigureAwait(false);
+            stdout.WriteLine($"  {ReportText.Sanitize(exchanger.Key)}: {policy.Mode} ({ReportText.Sanitize(policy.Why)})");
         }
     }
 }

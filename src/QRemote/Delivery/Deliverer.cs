@@ -32,10 +32,8 @@ public static class Deliverer
             return Reports.BadSender();
         }
 
-        var config = options.Config;
-        var trace = options.Trace;
         var time = options.Time;
-        var route = config.Routes.Find(invocation.Host);
+        var route = options.Config.Routes.Find(invocation.Host);
         var dnsStarted = time.GetTimestamp();
         var dns = new DnsLookup(options.Resolver, options.DnsCache);
         var resolver = new MailRouteResolver(dns, options.LocalAddresses, options.Random) { Transcript = options.Transcript };
@@ -58,18 +56,14 @@ public static class Deliverer
             return Reports.DnsTemporaryFailure();
         }
 
-        if (trace is not null)
+        options.Trace?.Dns = time.GetElapsedTime(dnsStarted);
+        options.Trace?.Route = (resolution as Resolution.Found)?.Route.Name;
+        if (resolution is not Resolution.Found found)
         {
-            trace.Dns = time.GetElapsedTime(dnsStarted);
-            trace.Route = (resolution as Resolution.Found)?.Route;
+            return ((Resolution.Failed)resolution).Report;
         }
 
-        if (resolution is Resolution.Failed failed)
-        {
-            return failed.Report;
-        }
-
-        if (config.CanonicalizeRecipients && route is null)
+        if (options.Config.CanonicalizeRecipients && route is null)
         {
             // RFC 1123 5.2.2, obsolete, off by default: each recipient domain becomes the end of the CNAME
             // chain in its MX answer (the same query delivery makes; never ANY, never a CNAME query).
@@ -82,194 +76,16 @@ public static class Deliverer
             invocation = invocation with { Recipients = canonical };
         }
 
-        var found = (Resolution.Found)resolution;
-        var destinations = found.Destinations;
-        var transaction = new SmtpTransaction(invocation, message, config, options.Transcript, time, route);
         var control = options.QmailHome is null ? null : Path.Combine(options.QmailHome, "control");
-        var sts = stsLookup is null || found.Route != "MX" ? null : await stsLookup.ConfigureAwait(false);
+        var sts = stsLookup is null || found.Route != RouteKind.Mx ? null : await stsLookup.ConfigureAwait(false);
         var policies = new TlsPolicyResolver(control, resolver, found.Route, message.Facts.TlsRequiredNo, sts, route);
-        DeliveryReport? last = null;
-        string? unusable = null;
-        var tried = 0;
-        var lookupStarted = time.GetTimestamp();
-        var tcpto = options.QmailHome is null ? null : new TcpTo(options.QmailHome, time, options.ProcessId);
-        void Attempt(Destination d, string what) =>
-            trace?.Add(new AddressAttempt(d.Address, d.Port, d.ExchangerName, d.Preference, what));
-
-        await foreach (var group in destinations.EnumerateGroupsAsync(cancellationToken).ConfigureAwait(false))
-        {
-            if (trace is not null)
-            {
-                // Address lookups happen lazily, between connection attempts: they count as DNS time.
-                trace.Dns += time.GetElapsedTime(lookupStarted);
-                trace.MxSecure ??= group[0].MxSecure;
-            }
-
-            var policy = await policies.ForAsync(group[0], cancellationToken).ConfigureAwait(false);
-            options.Transcript?.WriteLine($"tls policy for {group[0].ExchangerName}: {policy.Mode} ({policy.Why})");
-            if (policy.Mode == TlsMode.Unusable)
-            {
-                // DANE's TLSA lookup failed, or MTA-STS does not list this exchanger: not tried, and never in plain text.
-                unusable = policy.Why;
-                foreach (var d in group)
-                {
-                    Attempt(d, "skipped: " + policy.Why);
-                }
-
-                lookupStarted = time.GetTimestamp();
-                continue;
-            }
-
-            var remaining = new List<Destination>();
-            foreach (var d in group)
-            {
-                tried++;
-                var recent = tcpto is null ? default : await tcpto.CheckAsync(d.Address, cancellationToken).ConfigureAwait(false);
-                if (recent.Skip)
-                {
-                    // netqmail's tcpto: timed out twice recently, so not tried now (a skipped address still
-                    // counts as tried: all skipped is "no connection", a deferral).
-                    options.Transcript?.WriteLine($"skip {new IPEndPoint(d.Address, d.Port)}: {recent.Timeouts} recent connect timeouts, the last {recent.SecondsSinceLast}s ago (tcpto)");
-                    Attempt(d, "skipped: tcpto");
-                }
-                else
-                {
-                    remaining.Add(d);
-                }
-            }
-
-            // A cached connection to any of this exchanger's addresses, under the same policy, credentials and
-            // source address, goes first (the daemon's cache; none in a single delivery).
-            if (options.Connections is { } cache)
-            {
-                foreach (var d in remaining)
-                {
-                    var key = SessionKey(d, policy, config, route);
-                    if (cache.TryTake(key) is not { } session)
-                    {
-                        continue;
-                    }
-
-                    var transactionStarted = time.GetTimestamp();
-                    var reused = await transaction.RunReusedAsync(session, d, new SessionOptions(cache, key, options.BeforeBody), cancellationToken).ConfigureAwait(false);
-                    if (trace is not null)
-                    {
-                        trace.Transaction += time.GetElapsedTime(transactionStarted);
-                        trace.Tls = transaction.Tls;
-                    }
-
-                    if (reused.ReuseFailed)
-                    {
-                        Attempt(d, "reused connection failed: a fresh one");
-                        break;
-                    }
-
-                    Attempt(d, ((char)reused.Report.Letter).ToString() + " (reused connection)");
-                    if (cancellationToken.IsCancellationRequested || !reused.TryNextAddress)
-                    {
-                        return reused.Report;
-                    }
-
-                    last = reused.Report;
-                    remaining.Remove(d);
-                    break;
-                }
-            }
-
-            while (remaining.Count > 0)
-            {
-                var connectStarted = time.GetTimestamp();
-                var race = await Connector.RaceAsync(remaining.Select(d => new IPEndPoint(d.Address, d.Port)).ToList(), Connector.AttemptDelay,
-                    TimeSpan.FromSeconds(config.TimeoutConnect), config.OutgoingIps, cancellationToken).ConfigureAwait(false);
-                if (trace is not null)
-                {
-                    trace.Connect += time.GetElapsedTime(connectStarted);
-                }
-
-                foreach (var (index, result) in race.Failed)
-                {
-                    // Only a timeout counts against the address; a connection or any other failure clears it.
-                    if (tcpto is not null)
-                    {
-                        await tcpto.RecordAsync(remaining[index].Address, result.TimedOut, cancellationToken).ConfigureAwait(false);
-                    }
-
-                    options.Transcript?.WriteLine($"connect {new IPEndPoint(remaining[index].Address, remaining[index].Port)}: {result.Error}");
-                    Attempt(remaining[index], "connect: " + result.Error);
-                }
-
-                if (race.Socket is null)
-                {
-                    break;
-                }
-
-                var destination = remaining[race.Winner];
-                if (tcpto is not null)
-                {
-                    await tcpto.RecordAsync(destination.Address, false, cancellationToken).ConfigureAwait(false);
-                }
-
-                remaining = remaining.Where((_, i) => i != race.Winner && !race.Failed.Any(f => f.Index == i)).ToList();
-                var outcome = await RunAsync(race.Socket, destination, policy).ConfigureAwait(false);
-                if (outcome.RetryWithoutTls && policy.Mode == TlsMode.Opportunistic && !cancellationToken.IsCancellationRequested)
-                {
-                    // Opportunistic TLS failed: the same address once more, without TLS.
-                    var plain = new TlsPolicy(TlsMode.Off, null, "retry without TLS after a failed handshake");
-                    var retry = await Connector.ConnectAsync(new IPEndPoint(destination.Address, destination.Port), TimeSpan.FromSeconds(config.TimeoutConnect),
-                        cancellationToken, config.OutgoingIps).ConfigureAwait(false);
-                    if (tcpto is not null)
-                    {
-                        await tcpto.RecordAsync(destination.Address, retry.TimedOut, cancellationToken).ConfigureAwait(false);
-                    }
-
-                    if (retry.Socket is null)
-                    {
-                        Attempt(destination, "connect: " + retry.Error);
-                    }
-                    else
-                    {
-                        outcome = await RunAsync(retry.Socket, destination, plain).ConfigureAwait(false);
-                    }
-                }
-
-                // Stopped by a signal: this connection's report stands (with "Possible duplicate!" if the
-                // final dot was sent); no other address is tried.
-                if (cancellationToken.IsCancellationRequested || (!outcome.TryNextAddress && !outcome.RetryWithoutTls))
-                {
-                    return outcome.Report;
-                }
-
-                last = outcome.Report;
-            }
-
-            lookupStarted = time.GetTimestamp();
-        }
-
-        return last ?? (unusable is not null ? Reports.TlsPolicyUnusable(unusable)
-            : tried == 0 ? destinations.Failure ?? Reports.NoAddress() : Reports.NoConnection());
-
-        async Task<TransactionOutcome> RunAsync(System.Net.Sockets.Socket socket, Destination destination, TlsPolicy policy)
-        {
-            // The transaction owns the socket from here: it closes it, or hands it to the connection cache.
-            options.Transcript?.WriteLine($"connected to {destination.Address}:{destination.Port} ({destination.ExchangerName}) from {socket.LocalEndPoint}");
-            var transactionStarted = time.GetTimestamp();
-            var sessionOptions = options.Connections is null && options.BeforeBody is null ? null
-                : new SessionOptions(options.Connections, SessionKey(destination, policy, config, route), options.BeforeBody);
-            var outcome = await transaction.RunAsync(socket, destination, policy, sessionOptions, cancellationToken).ConfigureAwait(false);
-            if (trace is not null)
-            {
-                trace.Transaction += time.GetElapsedTime(transactionStarted);
-                trace.Tls = outcome.RetryWithoutTls ? outcome.Tls : transaction.Tls;
-                Attempt(destination, outcome.RetryWithoutTls ? "TLS handshake failed" : ((char)outcome.Report.Letter).ToString());
-            }
-
-            return outcome;
-        }
+        var transaction = new SmtpTransaction(invocation, message, options.Config, options.Transcript, time, route);
+        return await new AddressAttempts(options, route, policies, transaction).RunAsync(found.Destinations, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>What must be equal for a connection to be reused: where it goes, and everything that decided how it was
     /// opened (TLS policy and its reason, credentials, client certificate, ciphers, source address, HELO name).</summary>
-    public static string SessionKey(Destination destination, TlsPolicy policy, QmailConfig config, SmtpRoute? route)
+    private static string SessionKey(Destination destination, TlsPolicy policy, QmailConfig config, SmtpRoute? route)
     {
         ArgumentNullException.ThrowIfNull(destination);
         ArgumentNullException.ThrowIfNull(policy);
@@ -313,5 +129,227 @@ public static class Deliverer
         }
 
         return result;
+    }
+
+    /// <summary>Each exchanger in turn, each of its addresses, until one gives an answer that settles the delivery: its
+    /// TLS policy, tcpto's verdict, a cached connection, the connection race, the transaction, the plain retry.</summary>
+    private sealed class AddressAttempts(DeliveryOptions options, SmtpRoute? route, TlsPolicyResolver policies, SmtpTransaction transaction)
+    {
+        private readonly DeliveryTrace? _trace = options.Trace;
+        private readonly TimeProvider _time = options.Time;
+        private readonly TcpTo? _tcpto = options.QmailHome is null ? null : new TcpTo(options.QmailHome, options.Time, options.ProcessId);
+        private DeliveryReport? _last;
+        private string? _unusable;
+        private DeliveryReport? _nothingToTry;
+        private int _tried;
+
+        public async Task<DeliveryReport> RunAsync(DestinationList destinations, CancellationToken cancellationToken)
+        {
+            var lookupStarted = _time.GetTimestamp();
+            await foreach (var step in destinations.EnumerateGroupsAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (step is DestinationStep.NothingToTry nothing)
+                {
+                    _nothingToTry = nothing.Report;
+                    continue;
+                }
+
+                var group = ((DestinationStep.Exchanger)step).Addresses;
+                // Address lookups happen lazily, between connection attempts: they count as DNS time.
+                _trace?.Dns += _time.GetElapsedTime(lookupStarted);
+                if (_trace is { MxSecure: null })
+                {
+                    _trace.MxSecure = group[0].MxSecure;
+                }
+
+                if (await TryExchangerAsync(group, cancellationToken).ConfigureAwait(false) is { } settled)
+                {
+                    return settled;
+                }
+
+                lookupStarted = _time.GetTimestamp();
+            }
+
+            return _last ?? (_unusable is not null ? Reports.TlsPolicyUnusable(_unusable)
+                : _tried == 0 ? _nothingToTry ?? Reports.NoAddress() : Reports.NoConnection());
+        }
+
+        /// <summary>One exchanger's addresses under its TLS policy; the report when it settles the delivery, else null.</summary>
+        private async Task<DeliveryReport?> TryExchangerAsync(IReadOnlyList<Destination> group, CancellationToken cancellationToken)
+        {
+            var policy = await policies.ForAsync(group[0], cancellationToken).ConfigureAwait(false);
+            options.Transcript?.WriteLine($"tls policy for {group[0].ExchangerName}: {policy.Mode} ({policy.Why})");
+            if (policy.Mode == TlsMode.Unusable)
+            {
+                // DANE's TLSA lookup failed, or MTA-STS does not list this exchanger: not tried, and never in plain text.
+                _unusable = policy.Why;
+                foreach (var d in group)
+                {
+                    Attempt(d, "skipped: " + policy.Why);
+                }
+
+                return null;
+            }
+
+            var remaining = await WithoutRecentTimeoutsAsync(group, cancellationToken).ConfigureAwait(false);
+            if (options.Connections is { } cache && await TryCachedAsync(cache, remaining, policy, cancellationToken).ConfigureAwait(false) is { } settled)
+            {
+                return settled;
+            }
+
+            return await TryConnectingAsync(remaining, policy, cancellationToken).ConfigureAwait(false);
+        }
+
+        /// <summary>netqmail's tcpto: an address that timed out twice recently is not tried now (it still counts as
+        /// tried: all skipped is "no connection", a deferral).</summary>
+        private async Task<List<Destination>> WithoutRecentTimeoutsAsync(IReadOnlyList<Destination> group, CancellationToken cancellationToken)
+        {
+            var remaining = new List<Destination>();
+            foreach (var d in group)
+            {
+                _tried++;
+                var recent = _tcpto is null ? default : await _tcpto.CheckAsync(d.Address, cancellationToken).ConfigureAwait(false);
+                if (recent.Skip)
+                {
+                    options.Transcript?.WriteLine($"skip {new IPEndPoint(d.Address, d.Port)}: {recent.Timeouts} recent connect timeouts, the last {recent.SecondsSinceLast}s ago (tcpto)");
+                    Attempt(d, "skipped: tcpto");
+                }
+                else
+                {
+                    remaining.Add(d);
+                }
+            }
+
+            return remaining;
+        }
+
+        /// <summary>A cached connection to any of this exchanger's addresses, under the same policy, credentials and
+        /// source address, goes first (the daemon's cache; none in a single delivery). An address it served is taken
+        /// out of <paramref name="remaining"/>.</summary>
+        private async Task<DeliveryReport?> TryCachedAsync(ISessionCache cache, List<Destination> remaining, TlsPolicy policy, CancellationToken cancellationToken)
+        {
+            foreach (var d in remaining)
+            {
+                var key = SessionKey(d, policy, options.Config, route);
+                if (cache.TryTake(key) is not { } session)
+                {
+                    continue;
+                }
+
+                var transactionStarted = _time.GetTimestamp();
+                var reused = await transaction.RunReusedAsync(session, d, new SessionOptions(cache, key, options.BeforeBody), cancellationToken).ConfigureAwait(false);
+                _trace?.Transaction += _time.GetElapsedTime(transactionStarted);
+                _trace?.Tls = reused.Tls;
+                if (reused.ReuseFailed)
+                {
+                    Attempt(d, "reused connection failed: a fresh one");
+                    return null;
+                }
+
+                Attempt(d, ((char)reused.Report.Letter).ToString() + " (reused connection)");
+                if (cancellationToken.IsCancellationRequested || !reused.TryNextAddress)
+                {
+                    return reused.Report;
+                }
+
+                _last = reused.Report;
+                remaining.Remove(d);
+                return null;
+            }
+
+            return null;
+        }
+
+        /// <summary>The connection race between the addresses left, then the transaction on the winner; again with the
+        /// rest while each settles nothing.</summary>
+        private async Task<DeliveryReport?> TryConnectingAsync(List<Destination> remaining, TlsPolicy policy, CancellationToken cancellationToken)
+        {
+            while (remaining.Count > 0)
+            {
+                var race = await RaceAsync(remaining, cancellationToken).ConfigureAwait(false);
+                if (race.Socket is null)
+                {
+                    return null;
+                }
+
+                var destination = remaining[race.Winner];
+                await RecordAsync(destination, timedOut: false, cancellationToken).ConfigureAwait(false);
+                remaining = remaining.Where((_, i) => i != race.Winner && !race.Failed.Any(f => f.Index == i)).ToList();
+                var outcome = await TransactAsync(race.Socket, destination, policy, cancellationToken).ConfigureAwait(false);
+                if (outcome.RetryWithoutTls && policy.Mode == TlsMode.Opportunistic && !cancellationToken.IsCancellationRequested)
+                {
+                    outcome = await RetryWithoutTlsAsync(destination, outcome, cancellationToken).ConfigureAwait(false);
+                }
+
+                // Stopped by a signal: this connection's report stands (with "Possible duplicate!" if the
+                // final dot was sent); no other address is tried.
+                if (cancellationToken.IsCancellationRequested || (!outcome.TryNextAddress && !outcome.RetryWithoutTls))
+                {
+                    return outcome.Report;
+                }
+
+                _last = outcome.Report;
+            }
+
+            return null;
+        }
+
+        private async Task<RaceResult> RaceAsync(List<Destination> remaining, CancellationToken cancellationToken)
+        {
+            var connectStarted = _time.GetTimestamp();
+            var race = await Connector.RaceAsync(remaining.Select(d => new IPEndPoint(d.Address, d.Port)).ToList(), Connector.AttemptDelay,
+                TimeSpan.FromSeconds(options.Config.TimeoutConnect), options.Config.OutgoingIps, cancellationToken).ConfigureAwait(false);
+            _trace?.Connect += _time.GetElapsedTime(connectStarted);
+            foreach (var (index, result) in race.Failed)
+            {
+                // Only a timeout counts against the address; a connection or any other failure clears it.
+                await RecordAsync(remaining[index], result.TimedOut, cancellationToken).ConfigureAwait(false);
+                options.Transcript?.WriteLine($"connect {new IPEndPoint(remaining[index].Address, remaining[index].Port)}: {result.Error}");
+                Attempt(remaining[index], "connect: " + result.Error);
+            }
+
+            return race;
+        }
+
+        /// <summary>Opportunistic TLS failed: the same address once more, without TLS.</summary>
+        private async Task<TransactionOutcome> RetryWithoutTlsAsync(Destination destination, TransactionOutcome failed, CancellationToken cancellationToken)
+        {
+            var plain = new TlsPolicy(TlsMode.Off, null, "retry without TLS after a failed handshake");
+            var retry = await Connector.ConnectAsync(new IPEndPoint(destination.Address, destination.Port), TimeSpan.FromSeconds(options.Config.TimeoutConnect),
+                cancellationToken, options.Config.OutgoingIps).ConfigureAwait(false);
+            await RecordAsync(destination, retry.TimedOut, cancellationToken).ConfigureAwait(false);
+            if (retry.Socket is null)
+            {
+                Attempt(destination, "connect: " + retry.Error);
+                return failed;
+            }
+
+            return await TransactAsync(retry.Socket, destination, plain, cancellationToken).ConfigureAwait(false);
+        }
+
+        private async Task<TransactionOutcome> TransactAsync(System.Net.Sockets.Socket socket, Destination destination, TlsPolicy policy, CancellationToken cancellationToken)
+        {
+            // The transaction owns the socket from here: it closes it, or hands it to the connection cache.
+            options.Transcript?.WriteLine($"connected to {destination.Address}:{destination.Port} ({destination.ExchangerName}) from {socket.LocalEndPoint}");
+            var transactionStarted = _time.GetTimestamp();
+            var sessionOptions = options.Connections is null && options.BeforeBody is null ? null
+                : new SessionOptions(options.Connections, SessionKey(destination, policy, options.Config, route), options.BeforeBody);
+            var outcome = await transaction.RunAsync(socket, destination, policy, sessionOptions, cancellationToken).ConfigureAwait(false);
+            _trace?.Transaction += _time.GetElapsedTime(transactionStarted);
+            _trace?.Tls = outcome.Tls;
+            Attempt(destination, outcome.RetryWithoutTls ? "TLS handshake failed" : ((char)outcome.Report.Letter).ToString());
+            return outcome;
+        }
+
+        private async Task RecordAsync(Destination destination, bool timedOut, CancellationToken cancellationToken)
+        {
+            if (_tcpto is not null)
+            {
+                await _tcpto.RecordAsync(destination.Address, timedOut, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        private void Attempt(Destination d, string what) =>
+            _trace?.Add(new AddressAttempt(d.Address, d.Port, d.ExchangerName, d.Preference, what));
     }
 }

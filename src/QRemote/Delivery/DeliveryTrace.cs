@@ -30,5 +30,3 @@ public sealed class DeliveryTrace
     public void Add(AddressAttempt attempt) => _attempts.Add(attempt);
 }
 
-/// <summary>One address tried: where, and how it ended (connect error, or the transaction's letter).</summary>
-public sealed record AddressAttempt(IPAddress Address, int Port, string Exchanger, int Preference, string Outcome);

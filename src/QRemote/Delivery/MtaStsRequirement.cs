@@ -14,12 +14,14 @@ public static class MtaStsRequirement
 
     /// <summary>The <see cref="DeliveryOptions.MtaSts"/> hook for a configuration.</summary>
     /// <param name="roots">The WebPKI roots, read on first need.</param>
+    /// <param name="keepPolicies">Use the policy cache (a delivery); false: fetch afresh and keep nothing (<c>--plan</c>,
+    /// which a person may run as another user than qmailr, must leave no file behind).</param>
     public static Func<string, IDnsLookup, CancellationToken, Task<StsRequirement?>> For(QmailConfig config, Lazy<X509Certificate2Collection> roots,
-        TimeProvider time, TextWriter? transcript, int httpsPort = 443)
+        TimeProvider time, TextWriter? transcript, int httpsPort = 443, bool keepPolicies = true)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(roots);
-        var options = new MtaStsOptions(config.MtaStsCacheDirectory, [], httpsPort, FetchTimeout) { RootsOnDemand = roots };
+        var options = new MtaStsOptions(keepPolicies ? config.MtaStsCacheDirectory : null, [], httpsPort, FetchTimeout) { RootsOnDemand = roots };
         return async (domain, dns, cancellationToken) =>
         {
             var result = await new MtaStsResolver(dns, options, time).GetPolicyAsync(domain, cancellationToken).ConfigureAwait(false);

@@ -1,16 +1,8 @@
-using System.Security.Cryptography.X509Certificates;
 using QRemote.Dns;
 using QRemote.Qmail;
 using QRemote.Tls;
 
 namespace QRemote.Delivery;
-
-/// <summary>An MTA-STS policy in force for the recipient domain, as the TLS policy needs it.</summary>
-/// <param name="Enforce">enforce (else testing: only logged).</param>
-/// <param name="MatchesMx">Whether an exchanger name is one of the policy's <c>mx</c> patterns.</param>
-/// <param name="Why">For reports and the log: the domain, the mode, the policy id.</param>
-/// <param name="Roots">The WebPKI roots a certificate must chain to.</param>
-public sealed record StsRequirement(bool Enforce, Func<string, bool> MatchesMx, string Why, X509Certificate2Collection Roots);
 
 /// <summary>
 /// Decides how each exchanger is spoken to, in this order (docs/tls.md):
@@ -31,7 +23,7 @@ public sealed record StsRequirement(bool Enforce, Func<string, bool> MatchesMx, 
 /// <param name="credentials">The smtproutes route when it carries AUTH credentials (else null or a route without them).</param>
 /// <param name="trustBundle">The PEM bundle of system trust roots for credential routes; null: <see cref="SystemTrust.BundlePath"/>
 /// (SSL_CERT_FILE as the process found it, else Debian's bundle).</param>
-public sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResolver resolver, string route, bool tlsRequiredNo, StsRequirement? sts,
+public sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResolver resolver, RouteKind route, bool tlsRequiredNo, StsRequirement? sts,
     SmtpRoute? credentials = null, string? trustBundle = null)
 {
     /// <summary>The control file listing relays that may get smtproutes credentials over unverified TLS, one a line.</summary>
@@ -97,12 +89,8 @@ public sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResolve
             return local;
         }
 
-        var daneEligible = route switch
-        {
-            "MX" or "implicit MX" => destination.MxSecure && destination.AddressSecure,
-            "smtproutes" => destination.AddressSecure,
-            _ => false,
-        };
+        var daneEligible = route.ByMx ? destination.MxSecure && destination.AddressSecure
+            : route == RouteKind.Smtproutes && destination.AddressSecure;
         if (daneEligible)
         {
             // RFC 7672 2.2.2: an exchanger that is a secure alias has its TLSA records looked for at the alias's target
@@ -133,7 +121,7 @@ public sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResolve
             }
         }
 
-        if (sts is not null && route == "MX")
+        if (sts is not null && route == RouteKind.Mx)
         {
             if (!sts.Enforce)
             {

@@ -43,24 +43,25 @@ public sealed class DestinationList
         _note = note;
     }
 
-    /// <summary>Why there was nothing to try, once an enumeration has ended without yielding anything.</summary>
-    public DeliveryReport? Failure { get; private set; }
-
     /// <summary>Every address, in order.</summary>
     public async IAsyncEnumerable<Destination> EnumerateAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        await foreach (var group in EnumerateGroupsAsync(cancellationToken).ConfigureAwait(false))
+        await foreach (var step in EnumerateGroupsAsync(cancellationToken).ConfigureAwait(false))
         {
-            foreach (var d in group)
+            if (step is DestinationStep.Exchanger group)
             {
-                yield return d;
+                foreach (var d in group.Addresses)
+                {
+                    yield return d;
+                }
             }
         }
     }
 
     /// <summary>The addresses in order, one exchanger's at a time (for the connection race between its
-    /// IPv6 and IPv4 addresses, and its TLS policy, decided once).</summary>
-    public async IAsyncEnumerable<IReadOnlyList<Destination>> EnumerateGroupsAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    /// IPv6 and IPv4 addresses, and its TLS policy, decided once); when there was none at all, one last step that
+    /// says why.</summary>
+    public async IAsyncEnumerable<DestinationStep> EnumerateGroupsAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         if (_fixed is not null)
         {
@@ -69,7 +70,7 @@ public sealed class DestinationList
             {
                 if (run.Count > 0 && !string.Equals(run[0].ExchangerName, d.ExchangerName, StringComparison.OrdinalIgnoreCase))
                 {
-                    yield return run;
+                    yield return new DestinationStep.Exchanger(run);
                     run = [];
                 }
 
@@ -78,10 +79,13 @@ public sealed class DestinationList
 
             if (run.Count > 0)
             {
-                yield return run;
+                yield return new DestinationStep.Exchanger(run);
+            }
+            else
+            {
+                yield return new DestinationStep.NothingToTry(Reports.NoAddress());
             }
 
-            Failure = _fixed.Count == 0 ? Reports.NoAddress() : null;
             yield break;
         }
 
@@ -127,25 +131,38 @@ public sealed class DestinationList
             {
                 var list = group.ToList();
                 yielded += list.Count;
-                yield return list;
+                yield return new DestinationStep.Exchanger(list);
             }
         }
 
         if (yielded == 0)
         {
-            Failure = self ? Reports.MxIsMe() : soft ? Reports.DnsTemporaryFailure() : _noAddressReport();
+            yield return new DestinationStep.NothingToTry(self ? Reports.MxIsMe() : soft ? Reports.DnsTemporaryFailure() : _noAddressReport());
         }
     }
 
-    /// <summary>Everything, resolved now (for <c>--plan</c> and tests).</summary>
-    public async Task<IReadOnlyList<Destination>> ToListAsync(CancellationToken cancellationToken)
+    /// <summary>Everything, resolved now (for tests).</summary>
+    public async Task<IReadOnlyList<Destination>> ToListAsync(CancellationToken cancellationToken) =>
+        (await ResolveAllAsync(cancellationToken).ConfigureAwait(false)).Destinations;
+
+    /// <summary>Everything, resolved now (for <c>--plan</c>), with why there is nothing to try when there is not.</summary>
+    public async Task<(IReadOnlyList<Destination> Destinations, DeliveryReport? NothingToTry)> ResolveAllAsync(CancellationToken cancellationToken)
     {
         var list = new List<Destination>();
-        await foreach (var d in EnumerateAsync(cancellationToken).ConfigureAwait(false))
+        DeliveryReport? nothing = null;
+        await foreach (var step in EnumerateGroupsAsync(cancellationToken).ConfigureAwait(false))
         {
-            list.Add(d);
+            switch (step)
+            {
+                case DestinationStep.Exchanger group:
+                    list.AddRange(group.Addresses);
+                    break;
+                case DestinationStep.NothingToTry why:
+                    nothing = why.Report;
+                    break;
+            }
         }
 
-        return list;
+        return (list, nothing);
     }
 }

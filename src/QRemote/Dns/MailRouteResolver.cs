@@ -26,7 +26,7 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
         ArgumentNullException.ThrowIfNull(host);
         if (TryLiteral(host, out var literal))
         {
-            return Found([new Destination(literal, port, host, 0, false)], "literal");
+            return Found([new Destination(literal, port, host, 0, false)], RouteKind.Literal);
         }
 
         if (!TryName(host, out var domain))
@@ -93,7 +93,7 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
             localAddresses,
             noAddress,
             Note);
-        return new Resolution.Found(list, implicitMx ? "implicit MX" : "MX");
+        return new Resolution.Found(list, implicitMx ? RouteKind.ImplicitMx : RouteKind.Mx);
     }
 
     /// <summary>The MX answer with its CNAME chain, within <see cref="PhaseDeadline"/>; null when that ran out.</summary>
@@ -117,7 +117,7 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
         ArgumentNullException.ThrowIfNull(route);
         if (TryLiteral(route.Relay, out var literal))
         {
-            return Found([new Destination(literal, route.Port, route.Relay, 0, false)], "smtproutes");
+            return Found([new Destination(literal, route.Port, route.Relay, 0, false)], RouteKind.Smtproutes);
         }
 
         if (!TryName(route.Relay, out var name))
@@ -136,7 +136,7 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
             });
         }
 
-        return Found(list.Select(a => new Destination(a, route.Port, route.Relay, 0, false, secure)).ToList(), "smtproutes");
+        return Found(list.Select(a => new Destination(a, route.Port, route.Relay, 0, false, secure)).ToList(), RouteKind.Smtproutes);
     }
 
     /// <summary>The end of the CNAME chain of <paramref name="domain"/>'s MX answer (for the optional RFC 1123
@@ -290,7 +290,7 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
         }
     }
 
-    private static Resolution.Found Found(IReadOnlyList<Destination> destinations, string route) => new(new DestinationList(destinations), route);
+    private static Resolution.Found Found(IReadOnlyList<Destination> destinations, RouteKind route) => new(new DestinationList(destinations), route);
 
     private static Resolution.Failed Failed(DeliveryReport report) => new(report);
 }

@@ -11,7 +11,7 @@ public abstract record Resolution
     }
 
     /// <summary>Addresses in the order to try them. <paramref name="Route"/> says how they were found.</summary>
-    public sealed record Found(DestinationList Destinations, string Route) : Resolution;
+    public sealed record Found(DestinationList Destinations, RouteKind Route) : Resolution;
 
     public sealed record Failed(DeliveryReport Report) : Resolution;
 }

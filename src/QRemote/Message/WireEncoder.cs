@@ -10,8 +10,9 @@ namespace QRemote.Message;
 /// some servers). With every line ending made CRLF, a dot can only ever stand at the start of a
 /// real line, where it is stuffed.
 /// </para>
-/// <para>Dot-stuffing (RFC 5321 4.5.2) is optional: MailKit's DATA writer does its own, and BDAT
-/// wants none.</para>
+/// <para>Dot-stuffing (RFC 5321 4.5.2) is a choice: on for DATA, where this encoder is the only one (the message
+/// goes to the connection beneath MailKit's stream, see <c>PipelinedSender</c>, so MailKit never sees it to stuff
+/// it); off for BDAT, whose chunk is the message as it is, and for the length scan (SIZE=, BDAT's count).</para>
 /// </summary>
 public sealed class WireEncoder
 {

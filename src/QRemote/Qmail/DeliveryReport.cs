@@ -1,11 +1,5 @@
 namespace QRemote.Qmail;
 
-/// <summary>What qmail-remote says about one recipient (one argv position).</summary>
-public sealed record RecipientReport(RecipientLetter Letter, string Text)
-{
-    public static RecipientReport Accepted { get; } = new(RecipientLetter.Accepted, "");
-}
-
 /// <summary>
 /// The whole status report of one invocation: recipient reports in argv order (none when the
 /// delivery failed before any RCPT), then exactly one message report. Built once, written once.

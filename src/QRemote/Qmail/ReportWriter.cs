@@ -64,26 +64,27 @@ public static class ReportWriter
         for (var i = 0; i < report.Recipients.Count; i++)
         {
             var r = report.Recipients[i];
-            var who = i < recipients.Count ? ReportText.Sanitize(recipients[i]) : "?";
-            var verdict = r.Letter switch
-            {
-                RecipientLetter.Accepted => "accepted",
-                RecipientLetter.Rejected => "rejected (permanent)",
-                _ => "deferred (temporary)",
-            };
-            text.Append(CultureInvariant($"{(char)r.Letter} <{who}> {verdict}"));
-            AppendIndented(text, ReportText.Sanitize(r.Text));
+            AppendForTerminal(text, (char)r.Letter, $"<{(i < recipients.Count ? ReportText.Sanitize(recipients[i]) : "?")}>", r.Text);
         }
 
-        var outcome = report.Letter switch
+        AppendForTerminal(text, (char)report.Letter, "message", report.Text);
+        return text.ToString();
+    }
+
+    /// <summary>One report for a person: the letter, what it is about, the verdict in words, the text indented.</summary>
+    private static void AppendForTerminal(StringBuilder text, char letter, string subject, string body)
+    {
+        var verdict = letter switch
         {
-            MessageLetter.Delivered => "delivered",
-            MessageLetter.Failed => "failed permanently (qmail would bounce)",
+            (char)RecipientLetter.Accepted => "accepted",
+            (char)RecipientLetter.Rejected => "rejected (permanent)",
+            (char)RecipientLetter.Deferred => "deferred (temporary)",
+            (char)MessageLetter.Delivered => "delivered",
+            (char)MessageLetter.Failed => "failed permanently (qmail would bounce)",
             _ => "deferred (qmail would retry)",
         };
-        text.Append(CultureInvariant($"{(char)report.Letter} message {outcome}"));
-        AppendIndented(text, ReportText.Sanitize(report.Text));
-        return text.ToString();
+        text.Append(CultureInvariant($"{letter} {subject} {verdict}"));
+        AppendIndented(text, ReportText.Sanitize(body));
     }
 
     private static void Append(MemoryStream output, char letter, string text)

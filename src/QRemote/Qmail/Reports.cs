@@ -75,6 +75,22 @@ public static class Reports
 
     public static string RecipientRejected(IPAddress ip) => $"{Host(ip)} does not like recipient.\n";
 
+    /// <summary>Ours (RFC 6531): the sender's address is not ASCII and the server does not offer SMTPUTF8; nothing was sent.</summary>
+    public static DeliveryReport SenderNeedsSmtpUtf8(IPAddress ip) =>
+        Fail($"Connected to {Host(ip)} but the sender address needs SMTPUTF8, which it does not offer. (#5.6.7)\n");
+
+    /// <summary>Ours (RFC 6531): this recipient's address is not ASCII and the server does not offer SMTPUTF8.</summary>
+    public static RecipientReport RecipientNeedsSmtpUtf8(IPAddress ip) =>
+        new(RecipientLetter.Rejected, $"{Host(ip)} does not offer SMTPUTF8, which this address needs. (#5.6.7)\n");
+
+    /// <summary>Ours: MimeKit cannot express the address (a domain like <c>x..y</c>), so no RCPT can carry it.</summary>
+    public static RecipientReport RecipientNotValidSyntax() =>
+        new(RecipientLetter.Rejected, "Sorry, this recipient address is not valid SMTP syntax. (#5.1.3)\n");
+
+    /// <summary>Ours: the connection ended (or the server fell silent) before this recipient's RCPT had its reply.</summary>
+    public static RecipientReport NoAnswerForRecipient(IPAddress ip) =>
+        new(RecipientLetter.Deferred, $"{Host(ip)} gave no answer for this recipient.\n");
+
     public static DeliveryReport GivingUp(IPAddress ip, IReadOnlyList<RecipientReport> recipients) =>
         new(recipients, MessageLetter.Failed, $"Giving up on {Host(ip)}.\n");
 

@@ -3,19 +3,6 @@ using System.Net.Sockets;
 
 namespace QRemote.Smtp;
 
-/// <summary>How a connection attempt ended: a connected socket, or why not and whether it was a timeout.</summary>
-/// <param name="Socket">The connected socket, or null.</param>
-/// <param name="Error">Empty on success; "timed out after Ns", or the socket error's name.</param>
-/// <param name="TimedOut">The attempt timed out (ours, or the kernel's ETIMEDOUT): the only failure tcpto counts.</param>
-public readonly record struct ConnectResult(Socket? Socket, string Error, bool TimedOut);
-
-/// <summary>One finished attempt of a race: which endpoint, and how it ended.</summary>
-public readonly record struct RaceAttempt(int Index, ConnectResult Result);
-
-/// <summary>A race's outcome: the winner (if any) and every attempt that failed. Endpoints not listed were
-/// not tried (or lost the race and were closed): they may be tried later.</summary>
-public sealed record RaceResult(int Winner, Socket? Socket, IReadOnlyList<RaceAttempt> Failed);
-
 /// <summary>Opens the TCP connection ourselves (MailKit's own connect would resolve the name through the
 /// system resolver), from <c>control/outgoingip</c>'s address when it has one of the family.</summary>
 public static class Connector

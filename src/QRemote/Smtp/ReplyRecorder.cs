@@ -26,7 +26,7 @@ public sealed class ReplyRecorder : IProtocolLogger
     /// multi-line 5xx); 64 KiB leaves room and bounds memory.</summary>
     public const int MaxReplyBytes = 64 * 1024;
 
-    /// <summary>Total reply text kept for <see cref="Claim"/>: 10,000 recipients' replies fit; a server that
+    /// <summary>Total reply text kept for <see cref="TryTake"/>: 10,000 recipients' replies fit; a server that
     /// sends 5000-byte replies to each gets the rest reported by code alone.</summary>
     public const int MaxQueuedBytes = 1 << 20;
 
@@ -34,16 +34,15 @@ public sealed class ReplyRecorder : IProtocolLogger
     private readonly MemoryStream _line = new();
     private readonly MemoryStream _reply = new();
     private readonly Queue<SmtpReply> _unclaimed = new();
-    private readonly ITimer? _watchdog;
-    private readonly TimeSpan _replyDeadline;
+    private readonly Queue<bool> _wellFormed = new();
+    private readonly ReplyClock _clock;
     private readonly Action? _giveUp;
     private readonly object _gate = new();
     private long _replyBytes;
     private int? _replyCode;
+    private bool _replyWellFormed = true;
     private int _queuedBytes;
     private bool _queueing;
-    private int _outstanding = 1; // the greeting
-    private bool _writing;
 
     // The message itself never enters the transcript (it may go to a log file): after a 354 reply
     // the client's bytes are counted until the final dot; after "BDAT n" the next n bytes are.
@@ -63,19 +62,13 @@ public sealed class ReplyRecorder : IProtocolLogger
     /// <param name="time">The clock for the reply deadline.</param>
     /// <param name="replyDeadline">How long one reply may take, whole.</param>
     /// <param name="giveUp">Called (once) when a reply is too large or too late: it closes the connection, so
-    /// MailKit's pending read fails and the transaction ends as "connection died".</param>
+    /// the pending read (MailKit's, or the transaction's own) fails and the transaction ends as "connection died".</param>
     public ReplyRecorder(TextWriter? transcript, TimeProvider time, TimeSpan replyDeadline, Action? giveUp)
     {
         ArgumentNullException.ThrowIfNull(time);
         _transcript = transcript;
-        _replyDeadline = replyDeadline;
         _giveUp = giveUp;
-        if (giveUp is not null && replyDeadline != Timeout.InfiniteTimeSpan)
-        {
-            _watchdog = time.CreateTimer(_ => GiveUp(Volatile.Read(ref _writing)
-                ? $"no write completed within {replyDeadline.TotalSeconds:0}s"
-                : $"no complete reply within {replyDeadline.TotalSeconds:0}s"), null, replyDeadline, Timeout.InfiniteTimeSpan);
-        }
+        _clock = new ReplyClock(time, replyDeadline, giveUp is null ? null : GiveUp);
     }
 
     public IAuthenticationSecretDetector? AuthenticationSecretDetector { get; set; }
@@ -96,31 +89,39 @@ public sealed class ReplyRecorder : IProtocolLogger
     /// <summary>Replies completed so far.</summary>
     public int ReplyCount { get; private set; }
 
-    /// <summary>The last command the client sent (its first word), e.g. STARTTLS.</summary>
-    public string? LastCommand { get; private set; }
+    /// <summary>Told the first word of each command the client sends, upper case (<c>AUTH</c> for every line of an AUTH
+    /// exchange): what the transaction needs to follow the steps MailKit takes on its own (<see cref="SendProgress.Opened"/>).</summary>
+    public Action<string>? CommandSent { get; set; }
 
     /// <summary>Why the connection was given up, if it was.</summary>
     public string? GaveUp { get; private set; }
 
-    /// <summary>From now on, keep each reply until a command's outcome claims it (MAIL and RCPT replies
-    /// are read in one flight, before MailKit reports on any of them).</summary>
+    /// <summary>From now on, keep each reply until <see cref="TryTake"/> takes it: the hand-off to the transaction's
+    /// own reading (<see cref="PipelinedSender"/>), after which this is the one parser of the replies.</summary>
     public void StartQueueing()
     {
         _unclaimed.Clear();
+        _wellFormed.Clear();
         _queuedBytes = 0;
         _queueing = true;
     }
 
-    /// <summary>The oldest unclaimed reply, if its code is <paramref name="code"/>; else null (the caller falls
-    /// back to MailKit's text).</summary>
-    public SmtpReply? Claim(int code)
+    /// <summary>The oldest reply not yet taken, if its code is <paramref name="code"/>; else null (it is taken either way).</summary>
+    public SmtpReply? Claim(int code) => TryTake(out var reply, out _) && reply.Code == code ? reply : null;
+
+    /// <summary>The oldest reply not yet taken, and whether every line of it is well formed as MailKit's parser
+    /// requires (three digits, at least 100, then a space, a hyphen or the line's end; the same code on every line).
+    /// False when no complete reply is waiting.</summary>
+    public bool TryTake(out SmtpReply reply, out bool wellFormed)
     {
-        if (_unclaimed.TryDequeue(out var reply))
+        if (_unclaimed.TryDequeue(out reply!))
         {
-            return reply.Code == code ? reply : null;
+            wellFormed = _wellFormed.Dequeue();
+            return true;
         }
 
-        return null;
+        wellFormed = false;
+        return false;
     }
 
     public void LogConnect(Uri uri)
@@ -158,7 +159,7 @@ public sealed class ReplyRecorder : IProtocolLogger
             // Credentials never reach the transcript (and so no log). MailKit's detector marks some (PLAIN's
             // initial response) but not all: LOGIN's base64 password went through it, measured. So our own rule:
             // after AUTH's mechanism name, and on every line the client sends while the server answers 334,
-            // nothing is shown. Nor does it reach LastCommand.
+            // nothing is shown. Nor does it reach CommandSent.
             var secrets = AuthenticationSecretDetector?.DetectSecrets(buffer, offset + (count - span.Length), line.Length);
             var isAuth = line.Length >= 5 && System.Text.Ascii.EqualsIgnoreCase(line[..5], "AUTH "u8);
             var secret = _inAuth || secrets is { Count: > 0 };
@@ -175,7 +176,7 @@ public sealed class ReplyRecorder : IProtocolLogger
             }
 
             var space = line.IndexOf((byte)' ');
-            LastCommand = secret || isAuth ? "AUTH" : System.Text.Encoding.ASCII.GetString(space < 0 ? line : line[..space]).ToUpperInvariant();
+            CommandSent?.Invoke(secret || isAuth ? "AUTH" : System.Text.Encoding.ASCII.GetString(space < 0 ? line : line[..space]).ToUpperInvariant());
             if (line.StartsWith("BDAT "u8) || line.StartsWith("bdat "u8))
             {
                 var text = System.Text.Encoding.ASCII.GetString(line);
@@ -223,7 +224,7 @@ public sealed class ReplyRecorder : IProtocolLogger
 
     public void Dispose()
     {
-        _watchdog?.Dispose();
+        _clock.Dispose();
         _line.Dispose();
         _reply.Dispose();
     }
@@ -296,8 +297,11 @@ public sealed class ReplyRecorder : IProtocolLogger
         _line.SetLength(0);
         _transcript?.WriteLine("S: " + ReportText.FromWire(bytes));
 
-        // The code is the first line's, even when that line is too long to keep (RFC 5321 4.2.1).
-        _replyCode ??= ParseCode(bytes);
+        // The code is the first line's, even when that line is too long to keep (RFC 5321 4.2.1). (The kept line
+        // always has its first bytes, so the check of the code's form sees every line's.)
+        var lineCode = ParseCode(bytes);
+        _replyWellFormed &= lineCode >= 100 && (bytes.Length == 3 || bytes[3] is (byte)'-' or (byte)' ') && (_replyCode is null || lineCode == _replyCode);
+        _replyCode ??= lineCode;
         // Keep up to the cap, cutting a line rather than dropping it (netqmail keeps the first 5000 bytes).
         var room = ReportText.MaxServerTextBytes - (int)_reply.Length - 1;
         if (room > 0)
@@ -325,7 +329,10 @@ public sealed class ReplyRecorder : IProtocolLogger
             var kept = _queuedBytes + LastReply.Lines.Length <= MaxQueuedBytes ? LastReply : LastReply with { Lines = FormattableString.Invariant($"{code} (reply text not kept)\n") };
             _queuedBytes += kept.Lines.Length;
             _unclaimed.Enqueue(kept);
+            _wellFormed.Enqueue(_replyWellFormed);
         }
+
+        _replyWellFormed = true;
 
         if (code == 354)
         {
@@ -342,69 +349,17 @@ public sealed class ReplyRecorder : IProtocolLogger
 
     /// <summary>The message starts going out: from now on the clock bounds each write (<see cref="Wrote"/>), not
     /// the replies owed, until <see cref="EndWriting"/>.</summary>
-    public void BeginWriting()
-    {
-        lock (_gate)
-        {
-            _writing = true;
-            _watchdog?.Change(_replyDeadline, Timeout.InfiniteTimeSpan);
-        }
-    }
+    public void BeginWriting() => _clock.BeginWriting();
 
     /// <summary>One write completed: the next has <c>timeoutremote</c> of its own.</summary>
-    public void Wrote()
-    {
-        lock (_gate)
-        {
-            if (_writing)
-            {
-                _watchdog?.Change(_replyDeadline, Timeout.InfiniteTimeSpan);
-            }
-        }
-    }
+    public void Wrote() => _clock.Wrote();
 
     /// <summary>The last write is done: the replies still owed have <c>timeoutremote</c> from now.</summary>
-    public void EndWriting()
-    {
-        lock (_gate)
-        {
-            _writing = false;
-            _watchdog?.Change(_outstanding > 0 ? _replyDeadline : Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        }
-    }
+    public void EndWriting() => _clock.EndWriting();
 
-    private void Expect()
-    {
-        lock (_gate)
-        {
-            if (_writing)
-            {
-                _outstanding++;
-                return;
-            }
+    private void Expect() => _clock.Expect();
 
-            if (_outstanding++ == 0)
-            {
-                _watchdog?.Change(_replyDeadline, Timeout.InfiniteTimeSpan);
-            }
-        }
-    }
-
-    private void Replied()
-    {
-        lock (_gate)
-        {
-            _outstanding = Math.Max(0, _outstanding - 1);
-            if (_writing)
-            {
-                // The MAIL and RCPT replies arriving during a pipelined upload: the writes keep their own clock.
-                return;
-            }
-
-            // Each reply restarts the clock for the next one still owed; none owed, no clock.
-            _watchdog?.Change(_outstanding > 0 ? _replyDeadline : Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        }
-    }
+    private void Replied() => _clock.Replied();
 
     private void GiveUp(string why)
     {

@@ -294,7 +294,7 @@ public sealed class PublishedBinaryTests
         Assert.That(text, Does.Contain("route:       MX\n"));
         Assert.That(text, Does.Contain("  127.0.0.19 ").And.Contain("dead.backup.qremote.test (preference 10)  DNSSEC: insecure"));
         Assert.That(text.IndexOf("127.0.0.19", StringComparison.Ordinal), Is.LessThan(text.IndexOf("127.0.0.20", StringComparison.Ordinal)));
-        Assert.That(text, Does.Contain("tls:         the policy is chosen per exchanger"));
+        Assert.That(text, Does.Contain("\n  dead.backup.qremote.test: Opportunistic (no policy file: opportunistic)\n"));
 
         var nx = System.Text.Encoding.UTF8.GetString(QmailRspawn.Run(_home, _message, ["nonexistent.qremote.test"], _netns, ["--plan"]).Output);
         Assert.That(nx, Does.Contain("result:      D Sorry, I couldn't find any host named nonexistent.qremote.test. (#5.1.2)"));

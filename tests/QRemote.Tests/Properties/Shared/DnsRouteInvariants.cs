@@ -13,7 +13,7 @@ namespace QRemote.Tests.Properties;
 /// <item>nothing throws, and resolution with enumeration ends within <see cref="Bound"/> (a cancellation token
 /// of that length is passed; a wall-clock watchdog of twice that catches a loop that never looks at it);</item>
 /// <item>the route is destinations, or a failure report (<see cref="Resolution.Failed"/>, or the list's
-/// <see cref="DestinationList.Failure"/> once it yielded nothing), never neither and never both;</item>
+/// <see cref="DestinationStep.NothingToTry"/> once it yielded nothing), never neither and never both;</item>
 /// <item>each destination has a real IPv4 or IPv6 address that is not this host's, port 25, a preference in
 /// 0..65535, preferences never decreasing;</item>
 /// <item>a failure report has no recipient reports; its letter is D exactly when its text is one of the permanent
@@ -86,18 +86,18 @@ public static class DnsRouteInvariants
             {
                 case Resolution.Found found:
                 {
-                    var list = await found.Destinations.ToListAsync(deadline.Token).ConfigureAwait(false);
-                    if (list.Count > 0 && found.Destinations.Failure is not null)
+                    var (list, nothingToTry) = await found.Destinations.ResolveAllAsync(deadline.Token).ConfigureAwait(false);
+                    if (list.Count > 0 && nothingToTry is not null)
                     {
-                        throw new InvariantException($"destinations and a failure: {found.Destinations.Failure}");
+                        throw new InvariantException($"destinations and a failure: {nothingToTry}");
                     }
 
-                    if (list.Count == 0 && found.Destinations.Failure is null)
+                    if (list.Count == 0 && nothingToTry is null)
                     {
                         throw new InvariantException("no destination and no failure report");
                     }
 
-                    return (list, list.Count == 0 ? found.Destinations.Failure : null);
+                    return (list, nothingToTry);
                 }
 
                 case Resolution.Failed failed:
