@@ -1,7 +1,7 @@
 using System.Net;
 using QRemote.Tests.Infrastructure;
 
-namespace QRemote.Tests;
+namespace QRemote.Tests.Delivery;
 
 /// <summary>argv and stdin no sane caller sends: each has a defined letter, never a crash.</summary>
 public sealed class HostileInputTests

@@ -1,6 +1,7 @@
 using ARSoft.Tools.Net;
 using ARSoft.Tools.Net.Dns;
 using QRemote.Dns;
+using QRemote.Tests.Infrastructure;
 using QRemote.Tests.Properties;
 
 namespace QRemote.Tests.Dns;

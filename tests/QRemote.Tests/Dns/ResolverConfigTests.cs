@@ -1,7 +1,7 @@
 using System.Net;
 using QRemote.Dns;
 
-namespace QRemote.Tests;
+namespace QRemote.Tests.Dns;
 
 public sealed class ResolverConfigTests
 {

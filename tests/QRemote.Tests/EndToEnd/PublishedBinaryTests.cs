@@ -1,5 +1,4 @@
 using System.Net;
-using QRemote.Tests.Dns;
 using QRemote.Tests.Infrastructure;
 
 namespace QRemote.Tests.EndToEnd;

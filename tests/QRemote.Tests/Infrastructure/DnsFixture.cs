@@ -1,19 +1,20 @@
 using System.Text;
-using QRemote.Tests.Infrastructure;
 
-namespace QRemote.Tests.Dns;
+namespace QRemote.Tests.Infrastructure;
 
 /// <summary>
 /// One BIND9 for all DNS tests, authoritative for <c>qremote.test</c> (DNSSEC-signed with RSA-2048
 /// keys, so MX answers with RRSIGs are large) and <c>broken.test</c> (fails to load: SERVFAIL).
-/// The addresses are on 127.0.0.0/8 but not 127.0.0.1, which is this host's own.
+/// The addresses are on 127.0.0.0/8 but not 127.0.0.1, which is this host's own. Started by the first test
+/// that asks for it, wherever that test lives, and stopped once after the last (<see cref="SharedPeers"/>).
 /// </summary>
-[SetUpFixture]
-public sealed class DnsFixture
+internal static class DnsFixture
 {
-    internal static Bind Server { get; private set; } = null!;
+    private static readonly Lazy<(Bind Server, string ResolvConf)> Shared = new(Start, LazyThreadSafetyMode.ExecutionAndPublication);
 
-    public static string ResolvConf { get; private set; } = "";
+    internal static Bind Server => Shared.Value.Server;
+
+    public static string ResolvConf => Shared.Value.ResolvConf;
 
     /// <summary>Names of the exchangers in the 'big' domain: enough MX records that the answer exceeds 1232 bytes.</summary>
     public static int BigCount => 40;
@@ -98,15 +99,20 @@ public sealed class DnsFixture
 
         """;
 
-    [OneTimeSetUp]
-    public void Start()
+    /// <summary>Stops the BIND if a test started it.</summary>
+    public static void StopIfStarted()
     {
-        Server = Bind.Start(
-            new Dictionary<string, string?> { ["qremote.test"] = Zone(), ["other.test"] = OtherZone, ["broken.test"] = null },
-            new HashSet<string> { "qremote.test" });
-        ResolvConf = Server.WriteResolvConf();
+        if (Shared.IsValueCreated)
+        {
+            Shared.Value.Server.Dispose();
+        }
     }
 
-    [OneTimeTearDown]
-    public void Stop() => Server?.Dispose();
+    private static (Bind, string) Start()
+    {
+        var server = Bind.Start(
+            new Dictionary<string, string?> { ["qremote.test"] = Zone(), ["other.test"] = OtherZone, ["broken.test"] = null },
+            new HashSet<string> { "qremote.test" });
+        return (server, server.WriteResolvConf());
+    }
 }

@@ -4,7 +4,7 @@ using Serilog.Events;
 using Serilog.Formatting.Compact;
 using Serilog.Parsing;
 
-namespace QRemote.Tests;
+namespace QRemote.Tests.Logging;
 
 public sealed class LoggingTests
 {

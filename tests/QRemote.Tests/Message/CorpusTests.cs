@@ -2,7 +2,7 @@ using System.Net;
 using System.Text;
 using QRemote.Tests.Infrastructure;
 
-namespace QRemote.Tests;
+namespace QRemote.Tests.Message;
 
 /// <summary>
 /// Messages go out byte for byte: each corpus message is delivered to Postfix's smtp-sink through a

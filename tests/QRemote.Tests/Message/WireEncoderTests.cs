@@ -1,7 +1,7 @@
 using System.Text;
 using QRemote.Message;
 
-namespace QRemote.Tests;
+namespace QRemote.Tests.Message;
 
 public sealed class WireEncoderTests
 {

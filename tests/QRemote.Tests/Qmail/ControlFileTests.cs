@@ -1,6 +1,6 @@
 using QRemote.Qmail;
 
-namespace QRemote.Tests;
+namespace QRemote.Tests.Qmail;
 
 public sealed class ControlFileTests
 {

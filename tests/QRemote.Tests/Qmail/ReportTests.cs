@@ -2,7 +2,7 @@ using System.Net;
 using System.Text;
 using QRemote.Qmail;
 
-namespace QRemote.Tests;
+namespace QRemote.Tests.Qmail;
 
 public sealed class ReportTests
 {

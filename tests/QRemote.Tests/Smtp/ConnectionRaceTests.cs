@@ -3,7 +3,7 @@ using System.Net.Sockets;
 using System.Text;
 using QRemote.Tests.Infrastructure;
 
-namespace QRemote.Tests.Dns;
+namespace QRemote.Tests.Smtp;
 
 /// <summary>
 /// RFC 8305's connection race between one exchanger's IPv6 and IPv4 addresses: <c>mx.race.qremote.test</c>

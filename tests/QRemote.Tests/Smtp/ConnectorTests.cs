@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using QRemote.Smtp;
 
-namespace QRemote.Tests;
+namespace QRemote.Tests.Smtp;
 
 /// <summary>control/outgoingip's addresses, one per family: each connection takes the one of its own family.</summary>
 public sealed class ConnectorTests

@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using QRemote.Tests.Infrastructure;
 
-namespace QRemote.Tests;
+namespace QRemote.Tests.Smtp;
 
 /// <summary>
 /// Against a real Postfix 3.7 <c>smtpd</c> (a private instance per test, see <see cref="PostfixServer"/>;

@@ -1,7 +1,7 @@
 using System.Text;
 using QRemote.Smtp;
 
-namespace QRemote.Tests;
+namespace QRemote.Tests.Smtp;
 
 public sealed class ReplyRecorderTests
 {

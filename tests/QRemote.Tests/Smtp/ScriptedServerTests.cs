@@ -1,7 +1,7 @@
 using System.Net;
 using QRemote.Tests.Infrastructure;
 
-namespace QRemote.Tests;
+namespace QRemote.Tests.Smtp;
 
 /// <summary>Misbehaviour no real server produces on purpose, each with its exact report.</summary>
 public sealed class ScriptedServerTests

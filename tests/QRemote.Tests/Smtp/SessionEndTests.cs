@@ -5,7 +5,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using QRemote.Tests.Infrastructure;
 
-namespace QRemote.Tests;
+namespace QRemote.Tests.Smtp;
 
 /// <summary>How a session ends: QUIT, then (over TLS) a close_notify, then the TCP close; over TLS as in plain text.</summary>
 [NonParallelizable]

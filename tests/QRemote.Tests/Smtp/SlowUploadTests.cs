@@ -2,7 +2,7 @@ using System.Net;
 using System.Text;
 using QRemote.Tests.Infrastructure;
 
-namespace QRemote.Tests;
+namespace QRemote.Tests.Smtp;
 
 /// <summary>
 /// A message whose upload takes longer than <c>timeoutremote</c>: the timeout bounds each read and each write

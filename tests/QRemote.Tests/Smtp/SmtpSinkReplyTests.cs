@@ -1,7 +1,7 @@
 using System.Net;
 using QRemote.Tests.Infrastructure;
 
-namespace QRemote.Tests;
+namespace QRemote.Tests.Smtp;
 
 /// <summary>
 /// The reply-code table of qmail-remote, row by row, against Postfix's smtp-sink with its fault

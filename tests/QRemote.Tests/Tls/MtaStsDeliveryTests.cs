@@ -3,7 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using QRemote.Delivery;
 using QRemote.Tests.Infrastructure;
-using QRemote.Tests.MtaSts;
+using QRemote.Tests.Tls.MtaSts;
 
 namespace QRemote.Tests.Tls;
 

@@ -2,7 +2,7 @@ using System.Net;
 using System.Text;
 using QRemote.Tests.Infrastructure;
 
-namespace QRemote.Tests.Dns;
+namespace QRemote.Tests.Tls;
 
 /// <summary>
 /// The TLS patch's control files against a real Postfix with certificates made here:

@@ -2,7 +2,7 @@ using System.Net;
 using System.Text;
 using QRemote.Tests.Infrastructure;
 
-namespace QRemote.Tests.Dns;
+namespace QRemote.Tests.Tls;
 
 /// <summary>
 /// TLS session resumption in one long-running process (the daemon's case): the second STARTTLS connection to

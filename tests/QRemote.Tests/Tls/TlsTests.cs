@@ -2,7 +2,7 @@ using System.Net;
 using System.Text;
 using QRemote.Tests.Infrastructure;
 
-namespace QRemote.Tests;
+namespace QRemote.Tests.Tls;
 
 /// <summary>Opportunistic STARTTLS (RFC 7435) against a real Postfix, and the failures a real server won't stage.</summary>
 [NonParallelizable]

@@ -2,7 +2,7 @@ using System.Security.Cryptography.X509Certificates;
 using QRemote.Dns;
 using QRemote.Tests.Infrastructure;
 
-namespace QRemote.Tests.MtaSts;
+namespace QRemote.Tests.Tls.MtaSts;
 
 /// <summary>
 /// For every MTA-STS test: a BIND9 of its own, authoritative for <c>mtasts.test</c> (the <c>_mta-sts</c> TXT records

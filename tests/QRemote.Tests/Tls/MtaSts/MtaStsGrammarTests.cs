@@ -1,6 +1,6 @@
 using QRemote.Tls;
 
-namespace QRemote.Tests.MtaSts;
+namespace QRemote.Tests.Tls.MtaSts;
 
 /// <summary>RFC 8461's two grammars (the policy body, section 3.2; the TXT record, section 3.1) and MX matching (4.1).</summary>
 public sealed class MtaStsGrammarTests

@@ -4,7 +4,7 @@ using System.Text;
 using QRemote.Dns;
 using QRemote.Tls;
 
-namespace QRemote.Tests.MtaSts;
+namespace QRemote.Tests.Tls.MtaSts;
 
 /// <summary>
 /// Policy discovery against real peers: BIND9 (<see cref="MtaStsFixture"/>) for the <c>_mta-sts</c> records and

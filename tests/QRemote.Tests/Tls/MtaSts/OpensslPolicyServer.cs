@@ -2,7 +2,7 @@ using System.Net;
 using System.Text.RegularExpressions;
 using QRemote.Tests.Infrastructure;
 
-namespace QRemote.Tests.MtaSts;
+namespace QRemote.Tests.Tls.MtaSts;
 
 /// <summary>
 /// A real HTTPS server for policy files: <c>openssl s_server -WWW</c>, which serves files relative to its working

@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
-namespace QRemote.Tests.MtaSts;
+namespace QRemote.Tests.Tls.MtaSts;
 
 /// <summary>
 /// An HTTPS server of our own, only for answers openssl's <c>-WWW</c> cannot give (it always says
