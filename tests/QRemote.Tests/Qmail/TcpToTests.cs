@@ -3,757 +3,466 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
-using QRemote.Delivery;
-using QRemote.Dns;
-using QRemote.Message;
 using QRemote.Qmail;
 using QRemote.Smtp;
 using QRemote.Tests.Infrastructure;
 
-namespace QRemote.Tests
+namespace QRemote.Tests.Qmail;
+
+/// <summary>
+/// netqmail's connect-timeout memory against real files and real sockets: qmail's 1024-byte
+/// <c>queue/lock/tcpto</c> in a temporary qmail home, checked byte by byte against the layout qmail's
+/// tools read (decoded here independently of QRemote), timeouts made by a listener whose queue is full.
+/// </summary>
+public sealed class TcpToTests
 {
-    /// <summary>
-    /// netqmail's connect-timeout memory against real files and real sockets: qmail's 1024-byte
-    /// <c>queue/lock/tcpto</c> in a temporary qmail home, checked byte by byte against the layout qmail's
-    /// tools read (decoded here independently of QRemote), timeouts made by a listener whose queue is full.
-    /// </summary>
-    public sealed class TcpToTests
+    private static readonly DateTimeOffset Start = DateTimeOffset.FromUnixTimeSeconds(1_700_000_000);
+
+    [Test]
+    public async Task A_connect_timeout_is_recorded_counted_again_after_the_damper_and_then_skipped()
     {
-        private static readonly DateTimeOffset Start = DateTimeOffset.FromUnixTimeSeconds(1_700_000_000);
+        using var home = TcpToHome.Create();
+        var time = FakeClock.StoppedAt(Start);
+        var tcpto = new TcpTo(home.Path, time, processId: 0);
+        using var hole = BlackHole.Start(IPAddress.Parse("127.0.0.91"));
 
-        [Test]
-        public async Task A_connect_timeout_is_recorded_counted_again_after_the_damper_and_then_skipped()
+        Assert.That(await tcpto.CheckAsync(hole.Address, CancellationToken.None), Is.EqualTo(default(TcpToCheck)));
+        await TimeOutAndRecord(tcpto, hole);
+        Assert.That(TcpToFile.Ipv4(home.Ipv4), Is.EqualTo(new[] { new TcpToEntry(0, hole.Address, 1, Start.ToUnixTimeSeconds()) }));
+
+        // Within two minutes of the last one: not counted.
+        time.Advance(TimeSpan.FromSeconds(119));
+        Assert.That(await tcpto.CheckAsync(hole.Address, CancellationToken.None), Is.EqualTo(new TcpToCheck(false, 1, 119)));
+        await TimeOutAndRecord(tcpto, hole);
+        Assert.That(TcpToFile.Ipv4(home.Ipv4), Is.EqualTo(new[] { new TcpToEntry(0, hole.Address, 1, Start.ToUnixTimeSeconds()) }));
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        await TimeOutAndRecord(tcpto, hole);
+        var second = Start.ToUnixTimeSeconds() + 120;
+        Assert.That(TcpToFile.Ipv4(home.Ipv4), Is.EqualTo(new[] { new TcpToEntry(0, hole.Address, 2, second) }));
+
+        // Two timeouts: skipped for (60 + (pid & 31)) << 6 = 3840 s with pid 0.
+        Assert.That(await tcpto.CheckAsync(hole.Address, CancellationToken.None), Is.EqualTo(new TcpToCheck(true, 2, 0)));
+        time.Advance(TimeSpan.FromSeconds(3839));
+        Assert.That((await tcpto.CheckAsync(hole.Address, CancellationToken.None)).Skip, Is.True);
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.That(await tcpto.CheckAsync(hole.Address, CancellationToken.None), Is.EqualTo(new TcpToCheck(false, 2, 3840)));
+    }
+
+    [Test]
+    public async Task Records_are_qmails_16_bytes_and_nothing_else_in_the_file_changes()
+    {
+        using var home = TcpToHome.Create();
+        var time = FakeClock.StoppedAt(DateTimeOffset.FromUnixTimeSeconds(0x66554433));
+        var tcpto = new TcpTo(home.Path, time, processId: 0);
+        await tcpto.RecordAsync(IPAddress.Parse("192.0.2.45"), timedOut: true, CancellationToken.None);
+        time.Advance(TimeSpan.FromSeconds(0x100));
+        await tcpto.RecordAsync(IPAddress.Parse("198.51.100.7"), timedOut: true, CancellationToken.None);
+
+        var expected = new byte[1024];
+        new byte[] { 192, 0, 2, 45, 1, 0, 0, 0, 0x33, 0x44, 0x55, 0x66, 0, 0, 0, 0 }.CopyTo(expected, 0);
+        new byte[] { 198, 51, 100, 7, 1, 0, 0, 0, 0x33, 0x45, 0x55, 0x66, 0, 0, 0, 0 }.CopyTo(expected, 16);
+        Assert.That(File.ReadAllBytes(home.Ipv4), Is.EqualTo(expected));
+
+        // A success clears the count (when the address was there when checked); the rest stays.
+        Assert.That((await tcpto.CheckAsync(IPAddress.Parse("192.0.2.45"), CancellationToken.None)).Timeouts, Is.EqualTo(1));
+        await tcpto.RecordAsync(IPAddress.Parse("192.0.2.45"), timedOut: false, CancellationToken.None);
+        expected[4] = 0;
+        Assert.That(File.ReadAllBytes(home.Ipv4), Is.EqualTo(expected));
+        Assert.That(File.Exists(home.Ipv6), Is.False, "IPv4 addresses never touch the IPv6 file");
+    }
+
+    [Test]
+    public async Task Unused_bytes_of_a_record_are_left_as_they_were()
+    {
+        using var home = TcpToHome.Create();
+        var bytes = new byte[1024];
+        new byte[] { 192, 0, 2, 1, 1, 0xA5, 0xA6, 0xA7, 0, 0, 0, 0, 0xB1, 0xB2, 0xB3, 0xB4 }.CopyTo(bytes, 0);
+        File.WriteAllBytes(home.Ipv4, bytes);
+        var tcpto = new TcpTo(home.Path, FakeClock.StoppedAt(DateTimeOffset.FromUnixTimeSeconds(0x01020304)), 0);
+        await tcpto.RecordAsync(IPAddress.Parse("192.0.2.1"), timedOut: true, CancellationToken.None);
+        Assert.That(File.ReadAllBytes(home.Ipv4)[..16], Is.EqualTo(new byte[] { 192, 0, 2, 1, 2, 0xA5, 0xA6, 0xA7, 4, 3, 2, 1, 0xB1, 0xB2, 0xB3, 0xB4 }));
+    }
+
+    [Test]
+    public async Task A_refused_connection_clears_the_count()
+    {
+        using var home = TcpToHome.Create();
+        var time = FakeClock.StoppedAt(Start);
+        var tcpto = new TcpTo(home.Path, time, 0);
+        var address = IPAddress.Parse("127.0.0.92");
+        await tcpto.RecordAsync(address, timedOut: true, CancellationToken.None);
+        time.Advance(TimeSpan.FromSeconds(300));
+        await tcpto.RecordAsync(address, timedOut: true, CancellationToken.None);
+        time.Advance(TimeSpan.FromSeconds(3840));
+
+        var check = await tcpto.CheckAsync(address, CancellationToken.None);
+        Assert.That(check, Is.EqualTo(new TcpToCheck(false, 2, 3840)));
+        var result = await Connector.ConnectAsync(new IPEndPoint(address, FreePort.Tcp(address)), TimeSpan.FromSeconds(5), CancellationToken.None);
+        Assert.That((result.Socket, result.Error, result.TimedOut), Is.EqualTo(((Socket?)null, "ConnectionRefused", false)));
+        await tcpto.RecordAsync(address, result.TimedOut, CancellationToken.None);
+        Assert.That(TcpToFile.Ipv4(home.Ipv4), Is.Empty);
+        Assert.That(TcpToFile.Ipv4(home.Ipv4, free: true), Is.EqualTo(new[] { new TcpToEntry(0, address, 0, Start.ToUnixTimeSeconds() + 300) }));
+    }
+
+    [Test]
+    public async Task A_connection_clears_the_count_but_only_of_an_address_found_when_checked()
+    {
+        using var home = TcpToHome.Create();
+        var time = FakeClock.StoppedAt(Start);
+        var address = IPAddress.Parse("127.0.0.95");
+        using var listener = new TcpListener(address, 0);
+        listener.Start();
+        var endpoint = (IPEndPoint)listener.LocalEndpoint;
+        await new TcpTo(home.Path, time, 0).RecordAsync(address, timedOut: true, CancellationToken.None);
+        var before = File.ReadAllBytes(home.Ipv4);
+
+        // Another delivery that never checked (as after qmail-tcpok): nothing to clear, nothing written.
+        var fresh = new TcpTo(home.Path, time, 0);
+        await fresh.RecordAsync(address, timedOut: false, CancellationToken.None);
+        Assert.That(File.ReadAllBytes(home.Ipv4), Is.EqualTo(before));
+
+        Assert.That((await fresh.CheckAsync(address, CancellationToken.None)).Timeouts, Is.EqualTo(1));
+        var result = await Connector.ConnectAsync(endpoint, TimeSpan.FromSeconds(5), CancellationToken.None);
+        using (result.Socket)
         {
-            using var home = TcpToHome.Create();
-            var time = new FakeTimeProvider(Start);
-            var tcpto = new TcpTo(home.Path, time, processId: 0);
-            using var hole = BlackHole.Start(IPAddress.Parse("127.0.0.91"));
-
-            Assert.That(await tcpto.CheckAsync(hole.Address, CancellationToken.None), Is.EqualTo(default(TcpToCheck)));
-            await TimeOutAndRecord(tcpto, hole);
-            Assert.That(TcpToFile.Ipv4(home.Ipv4), Is.EqualTo(new[] { new TcpToEntry(0, hole.Address, 1, Start.ToUnixTimeSeconds()) }));
-
-            // Within two minutes of the last one: not counted.
-            time.Advance(TimeSpan.FromSeconds(119));
-            Assert.That(await tcpto.CheckAsync(hole.Address, CancellationToken.None), Is.EqualTo(new TcpToCheck(false, 1, 119)));
-            await TimeOutAndRecord(tcpto, hole);
-            Assert.That(TcpToFile.Ipv4(home.Ipv4), Is.EqualTo(new[] { new TcpToEntry(0, hole.Address, 1, Start.ToUnixTimeSeconds()) }));
-
-            time.Advance(TimeSpan.FromSeconds(1));
-            await TimeOutAndRecord(tcpto, hole);
-            var second = Start.ToUnixTimeSeconds() + 120;
-            Assert.That(TcpToFile.Ipv4(home.Ipv4), Is.EqualTo(new[] { new TcpToEntry(0, hole.Address, 2, second) }));
-
-            // Two timeouts: skipped for (60 + (pid & 31)) << 6 = 3840 s with pid 0.
-            Assert.That(await tcpto.CheckAsync(hole.Address, CancellationToken.None), Is.EqualTo(new TcpToCheck(true, 2, 0)));
-            time.Advance(TimeSpan.FromSeconds(3839));
-            Assert.That((await tcpto.CheckAsync(hole.Address, CancellationToken.None)).Skip, Is.True);
-            time.Advance(TimeSpan.FromSeconds(1));
-            Assert.That(await tcpto.CheckAsync(hole.Address, CancellationToken.None), Is.EqualTo(new TcpToCheck(false, 2, 3840)));
+            Assert.That(result.Socket, Is.Not.Null);
+            await fresh.RecordAsync(address, result.TimedOut, CancellationToken.None);
         }
 
-        [Test]
-        public async Task Records_are_qmails_16_bytes_and_nothing_else_in_the_file_changes()
+        Assert.That(TcpToFile.Ipv4(home.Ipv4, free: true), Is.EqualTo(new[] { new TcpToEntry(0, address, 0, Start.ToUnixTimeSeconds()) }));
+    }
+
+    [Test]
+    public async Task A_missing_file_is_no_memory_and_is_never_created()
+    {
+        using var home = TcpToHome.Create(withTcpto: false);
+        var tcpto = new TcpTo(home.Path, FakeClock.StoppedAt(Start), 0);
+        var address = IPAddress.Parse("192.0.2.9");
+        for (var i = 0; i < 3; i++)
         {
-            using var home = TcpToHome.Create();
-            var time = new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(0x66554433));
-            var tcpto = new TcpTo(home.Path, time, processId: 0);
-            await tcpto.RecordAsync(IPAddress.Parse("192.0.2.45"), timedOut: true, CancellationToken.None);
-            time.Advance(TimeSpan.FromSeconds(0x100));
-            await tcpto.RecordAsync(IPAddress.Parse("198.51.100.7"), timedOut: true, CancellationToken.None);
-
-            var expected = new byte[1024];
-            new byte[] { 192, 0, 2, 45, 1, 0, 0, 0, 0x33, 0x44, 0x55, 0x66, 0, 0, 0, 0 }.CopyTo(expected, 0);
-            new byte[] { 198, 51, 100, 7, 1, 0, 0, 0, 0x33, 0x45, 0x55, 0x66, 0, 0, 0, 0 }.CopyTo(expected, 16);
-            Assert.That(File.ReadAllBytes(home.Ipv4), Is.EqualTo(expected));
-
-            // A success clears the count (when the address was there when checked); the rest stays.
-            Assert.That((await tcpto.CheckAsync(IPAddress.Parse("192.0.2.45"), CancellationToken.None)).Timeouts, Is.EqualTo(1));
-            await tcpto.RecordAsync(IPAddress.Parse("192.0.2.45"), timedOut: false, CancellationToken.None);
-            expected[4] = 0;
-            Assert.That(File.ReadAllBytes(home.Ipv4), Is.EqualTo(expected));
-            Assert.That(File.Exists(home.Ipv6), Is.False, "IPv4 addresses never touch the IPv6 file");
-        }
-
-        [Test]
-        public async Task Unused_bytes_of_a_record_are_left_as_they_were()
-        {
-            using var home = TcpToHome.Create();
-            var bytes = new byte[1024];
-            new byte[] { 192, 0, 2, 1, 1, 0xA5, 0xA6, 0xA7, 0, 0, 0, 0, 0xB1, 0xB2, 0xB3, 0xB4 }.CopyTo(bytes, 0);
-            File.WriteAllBytes(home.Ipv4, bytes);
-            var tcpto = new TcpTo(home.Path, new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(0x01020304)), 0);
-            await tcpto.RecordAsync(IPAddress.Parse("192.0.2.1"), timedOut: true, CancellationToken.None);
-            Assert.That(File.ReadAllBytes(home.Ipv4)[..16], Is.EqualTo(new byte[] { 192, 0, 2, 1, 2, 0xA5, 0xA6, 0xA7, 4, 3, 2, 1, 0xB1, 0xB2, 0xB3, 0xB4 }));
-        }
-
-        [Test]
-        public async Task A_refused_connection_clears_the_count()
-        {
-            using var home = TcpToHome.Create();
-            var time = new FakeTimeProvider(Start);
-            var tcpto = new TcpTo(home.Path, time, 0);
-            var address = IPAddress.Parse("127.0.0.92");
-            await tcpto.RecordAsync(address, timedOut: true, CancellationToken.None);
-            time.Advance(TimeSpan.FromSeconds(300));
-            await tcpto.RecordAsync(address, timedOut: true, CancellationToken.None);
-            time.Advance(TimeSpan.FromSeconds(3840));
-
-            var check = await tcpto.CheckAsync(address, CancellationToken.None);
-            Assert.That(check, Is.EqualTo(new TcpToCheck(false, 2, 3840)));
-            var result = await Connector.ConnectAsync(new IPEndPoint(address, FreePort.Tcp(address)), TimeSpan.FromSeconds(5), CancellationToken.None);
-            Assert.That((result.Socket, result.Error, result.TimedOut), Is.EqualTo(((Socket?)null, "ConnectionRefused", false)));
-            await tcpto.RecordAsync(address, result.TimedOut, CancellationToken.None);
-            Assert.That(TcpToFile.Ipv4(home.Ipv4), Is.Empty);
-            Assert.That(TcpToFile.Ipv4(home.Ipv4, free: true), Is.EqualTo(new[] { new TcpToEntry(0, address, 0, Start.ToUnixTimeSeconds() + 300) }));
-        }
-
-        [Test]
-        public async Task A_connection_clears_the_count_but_only_of_an_address_found_when_checked()
-        {
-            using var home = TcpToHome.Create();
-            var time = new FakeTimeProvider(Start);
-            var address = IPAddress.Parse("127.0.0.95");
-            using var listener = new TcpListener(address, 0);
-            listener.Start();
-            var endpoint = (IPEndPoint)listener.LocalEndpoint;
-            await new TcpTo(home.Path, time, 0).RecordAsync(address, timedOut: true, CancellationToken.None);
-            var before = File.ReadAllBytes(home.Ipv4);
-
-            // Another delivery that never checked (as after qmail-tcpok): nothing to clear, nothing written.
-            var fresh = new TcpTo(home.Path, time, 0);
-            await fresh.RecordAsync(address, timedOut: false, CancellationToken.None);
-            Assert.That(File.ReadAllBytes(home.Ipv4), Is.EqualTo(before));
-
-            Assert.That((await fresh.CheckAsync(address, CancellationToken.None)).Timeouts, Is.EqualTo(1));
-            var result = await Connector.ConnectAsync(endpoint, TimeSpan.FromSeconds(5), CancellationToken.None);
-            using (result.Socket)
-            {
-                Assert.That(result.Socket, Is.Not.Null);
-                await fresh.RecordAsync(address, result.TimedOut, CancellationToken.None);
-            }
-
-            Assert.That(TcpToFile.Ipv4(home.Ipv4, free: true), Is.EqualTo(new[] { new TcpToEntry(0, address, 0, Start.ToUnixTimeSeconds()) }));
-        }
-
-        [Test]
-        public async Task A_missing_file_is_no_memory_and_is_never_created()
-        {
-            using var home = TcpToHome.Create(withTcpto: false);
-            var tcpto = new TcpTo(home.Path, new FakeTimeProvider(Start), 0);
-            var address = IPAddress.Parse("192.0.2.9");
-            for (var i = 0; i < 3; i++)
-            {
-                Assert.That(await tcpto.CheckAsync(address, CancellationToken.None), Is.EqualTo(default(TcpToCheck)));
-                await tcpto.RecordAsync(address, timedOut: true, CancellationToken.None);
-            }
-
-            await tcpto.RecordAsync(address, timedOut: false, CancellationToken.None);
-            Assert.That(Directory.GetFileSystemEntries(Path.Combine(home.Path, "queue", "lock")), Is.Empty);
-        }
-
-        [Test]
-        public async Task An_empty_file_is_no_table_as_in_qmail()
-        {
-            using var home = TcpToHome.Create();
-            File.WriteAllBytes(home.Ipv4, []);
-            var tcpto = new TcpTo(home.Path, new FakeTimeProvider(Start), 0);
-            await tcpto.RecordAsync(IPAddress.Parse("192.0.2.9"), timedOut: true, CancellationToken.None);
-            Assert.That(new FileInfo(home.Ipv4).Length, Is.Zero);
-        }
-
-        [Test]
-        public async Task A_missing_queue_lock_directory_is_no_memory_for_either_family()
-        {
-            var path = Directory.CreateTempSubdirectory("qremote-tcpto-").FullName;
-            try
-            {
-                var tcpto = new TcpTo(path, new FakeTimeProvider(Start), 0);
-                foreach (var address in new[] { IPAddress.Parse("192.0.2.9"), IPAddress.Parse("2001:db8::9") })
-                {
-                    await tcpto.RecordAsync(address, timedOut: true, CancellationToken.None);
-                    Assert.That(await tcpto.CheckAsync(address, CancellationToken.None), Is.EqualTo(default(TcpToCheck)));
-                }
-
-                Assert.That(Directory.GetFileSystemEntries(path), Is.Empty);
-            }
-            finally
-            {
-                Directory.Delete(path, recursive: true);
-            }
-        }
-
-        [Test]
-        public async Task Ipv6_timeouts_go_to_our_own_file_created_on_the_first_one()
-        {
-            using var home = TcpToHome.Create();
-            var time = new FakeTimeProvider(Start);
-            var tcpto = new TcpTo(home.Path, time, processId: 31);
-            using var hole = BlackHole.Start(IPAddress.IPv6Loopback);
-
-            Assert.That(await tcpto.CheckAsync(hole.Address, CancellationToken.None), Is.EqualTo(default(TcpToCheck)));
-            Assert.That(File.Exists(home.Ipv6), Is.False, "a check alone creates nothing");
-            await TimeOutAndRecord(tcpto, hole);
-
-            var expected = new byte[2048];
-            IPAddress.IPv6Loopback.GetAddressBytes().CopyTo(expected, 0);
-            expected[16] = 1;
-            BinaryPrimitives.WriteInt64LittleEndian(expected.AsSpan(24), Start.ToUnixTimeSeconds());
-            Assert.That(File.ReadAllBytes(home.Ipv6), Is.EqualTo(expected));
-            Assert.That(File.ReadAllBytes(home.Ipv4), Is.EqualTo(new byte[1024]), "qmail's file holds IPv4 only");
-
-            time.Advance(TimeSpan.FromSeconds(120));
-            await TimeOutAndRecord(tcpto, hole);
-            Assert.That(TcpToFile.Ipv6(home.Ipv6), Is.EqualTo(new[] { new TcpToEntry(0, IPAddress.IPv6Loopback, 2, Start.ToUnixTimeSeconds() + 120) }));
-
-            // pid 31: (60 + 31) << 6 = 5824 s.
-            time.Advance(TimeSpan.FromSeconds(5823));
-            Assert.That(await tcpto.CheckAsync(hole.Address, CancellationToken.None), Is.EqualTo(new TcpToCheck(true, 2, 5823)));
-            time.Advance(TimeSpan.FromSeconds(1));
-            Assert.That((await tcpto.CheckAsync(hole.Address, CancellationToken.None)).Skip, Is.False);
-        }
-
-        [Test]
-        public async Task Ipv6_file_truncated_to_clear_it_reads_as_empty_and_grows_back()
-        {
-            using var home = TcpToHome.Create();
-            File.WriteAllBytes(home.Ipv6, []);
-            var tcpto = new TcpTo(home.Path, new FakeTimeProvider(Start), 0);
-            var address = IPAddress.Parse("2001:db8::25");
             Assert.That(await tcpto.CheckAsync(address, CancellationToken.None), Is.EqualTo(default(TcpToCheck)));
             await tcpto.RecordAsync(address, timedOut: true, CancellationToken.None);
-            Assert.That(new FileInfo(home.Ipv6).Length, Is.EqualTo(2048));
-            Assert.That(TcpToFile.Ipv6(home.Ipv6), Is.EqualTo(new[] { new TcpToEntry(0, address, 1, Start.ToUnixTimeSeconds()) }));
         }
 
-        [Test]
-        public async Task Ipv4_mapped_ipv6_addresses_are_kept_in_qmails_file()
-        {
-            using var home = TcpToHome.Create();
-            var tcpto = new TcpTo(home.Path, new FakeTimeProvider(Start), 0);
-            await tcpto.RecordAsync(IPAddress.Parse("::ffff:192.0.2.77"), timedOut: true, CancellationToken.None);
-            Assert.That(TcpToFile.Ipv4(home.Ipv4), Is.EqualTo(new[] { new TcpToEntry(0, IPAddress.Parse("192.0.2.77"), 1, Start.ToUnixTimeSeconds()) }));
-            Assert.That(File.Exists(home.Ipv6), Is.False);
-        }
+        await tcpto.RecordAsync(address, timedOut: false, CancellationToken.None);
+        Assert.That(Directory.GetFileSystemEntries(Path.Combine(home.Path, "queue", "lock")), Is.Empty);
+    }
 
-        [Test]
-        public async Task The_count_stops_at_ten()
+    [Test]
+    public async Task An_empty_file_is_no_table_as_in_qmail()
+    {
+        using var home = TcpToHome.Create();
+        File.WriteAllBytes(home.Ipv4, []);
+        var tcpto = new TcpTo(home.Path, FakeClock.StoppedAt(Start), 0);
+        await tcpto.RecordAsync(IPAddress.Parse("192.0.2.9"), timedOut: true, CancellationToken.None);
+        Assert.That(new FileInfo(home.Ipv4).Length, Is.Zero);
+    }
+
+    [Test]
+    public async Task A_missing_queue_lock_directory_is_no_memory_for_either_family()
+    {
+        var path = Directory.CreateTempSubdirectory("qremote-tcpto-").FullName;
+        try
         {
-            using var home = TcpToHome.Create();
-            var time = new FakeTimeProvider(Start);
-            var tcpto = new TcpTo(home.Path, time, 0);
-            var address = IPAddress.Parse("192.0.2.10");
-            for (var i = 0; i < 12; i++)
+            var tcpto = new TcpTo(path, FakeClock.StoppedAt(Start), 0);
+            foreach (var address in new[] { IPAddress.Parse("192.0.2.9"), IPAddress.Parse("2001:db8::9") })
             {
                 await tcpto.RecordAsync(address, timedOut: true, CancellationToken.None);
-                time.Advance(TimeSpan.FromSeconds(120));
+                Assert.That(await tcpto.CheckAsync(address, CancellationToken.None), Is.EqualTo(default(TcpToCheck)));
             }
 
-            Assert.That(TcpToFile.Ipv4(home.Ipv4), Is.EqualTo(new[] { new TcpToEntry(0, address, 10, time.GetUtcNow().ToUnixTimeSeconds() - 120) }));
+            Assert.That(Directory.GetFileSystemEntries(path), Is.Empty);
         }
-
-        [Test]
-        public async Task A_new_address_takes_the_first_free_record_even_one_that_held_another_address()
+        finally
         {
-            using var home = TcpToHome.Create();
-            var records = Enumerable.Range(0, 64).Select(i => new TcpToEntry(i, IPAddress.Parse($"10.0.0.{i}"), 3, 1_000_000 + i)).ToArray();
-            records[17] = records[17] with { Count = 0 };
-            records[40] = records[40] with { Count = 0 };
-            TcpToFile.WriteIpv4(home.Ipv4, records);
-            await new TcpTo(home.Path, new FakeTimeProvider(Start), 0).RecordAsync(IPAddress.Parse("192.0.2.99"), timedOut: true, CancellationToken.None);
-
-            var now = TcpToFile.Ipv4(home.Ipv4);
-            Assert.That(now.Single(r => r.Index == 17), Is.EqualTo(new TcpToEntry(17, IPAddress.Parse("192.0.2.99"), 1, Start.ToUnixTimeSeconds())));
-            Assert.That(now.Where(r => r.Index != 17), Is.EqualTo(records.Where(r => r.Index != 17 && r.Count != 0)));
+            Directory.Delete(path, recursive: true);
         }
+    }
 
-        [Test]
-        public async Task An_address_in_a_free_record_is_found_there_and_counted_afresh()
+    [Test]
+    public async Task Ipv6_timeouts_go_to_our_own_file_created_on_the_first_one()
+    {
+        using var home = TcpToHome.Create();
+        var time = FakeClock.StoppedAt(Start);
+        var tcpto = new TcpTo(home.Path, time, processId: 31);
+        using var hole = BlackHole.Start(IPAddress.IPv6Loopback);
+
+        Assert.That(await tcpto.CheckAsync(hole.Address, CancellationToken.None), Is.EqualTo(default(TcpToCheck)));
+        Assert.That(File.Exists(home.Ipv6), Is.False, "a check alone creates nothing");
+        await TimeOutAndRecord(tcpto, hole);
+
+        var expected = new byte[2048];
+        IPAddress.IPv6Loopback.GetAddressBytes().CopyTo(expected, 0);
+        expected[16] = 1;
+        BinaryPrimitives.WriteInt64LittleEndian(expected.AsSpan(24), Start.ToUnixTimeSeconds());
+        Assert.That(File.ReadAllBytes(home.Ipv6), Is.EqualTo(expected));
+        Assert.That(File.ReadAllBytes(home.Ipv4), Is.EqualTo(new byte[1024]), "qmail's file holds IPv4 only");
+
+        time.Advance(TimeSpan.FromSeconds(120));
+        await TimeOutAndRecord(tcpto, hole);
+        Assert.That(TcpToFile.Ipv6(home.Ipv6), Is.EqualTo(new[] { new TcpToEntry(0, IPAddress.IPv6Loopback, 2, Start.ToUnixTimeSeconds() + 120) }));
+
+        // pid 31: (60 + 31) << 6 = 5824 s.
+        time.Advance(TimeSpan.FromSeconds(5823));
+        Assert.That(await tcpto.CheckAsync(hole.Address, CancellationToken.None), Is.EqualTo(new TcpToCheck(true, 2, 5823)));
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.That((await tcpto.CheckAsync(hole.Address, CancellationToken.None)).Skip, Is.False);
+    }
+
+    [Test]
+    public async Task Ipv6_file_truncated_to_clear_it_reads_as_empty_and_grows_back()
+    {
+        using var home = TcpToHome.Create();
+        File.WriteAllBytes(home.Ipv6, []);
+        var tcpto = new TcpTo(home.Path, FakeClock.StoppedAt(Start), 0);
+        var address = IPAddress.Parse("2001:db8::25");
+        Assert.That(await tcpto.CheckAsync(address, CancellationToken.None), Is.EqualTo(default(TcpToCheck)));
+        await tcpto.RecordAsync(address, timedOut: true, CancellationToken.None);
+        Assert.That(new FileInfo(home.Ipv6).Length, Is.EqualTo(2048));
+        Assert.That(TcpToFile.Ipv6(home.Ipv6), Is.EqualTo(new[] { new TcpToEntry(0, address, 1, Start.ToUnixTimeSeconds()) }));
+    }
+
+    [Test]
+    public async Task Ipv4_mapped_ipv6_addresses_are_kept_in_qmails_file()
+    {
+        using var home = TcpToHome.Create();
+        var tcpto = new TcpTo(home.Path, FakeClock.StoppedAt(Start), 0);
+        await tcpto.RecordAsync(IPAddress.Parse("::ffff:192.0.2.77"), timedOut: true, CancellationToken.None);
+        Assert.That(TcpToFile.Ipv4(home.Ipv4), Is.EqualTo(new[] { new TcpToEntry(0, IPAddress.Parse("192.0.2.77"), 1, Start.ToUnixTimeSeconds()) }));
+        Assert.That(File.Exists(home.Ipv6), Is.False);
+    }
+
+    [Test]
+    public async Task The_count_stops_at_ten()
+    {
+        using var home = TcpToHome.Create();
+        var time = FakeClock.StoppedAt(Start);
+        var tcpto = new TcpTo(home.Path, time, 0);
+        var address = IPAddress.Parse("192.0.2.10");
+        for (var i = 0; i < 12; i++)
         {
-            using var home = TcpToHome.Create();
-            TcpToFile.WriteIpv4(home.Ipv4, [new TcpToEntry(0, IPAddress.Parse("10.0.0.1"), 0, 5), new TcpToEntry(5, IPAddress.Parse("192.0.2.5"), 0, 7)]);
-            await new TcpTo(home.Path, new FakeTimeProvider(Start), 0).RecordAsync(IPAddress.Parse("192.0.2.5"), timedOut: true, CancellationToken.None);
-            Assert.That(TcpToFile.Ipv4(home.Ipv4), Is.EqualTo(new[] { new TcpToEntry(5, IPAddress.Parse("192.0.2.5"), 1, Start.ToUnixTimeSeconds()) }));
-        }
-
-        [Test]
-        public async Task With_no_free_record_the_smallest_time_plus_count_times_1024_goes_first_of_equals()
-        {
-            using var home = TcpToHome.Create();
-            var records = Enumerable.Range(0, 64).Select(i => new TcpToEntry(i, IPAddress.Parse($"10.0.0.{i}"), 10, 1_000_000)).ToArray();
-            // 1,000,000 + 10 << 10 = 1,010,240 for the rest; these weigh less.
-            records[9] = records[9] with { Count = 2, When = 1_008_000 };   // 1,010,048
-            records[30] = records[30] with { Count = 1, When = 1_009_024 }; // 1,010,048: equal, later
-            records[50] = records[50] with { Count = 5, When = 1_005_000 }; // 1,010,120
-            TcpToFile.WriteIpv4(home.Ipv4, records);
-            await new TcpTo(home.Path, new FakeTimeProvider(Start), 0).RecordAsync(IPAddress.Parse("192.0.2.99"), timedOut: true, CancellationToken.None);
-
-            var now = TcpToFile.Ipv4(home.Ipv4);
-            Assert.That(now[9], Is.EqualTo(new TcpToEntry(9, IPAddress.Parse("192.0.2.99"), 1, Start.ToUnixTimeSeconds())));
-            Assert.That(now.Where(r => r.Index != 9), Is.EqualTo(records.Where(r => r.Index != 9)));
-        }
-
-        [Test]
-        public async Task A_short_qmail_file_holds_only_the_records_it_has()
-        {
-            using var home = TcpToHome.Create();
-            File.WriteAllBytes(home.Ipv4, new byte[16 * 2 + 5]);
-            var time = new FakeTimeProvider(Start);
-            var tcpto = new TcpTo(home.Path, time, 0);
-            foreach (var last in new[] { 1, 2, 3 })
-            {
-                await tcpto.RecordAsync(IPAddress.Parse($"192.0.2.{last}"), timedOut: true, CancellationToken.None);
-                time.Advance(TimeSpan.FromSeconds(10));
-            }
-
-            Assert.That(new FileInfo(home.Ipv4).Length, Is.EqualTo(37));
-            // The third took the record of the first (smallest time), not a third record.
-            Assert.That(TcpToFile.Ipv4(home.Ipv4), Is.EqualTo(new[]
-            {
-                new TcpToEntry(0, IPAddress.Parse("192.0.2.3"), 1, Start.ToUnixTimeSeconds() + 20),
-                new TcpToEntry(1, IPAddress.Parse("192.0.2.2"), 1, Start.ToUnixTimeSeconds() + 10),
-            }));
-        }
-
-        [Test]
-        public async Task A_last_timeout_in_the_future_is_stale_as_qmails_unsigned_times_make_it()
-        {
-            using var home = TcpToHome.Create();
-            var address = IPAddress.Parse("192.0.2.11");
-            TcpToFile.WriteIpv4(home.Ipv4, [new TcpToEntry(0, address, 5, Start.ToUnixTimeSeconds() + 600)]);
-            Assert.That(await new TcpTo(home.Path, new FakeTimeProvider(Start), 0).CheckAsync(address, CancellationToken.None), Is.EqualTo(new TcpToCheck(false, 5, -600)));
-        }
-
-        [Test]
-        public async Task What_we_write_is_what_qmail_tcpto_lists()
-        {
-            // qmail-tcpto reads the compiled-in /var/qmail (not installed here, and never to be touched):
-            // its listing is rebuilt from the file by TcpToFile, from the layout alone.
-            using var home = TcpToHome.Create();
-            var time = new FakeTimeProvider(Start);
-            var tcpto = new TcpTo(home.Path, time, 0);
-            await tcpto.RecordAsync(IPAddress.Parse("192.0.2.1"), timedOut: true, CancellationToken.None);
-            time.Advance(TimeSpan.FromSeconds(200));
-            await tcpto.RecordAsync(IPAddress.Parse("192.0.2.1"), timedOut: true, CancellationToken.None);
-            await tcpto.RecordAsync(IPAddress.Parse("203.0.113.250"), timedOut: true, CancellationToken.None);
-            time.Advance(TimeSpan.FromSeconds(42));
-            Assert.That(TcpToFile.QmailTcpToListing(home.Ipv4, time.GetUtcNow().ToUnixTimeSeconds()), Is.EqualTo(
-                "192.0.2.1 timed out 42 seconds ago; # recent timeouts: 2\n" +
-                "203.0.113.250 timed out 42 seconds ago; # recent timeouts: 1\n"));
-        }
-
-        [Test]
-        public async Task Clearing_as_qmail_tcpok_does_under_the_lock_forgets_everything()
-        {
-            using var home = TcpToHome.Create();
-            var time = new FakeTimeProvider(Start);
-            var address = IPAddress.Parse("192.0.2.12");
-            TcpToFile.WriteIpv4(home.Ipv4, [new TcpToEntry(3, address, 4, Start.ToUnixTimeSeconds() - 10)]);
-            Assert.That((await new TcpTo(home.Path, time, 0).CheckAsync(address, CancellationToken.None)).Skip, Is.True);
-
-            // qmail-tcpok: open for writing (no truncation), flock, 1024 zero bytes at offset 0.
-            using (var tcpok = Flock(home.Ipv4, "dd if=/dev/zero of=\"$0\" bs=1024 count=1 conv=notrunc status=none", home.Ipv4))
-            {
-                tcpok.WaitForExit();
-                Assert.That(tcpok.ExitCode, Is.Zero);
-            }
-
-            Assert.That(File.ReadAllBytes(home.Ipv4), Is.EqualTo(new byte[1024]));
-            Assert.That(await new TcpTo(home.Path, time, 0).CheckAsync(address, CancellationToken.None), Is.EqualTo(default(TcpToCheck)));
-        }
-
-        [Test]
-        public async Task The_lock_is_flock_on_the_file_shared_with_qmails_tools()
-        {
-            using var home = TcpToHome.Create();
-            var marker = Path.Combine(home.Path, "locked");
-            using var holder = Flock(home.Ipv4, "touch \"$0\"; sleep 1", marker);
-            WaitFor.Condition(() => File.Exists(marker), "flock(1) holding the lock");
-
-            var clock = Stopwatch.StartNew();
-            await new TcpTo(home.Path, new FakeTimeProvider(Start), 0).RecordAsync(IPAddress.Parse("192.0.2.13"), timedOut: true, CancellationToken.None);
-            Assert.That(clock.Elapsed, Is.GreaterThan(TimeSpan.FromMilliseconds(300)), "waited for the holder");
-            Assert.That(TcpToFile.Ipv4(home.Ipv4).Single().Address, Is.EqualTo(IPAddress.Parse("192.0.2.13")));
-        }
-
-        [Test]
-        public async Task A_lock_held_too_long_means_no_memory_this_time_not_a_failure()
-        {
-            using var home = TcpToHome.Create();
-            var marker = Path.Combine(home.Path, "locked");
-            using var holder = Flock(home.Ipv4, "touch \"$0\"; sleep 3", marker);
-            WaitFor.Condition(() => File.Exists(marker), "flock(1) holding the lock");
-
-            var tcpto = new TcpTo(home.Path, new FakeTimeProvider(Start), 0) { LockWait = TimeSpan.FromMilliseconds(200) };
-            var clock = Stopwatch.StartNew();
-            await tcpto.RecordAsync(IPAddress.Parse("192.0.2.14"), timedOut: true, CancellationToken.None);
-            Assert.That(await tcpto.CheckAsync(IPAddress.Parse("192.0.2.14"), CancellationToken.None), Is.EqualTo(default(TcpToCheck)));
-            Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(2)));
-            holder.Kill(entireProcessTree: true);
-            holder.WaitForExit();
-            // (.NET's own File reads take a shared flock: only now can the test look.)
-            Assert.That(File.ReadAllBytes(home.Ipv4), Is.EqualTo(new byte[1024]));
-        }
-
-        [Test]
-        public async Task Waits_for_a_held_lock_hold_no_thread()
-        {
-            // In the daemon every delivery's wait for the lock would otherwise hold a pool thread for up to LockWait.
-            // The waits and a sentinel share a scheduler of one thread: the sentinel runs while the lock is still held
-            // only if no wait holds that thread.
-            using var home = TcpToHome.Create();
-            var tcpto = new TcpTo(home.Path, new FakeTimeProvider(Start), 0) { LockWait = TimeSpan.FromSeconds(10) };
-            var address = IPAddress.Parse("192.0.2.20");
             await tcpto.RecordAsync(address, timedOut: true, CancellationToken.None);
-            var marker = Path.Combine(home.Path, "locked");
-            using var holder = Flock(home.Ipv4, "touch \"$0\"; sleep 60", marker);
-            WaitFor.Condition(() => File.Exists(marker), "flock(1) holding the lock");
-
-            var one = new ConcurrentExclusiveSchedulerPair(TaskScheduler.Default, maxConcurrencyLevel: 1).ConcurrentScheduler;
-            var factory = new TaskFactory(CancellationToken.None, TaskCreationOptions.None, TaskContinuationOptions.None, one);
-            var waits = Enumerable.Range(0, 4).Select(_ => factory.StartNew(() => tcpto.CheckAsync(address, CancellationToken.None)).Unwrap()).ToList();
-            var finishedBeforeTheSentinel = await factory.StartNew(() => waits.Count(w => w.IsCompleted));
-            var stillHeld = !holder.HasExited;
-            holder.Kill(entireProcessTree: true);
-            holder.WaitForExit();
-
-            Assert.That((finishedBeforeTheSentinel, stillHeld), Is.EqualTo((0, true)), "every wait was still waiting, off the thread, when the sentinel ran");
-            // Once the lock is free every wait gets it and reads the record (they waited for it, not gave up).
-            Assert.That((await Task.WhenAll(waits)).Select(c => c.Timeouts), Is.EqualTo(new[] { 1, 1, 1, 1 }));
+            time.Advance(TimeSpan.FromSeconds(120));
         }
 
-        [TestCase(0, 3840)]
-        [TestCase(31, 5824)]
-        [TestCase(32, 3840)]
-        [TestCase(1000, 4352)]
-        public async Task The_skip_window_is_jittered_by_the_process_id(int pid, long seconds)
-        {
-            Assert.That(TcpTo.SkipSeconds(pid), Is.EqualTo(seconds));
-            using var home = TcpToHome.Create();
-            var address = IPAddress.Parse("192.0.2.15");
-            TcpToFile.WriteIpv4(home.Ipv4, [new TcpToEntry(0, address, 2, Start.ToUnixTimeSeconds())]);
-            var time = new FakeTimeProvider(Start.AddSeconds(seconds - 1));
-            Assert.That((await new TcpTo(home.Path, time, pid).CheckAsync(address, CancellationToken.None)).Skip, Is.True);
-            time.Advance(TimeSpan.FromSeconds(1));
-            Assert.That((await new TcpTo(home.Path, time, pid).CheckAsync(address, CancellationToken.None)).Skip, Is.False);
-        }
-
-        [Test]
-        public async Task One_timeout_alone_never_skips()
-        {
-            using var home = TcpToHome.Create();
-            var address = IPAddress.Parse("192.0.2.16");
-            TcpToFile.WriteIpv4(home.Ipv4, [new TcpToEntry(0, address, 1, Start.ToUnixTimeSeconds())]);
-            Assert.That(await new TcpTo(home.Path, new FakeTimeProvider(Start), 0).CheckAsync(address, CancellationToken.None), Is.EqualTo(new TcpToCheck(false, 1, 0)));
-        }
-
-        private static async Task TimeOutAndRecord(TcpTo tcpto, BlackHole hole)
-        {
-            var clock = Stopwatch.StartNew();
-            var result = await Connector.ConnectAsync(hole.EndPoint, TimeSpan.FromSeconds(1), CancellationToken.None);
-            Assert.That((result.Socket, result.Error, result.TimedOut), Is.EqualTo(((Socket?)null, "timed out after 1s", true)));
-            Assert.That(clock.Elapsed, Is.GreaterThan(TimeSpan.FromMilliseconds(900)));
-            await tcpto.RecordAsync(hole.Address, result.TimedOut, CancellationToken.None);
-        }
-
-        /// <summary>util-linux flock(1): takes flock(LOCK_EX) on the file, as qmail's lock_ex does, holds it while a shell command runs.</summary>
-        private static Process Flock(string file, string command, string argument)
-        {
-            var info = new ProcessStartInfo("/usr/bin/flock") { UseShellExecute = false };
-            // -o: the lock stays with flock(1) itself, not the command, so it goes when flock(1) does.
-            foreach (var a in new[] { "-x", "-o", file, "/bin/sh", "-c", command, argument })
-            {
-                info.ArgumentList.Add(a);
-            }
-
-            return Process.Start(info) ?? throw new InvalidOperationException("flock(1) did not start");
-        }
+        Assert.That(TcpToFile.Ipv4(home.Ipv4), Is.EqualTo(new[] { new TcpToEntry(0, address, 10, time.GetUtcNow().ToUnixTimeSeconds() - 120) }));
     }
 
-    /// <summary>A temporary qmail home with <c>queue/lock</c>, and qmail's tcpto of 1024 zero bytes unless asked otherwise.</summary>
-    internal sealed class TcpToHome : IDisposable
+    [Test]
+    public async Task A_new_address_takes_the_first_free_record_even_one_that_held_another_address()
     {
-        private TcpToHome(string path) => Path = path;
+        using var home = TcpToHome.Create();
+        var records = Enumerable.Range(0, 64).Select(i => new TcpToEntry(i, IPAddress.Parse($"10.0.0.{i}"), 3, 1_000_000 + i)).ToArray();
+        records[17] = records[17] with { Count = 0 };
+        records[40] = records[40] with { Count = 0 };
+        TcpToFile.WriteIpv4(home.Ipv4, records);
+        await new TcpTo(home.Path, FakeClock.StoppedAt(Start), 0).RecordAsync(IPAddress.Parse("192.0.2.99"), timedOut: true, CancellationToken.None);
 
-        public string Path { get; }
-
-        public string Ipv4 => System.IO.Path.Combine(Path, "queue", "lock", "tcpto");
-
-        public string Ipv6 => System.IO.Path.Combine(Path, "queue", "lock", "qremote-tcpto6");
-
-        public static TcpToHome Create(bool withTcpto = true)
-        {
-            var home = new TcpToHome(Directory.CreateTempSubdirectory("qremote-tcpto-").FullName);
-            Directory.CreateDirectory(System.IO.Path.Combine(home.Path, "queue", "lock"));
-            if (withTcpto)
-            {
-                File.WriteAllBytes(home.Ipv4, new byte[1024]);
-            }
-
-            return home;
-        }
-
-        public void Dispose() => Directory.Delete(Path, recursive: true);
+        var now = TcpToFile.Ipv4(home.Ipv4);
+        Assert.That(now.Single(r => r.Index == 17), Is.EqualTo(new TcpToEntry(17, IPAddress.Parse("192.0.2.99"), 1, Start.ToUnixTimeSeconds())));
+        Assert.That(now.Where(r => r.Index != 17), Is.EqualTo(records.Where(r => r.Index != 17 && r.Count != 0)));
     }
 
-    /// <summary>One record in use (count &gt; 0), as decoded from the file by <see cref="TcpToFile"/>.</summary>
-    internal sealed record TcpToEntry(int Index, IPAddress Address, int Count, long When);
-
-    /// <summary>
-    /// The files decoded from their layouts alone, independently of QRemote: qmail's (16-byte records:
-    /// address 0-3 in network order, count at 4, time 8-11 little-endian) and ours for IPv6 (32-byte
-    /// records: address 0-15, count at 16, time 24-31 little-endian).
-    /// </summary>
-    internal static class TcpToFile
+    [Test]
+    public async Task An_address_in_a_free_record_is_found_there_and_counted_afresh()
     {
-        /// <summary>The records with a count (those qmail-tcpto lists); with <paramref name="free"/>, also
-        /// those with no count but some address or time left in them.</summary>
-        public static IReadOnlyList<TcpToEntry> Ipv4(string path, bool free = false)
-        {
-            var bytes = File.ReadAllBytes(path);
-            var list = new List<TcpToEntry>();
-            for (var i = 0; i < Math.Min(bytes.Length, 1024) / 16; i++)
-            {
-                var r = bytes.AsSpan(i * 16, 16);
-                if (r[4] != 0 || (free && r.ContainsAnyExcept((byte)0)))
-                {
-                    list.Add(new TcpToEntry(i, new IPAddress(r[..4]), r[4], r[8] + (r[9] << 8) + (r[10] << 16) + ((long)r[11] << 24)));
-                }
-            }
-
-            return list;
-        }
-
-        public static IReadOnlyList<TcpToEntry> Ipv6(string path)
-        {
-            var bytes = File.ReadAllBytes(path);
-            var list = new List<TcpToEntry>();
-            for (var i = 0; i < bytes.Length / 32; i++)
-            {
-                var r = bytes.AsSpan(i * 32, 32);
-                if (r[16] != 0)
-                {
-                    list.Add(new TcpToEntry(i, new IPAddress(r[..16]), r[16], BinaryPrimitives.ReadInt64LittleEndian(r[24..])));
-                }
-            }
-
-            return list;
-        }
-
-        /// <summary>Writes a 1024-byte qmail file holding these records (count 0 ones included, as free records with an address).</summary>
-        public static void WriteIpv4(string path, IEnumerable<TcpToEntry> records)
-        {
-            var bytes = new byte[1024];
-            foreach (var e in records)
-            {
-                var r = bytes.AsSpan(e.Index * 16, 16);
-                e.Address.GetAddressBytes().CopyTo(r);
-                r[4] = (byte)e.Count;
-                r[8] = (byte)e.When;
-                r[9] = (byte)(e.When >> 8);
-                r[10] = (byte)(e.When >> 16);
-                r[11] = (byte)(e.When >> 24);
-            }
-
-            File.WriteAllBytes(path, bytes);
-        }
-
-        /// <summary>What qmail-tcpto prints for the file at time <paramref name="now"/>: one line per record with a count.</summary>
-        public static string QmailTcpToListing(string path, long now)
-        {
-            var text = new StringBuilder();
-            foreach (var e in Ipv4(path))
-            {
-                text.Append(CultureInfo.InvariantCulture, $"{e.Address} timed out {now - e.When} seconds ago; # recent timeouts: {e.Count}\n");
-            }
-
-            return text.ToString();
-        }
+        using var home = TcpToHome.Create();
+        TcpToFile.WriteIpv4(home.Ipv4, [new TcpToEntry(0, IPAddress.Parse("10.0.0.1"), 0, 5), new TcpToEntry(5, IPAddress.Parse("192.0.2.5"), 0, 7)]);
+        await new TcpTo(home.Path, FakeClock.StoppedAt(Start), 0).RecordAsync(IPAddress.Parse("192.0.2.5"), timedOut: true, CancellationToken.None);
+        Assert.That(TcpToFile.Ipv4(home.Ipv4), Is.EqualTo(new[] { new TcpToEntry(5, IPAddress.Parse("192.0.2.5"), 1, Start.ToUnixTimeSeconds()) }));
     }
 
-    /// <summary>A clock that moves only when told to (the wall clock; timestamps stay real).</summary>
-    internal sealed class FakeTimeProvider(DateTimeOffset start) : TimeProvider
+    [Test]
+    public async Task With_no_free_record_the_smallest_time_plus_count_times_1024_goes_first_of_equals()
     {
-        private DateTimeOffset _now = start;
+        using var home = TcpToHome.Create();
+        var records = Enumerable.Range(0, 64).Select(i => new TcpToEntry(i, IPAddress.Parse($"10.0.0.{i}"), 10, 1_000_000)).ToArray();
+        // 1,000,000 + 10 << 10 = 1,010,240 for the rest; these weigh less.
+        records[9] = records[9] with { Count = 2, When = 1_008_000 };   // 1,010,048
+        records[30] = records[30] with { Count = 1, When = 1_009_024 }; // 1,010,048: equal, later
+        records[50] = records[50] with { Count = 5, When = 1_005_000 }; // 1,010,120
+        TcpToFile.WriteIpv4(home.Ipv4, records);
+        await new TcpTo(home.Path, FakeClock.StoppedAt(Start), 0).RecordAsync(IPAddress.Parse("192.0.2.99"), timedOut: true, CancellationToken.None);
 
-        public override DateTimeOffset GetUtcNow() => _now;
-
-        public void Advance(TimeSpan by) => _now += by;
+        var now = TcpToFile.Ipv4(home.Ipv4);
+        Assert.That(now[9], Is.EqualTo(new TcpToEntry(9, IPAddress.Parse("192.0.2.99"), 1, Start.ToUnixTimeSeconds())));
+        Assert.That(now.Where(r => r.Index != 9), Is.EqualTo(records.Where(r => r.Index != 9)));
     }
 
-    /// <summary>
-    /// An address where connects time out: a listener with a backlog of 1 that never accepts, its queue
-    /// filled by connections of our own, so the kernel drops further SYNs and the client waits.
-    /// </summary>
-    internal sealed class BlackHole : IDisposable
+    [Test]
+    public async Task A_short_qmail_file_holds_only_the_records_it_has()
     {
-        private readonly Socket _listener;
-        private readonly List<Socket> _fillers;
-
-        private BlackHole(Socket listener, List<Socket> fillers)
+        using var home = TcpToHome.Create();
+        File.WriteAllBytes(home.Ipv4, new byte[16 * 2 + 5]);
+        var time = FakeClock.StoppedAt(Start);
+        var tcpto = new TcpTo(home.Path, time, 0);
+        foreach (var last in new[] { 1, 2, 3 })
         {
-            _listener = listener;
-            _fillers = fillers;
+            await tcpto.RecordAsync(IPAddress.Parse($"192.0.2.{last}"), timedOut: true, CancellationToken.None);
+            time.Advance(TimeSpan.FromSeconds(10));
         }
 
-        public IPEndPoint EndPoint => (IPEndPoint)_listener.LocalEndPoint!;
-
-        public IPAddress Address => EndPoint.Address;
-
-        public static BlackHole Start(IPAddress address, int port = 0)
+        Assert.That(new FileInfo(home.Ipv4).Length, Is.EqualTo(37));
+        // The third took the record of the first (smallest time), not a third record.
+        Assert.That(TcpToFile.Ipv4(home.Ipv4), Is.EqualTo(new[]
         {
-            var listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-            listener.Bind(new IPEndPoint(address, port));
-            listener.Listen(1);
-            var endpoint = (IPEndPoint)listener.LocalEndPoint!;
-            var fillers = new List<Socket>();
-            for (var i = 0; i < 16; i++)
-            {
-                var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-                using var deadline = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
-                try
-                {
-                    socket.ConnectAsync(endpoint, deadline.Token).AsTask().GetAwaiter().GetResult();
-                    fillers.Add(socket);
-                }
-                catch (OperationCanceledException)
-                {
-                    socket.Dispose();
-                    TestContext.Out.WriteLine($"black hole at {endpoint} after {fillers.Count} queued connections");
-                    return new BlackHole(listener, fillers);
-                }
-            }
-
-            foreach (var s in fillers)
-            {
-                s.Dispose();
-            }
-
-            listener.Dispose();
-            throw new InvalidOperationException($"the listen queue of {endpoint} never filled");
-        }
-
-        public void Dispose()
-        {
-            foreach (var s in _fillers)
-            {
-                s.Dispose();
-            }
-
-            _listener.Dispose();
-        }
+            new TcpToEntry(0, IPAddress.Parse("192.0.2.3"), 1, Start.ToUnixTimeSeconds() + 20),
+            new TcpToEntry(1, IPAddress.Parse("192.0.2.2"), 1, Start.ToUnixTimeSeconds() + 10),
+        }));
     }
-}
 
-namespace QRemote.Tests.Dns
-{
-    /// <summary>tcpto in whole deliveries through the DNS (here for <see cref="DnsFixture"/>'s BIND).</summary>
-    public sealed class TcpToDeliveryTests
+    [Test]
+    public async Task A_last_timeout_in_the_future_is_stale_as_qmails_unsigned_times_make_it()
     {
-        private const string Message = "Subject: tcpto\n\nhello\n";
-        private static readonly DateTimeOffset Start = DateTimeOffset.FromUnixTimeSeconds(1_700_000_000);
+        using var home = TcpToHome.Create();
+        var address = IPAddress.Parse("192.0.2.11");
+        TcpToFile.WriteIpv4(home.Ipv4, [new TcpToEntry(0, address, 5, Start.ToUnixTimeSeconds() + 600)]);
+        Assert.That(await new TcpTo(home.Path, FakeClock.StoppedAt(Start), 0).CheckAsync(address, CancellationToken.None), Is.EqualTo(new TcpToCheck(false, 5, -600)));
+    }
 
-        private static string Accepted(string ip) => $"r\\0K{ip} accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0";
+    [Test]
+    public async Task What_we_write_is_what_qmail_tcpto_lists()
+    {
+        // qmail-tcpto reads the compiled-in /var/qmail (not installed here, and never to be touched):
+        // its listing is rebuilt from the file by TcpToFile, from the layout alone.
+        using var home = TcpToHome.Create();
+        var time = FakeClock.StoppedAt(Start);
+        var tcpto = new TcpTo(home.Path, time, 0);
+        await tcpto.RecordAsync(IPAddress.Parse("192.0.2.1"), timedOut: true, CancellationToken.None);
+        time.Advance(TimeSpan.FromSeconds(200));
+        await tcpto.RecordAsync(IPAddress.Parse("192.0.2.1"), timedOut: true, CancellationToken.None);
+        await tcpto.RecordAsync(IPAddress.Parse("203.0.113.250"), timedOut: true, CancellationToken.None);
+        time.Advance(TimeSpan.FromSeconds(42));
+        Assert.That(TcpToFile.QmailTcpToListing(home.Ipv4, time.GetUtcNow().ToUnixTimeSeconds()), Is.EqualTo(
+            "192.0.2.1 timed out 42 seconds ago; # recent timeouts: 2\n" +
+            "203.0.113.250 timed out 42 seconds ago; # recent timeouts: 1\n"));
+    }
 
-        [Test]
-        public async Task A_dead_exchanger_is_counted_twice_then_skipped_and_the_backup_gets_the_mail_at_once()
+    [Test]
+    public async Task Clearing_as_qmail_tcpok_does_under_the_lock_forgets_everything()
+    {
+        using var home = TcpToHome.Create();
+        var time = FakeClock.StoppedAt(Start);
+        var address = IPAddress.Parse("192.0.2.12");
+        TcpToFile.WriteIpv4(home.Ipv4, [new TcpToEntry(3, address, 4, Start.ToUnixTimeSeconds() - 10)]);
+        Assert.That((await new TcpTo(home.Path, time, 0).CheckAsync(address, CancellationToken.None)).Skip, Is.True);
+
+        // qmail-tcpok: open for writing (no truncation), flock, 1024 zero bytes at offset 0.
+        using (var tcpok = Flock(home.Ipv4, "dd if=/dev/zero of=\"$0\" bs=1024 count=1 conv=notrunc status=none", home.Ipv4))
         {
-            using var home = TcpToHome.Create();
-            var dead = IPAddress.Parse("127.0.0.19");
-            var live = IPAddress.Parse("127.0.0.20");
-            var port = FreePort.Tcp(dead);
-            using var hole = BlackHole.Start(dead, port);
-            using var sink = SmtpSink.StartOn(live, port);
-            var time = new FakeTimeProvider(Start);
-
-            var (report, transcript, elapsed) = await Deliver("backup.qremote.test", home, time, port);
-            Assert.That(report, Is.EqualTo(Accepted("127.0.0.20")));
-            Assert.That(transcript, Does.Contain($"connect 127.0.0.19:{port}: timed out after 1s"));
-            Assert.That(TcpToFile.Ipv4(home.Ipv4), Is.EqualTo(new[] { new TcpToEntry(0, dead, 1, Start.ToUnixTimeSeconds()) }), "the live one never timed out: not in the table");
-
-            time.Advance(TimeSpan.FromSeconds(121));
-            (report, _, _) = await Deliver("backup.qremote.test", home, time, port);
-            Assert.That(report, Is.EqualTo(Accepted("127.0.0.20")));
-            Assert.That(TcpToFile.Ipv4(home.Ipv4), Is.EqualTo(new[] { new TcpToEntry(0, dead, 2, Start.ToUnixTimeSeconds() + 121) }));
-
-            time.Advance(TimeSpan.FromSeconds(5));
-            (report, transcript, elapsed) = await Deliver("backup.qremote.test", home, time, port);
-            Assert.That(report, Is.EqualTo(Accepted("127.0.0.20")));
-            Assert.That(transcript, Does.Contain($"skip 127.0.0.19:{port}: 2 recent connect timeouts, the last 5s ago (tcpto)"));
-            Assert.That(transcript, Does.Not.Contain("connect 127.0.0.19"));
-            Assert.That(elapsed, Is.LessThan(TimeSpan.FromSeconds(1)), "no connect timeout waited for");
-            Assert.That(TcpToFile.Ipv4(home.Ipv4), Is.EqualTo(new[] { new TcpToEntry(0, dead, 2, Start.ToUnixTimeSeconds() + 121) }));
-
-            // The window over ((60 + 0) << 6 = 3840 s for pid 0), the dead one is tried again.
-            time.Advance(TimeSpan.FromSeconds(3840));
-            (report, transcript, _) = await Deliver("backup.qremote.test", home, time, port);
-            Assert.That(report, Is.EqualTo(Accepted("127.0.0.20")));
-            Assert.That(transcript, Does.Contain($"connect 127.0.0.19:{port}: timed out after 1s"));
-            Assert.That(TcpToFile.Ipv4(home.Ipv4), Is.EqualTo(new[] { new TcpToEntry(0, dead, 3, Start.ToUnixTimeSeconds() + 121 + 5 + 3840) }));
+            tcpok.WaitForExit();
+            Assert.That(tcpok.ExitCode, Is.Zero);
         }
 
-        [Test]
-        public async Task A_refused_literal_clears_its_count()
+        Assert.That(File.ReadAllBytes(home.Ipv4), Is.EqualTo(new byte[1024]));
+        Assert.That(await new TcpTo(home.Path, time, 0).CheckAsync(address, CancellationToken.None), Is.EqualTo(default(TcpToCheck)));
+    }
+
+    [Test]
+    public async Task The_lock_is_flock_on_the_file_shared_with_qmails_tools()
+    {
+        using var home = TcpToHome.Create();
+        var marker = Path.Combine(home.Path, "locked");
+        using var holder = Flock(home.Ipv4, "touch \"$0\"; sleep 1", marker);
+        WaitFor.Condition(() => File.Exists(marker), "flock(1) holding the lock");
+
+        var clock = Stopwatch.StartNew();
+        await new TcpTo(home.Path, FakeClock.StoppedAt(Start), 0).RecordAsync(IPAddress.Parse("192.0.2.13"), timedOut: true, CancellationToken.None);
+        Assert.That(clock.Elapsed, Is.GreaterThan(TimeSpan.FromMilliseconds(300)), "waited for the holder");
+        Assert.That(TcpToFile.Ipv4(home.Ipv4).Single().Address, Is.EqualTo(IPAddress.Parse("192.0.2.13")));
+    }
+
+    [Test]
+    public async Task A_lock_held_too_long_means_no_memory_this_time_not_a_failure()
+    {
+        using var home = TcpToHome.Create();
+        var marker = Path.Combine(home.Path, "locked");
+        using var holder = Flock(home.Ipv4, "touch \"$0\"; sleep 3", marker);
+        WaitFor.Condition(() => File.Exists(marker), "flock(1) holding the lock");
+
+        var tcpto = new TcpTo(home.Path, FakeClock.StoppedAt(Start), 0) { LockWait = TimeSpan.FromMilliseconds(200) };
+        var clock = Stopwatch.StartNew();
+        await tcpto.RecordAsync(IPAddress.Parse("192.0.2.14"), timedOut: true, CancellationToken.None);
+        Assert.That(await tcpto.CheckAsync(IPAddress.Parse("192.0.2.14"), CancellationToken.None), Is.EqualTo(default(TcpToCheck)));
+        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(2)));
+        holder.Kill(entireProcessTree: true);
+        holder.WaitForExit();
+        // (.NET's own File reads take a shared flock: only now can the test look.)
+        Assert.That(File.ReadAllBytes(home.Ipv4), Is.EqualTo(new byte[1024]));
+    }
+
+    [Test]
+    public async Task Waits_for_a_held_lock_hold_no_thread()
+    {
+        // In the daemon every delivery's wait for the lock would otherwise hold a pool thread for up to LockWait.
+        // The waits and a sentinel share a scheduler of one thread: the sentinel runs while the lock is still held
+        // only if no wait holds that thread.
+        using var home = TcpToHome.Create();
+        var tcpto = new TcpTo(home.Path, FakeClock.StoppedAt(Start), 0) { LockWait = TimeSpan.FromSeconds(10) };
+        var address = IPAddress.Parse("192.0.2.20");
+        await tcpto.RecordAsync(address, timedOut: true, CancellationToken.None);
+        var marker = Path.Combine(home.Path, "locked");
+        using var holder = Flock(home.Ipv4, "touch \"$0\"; sleep 60", marker);
+        WaitFor.Condition(() => File.Exists(marker), "flock(1) holding the lock");
+
+        var one = new ConcurrentExclusiveSchedulerPair(TaskScheduler.Default, maxConcurrencyLevel: 1).ConcurrentScheduler;
+        var factory = new TaskFactory(CancellationToken.None, TaskCreationOptions.None, TaskContinuationOptions.None, one);
+        var waits = Enumerable.Range(0, 4).Select(_ => factory.StartNew(() => tcpto.CheckAsync(address, CancellationToken.None)).Unwrap()).ToList();
+        var finishedBeforeTheSentinel = await factory.StartNew(() => waits.Count(w => w.IsCompleted));
+        var stillHeld = !holder.HasExited;
+        holder.Kill(entireProcessTree: true);
+        holder.WaitForExit();
+
+        Assert.That((finishedBeforeTheSentinel, stillHeld), Is.EqualTo((0, true)), "every wait was still waiting, off the thread, when the sentinel ran");
+        // Once the lock is free every wait gets it and reads the record (they waited for it, not gave up).
+        Assert.That((await Task.WhenAll(waits)).Select(c => c.Timeouts), Is.EqualTo(new[] { 1, 1, 1, 1 }));
+    }
+
+    [TestCase(0, 3840)]
+    [TestCase(31, 5824)]
+    [TestCase(32, 3840)]
+    [TestCase(1000, 4352)]
+    public async Task The_skip_window_is_jittered_by_the_process_id(int pid, long seconds)
+    {
+        Assert.That(TcpTo.SkipSeconds(pid), Is.EqualTo(seconds));
+        using var home = TcpToHome.Create();
+        var address = IPAddress.Parse("192.0.2.15");
+        TcpToFile.WriteIpv4(home.Ipv4, [new TcpToEntry(0, address, 2, Start.ToUnixTimeSeconds())]);
+        var time = FakeClock.StoppedAt(Start.AddSeconds(seconds - 1));
+        Assert.That((await new TcpTo(home.Path, time, pid).CheckAsync(address, CancellationToken.None)).Skip, Is.True);
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.That((await new TcpTo(home.Path, time, pid).CheckAsync(address, CancellationToken.None)).Skip, Is.False);
+    }
+
+    [Test]
+    public async Task One_timeout_alone_never_skips()
+    {
+        using var home = TcpToHome.Create();
+        var address = IPAddress.Parse("192.0.2.16");
+        TcpToFile.WriteIpv4(home.Ipv4, [new TcpToEntry(0, address, 1, Start.ToUnixTimeSeconds())]);
+        Assert.That(await new TcpTo(home.Path, FakeClock.StoppedAt(Start), 0).CheckAsync(address, CancellationToken.None), Is.EqualTo(new TcpToCheck(false, 1, 0)));
+    }
+
+    private static async Task TimeOutAndRecord(TcpTo tcpto, BlackHole hole)
+    {
+        var clock = Stopwatch.StartNew();
+        var result = await Connector.ConnectAsync(hole.EndPoint, TimeSpan.FromSeconds(1), CancellationToken.None);
+        Assert.That((result.Socket, result.Error, result.TimedOut), Is.EqualTo(((Socket?)null, "timed out after 1s", true)));
+        Assert.That(clock.Elapsed, Is.GreaterThan(TimeSpan.FromMilliseconds(900)));
+        await tcpto.RecordAsync(hole.Address, result.TimedOut, CancellationToken.None);
+    }
+
+    /// <summary>util-linux flock(1): takes flock(LOCK_EX) on the file, as qmail's lock_ex does, holds it while a shell command runs.</summary>
+    private static Process Flock(string file, string command, string argument)
+    {
+        var info = new ProcessStartInfo("/usr/bin/flock") { UseShellExecute = false };
+        // -o: the lock stays with flock(1) itself, not the command, so it goes when flock(1) does.
+        foreach (var a in new[] { "-x", "-o", file, "/bin/sh", "-c", command, argument })
         {
-            using var home = TcpToHome.Create();
-            var address = IPAddress.Parse("127.0.0.93");
-            TcpToFile.WriteIpv4(home.Ipv4, [new TcpToEntry(7, address, 1, Start.ToUnixTimeSeconds() - 30)]);
-            var (report, transcript, _) = await Deliver("[127.0.0.93]", home, new FakeTimeProvider(Start), FreePort.Tcp(address));
-            Assert.That(report, Is.EqualTo("ZSorry, I wasn't able to establish an SMTP connection. (#4.4.1)\n\\0"));
-            Assert.That(transcript, Does.Contain("ConnectionRefused"));
-            Assert.That(TcpToFile.Ipv4(home.Ipv4), Is.Empty);
-            var record = File.ReadAllBytes(home.Ipv4).AsSpan(7 * 16, 16).ToArray();
-            Assert.That(record[..5], Is.EqualTo(new byte[] { 127, 0, 0, 93, 0 }), "address kept, count cleared");
-            Assert.That(BinaryPrimitives.ReadUInt32LittleEndian(record.AsSpan(8)), Is.EqualTo(Start.ToUnixTimeSeconds() - 30), "time kept");
+            info.ArgumentList.Add(a);
         }
 
-        [Test]
-        public async Task Every_address_skipped_is_no_connection_a_deferral_at_once()
-        {
-            using var home = TcpToHome.Create();
-            var address = IPAddress.Parse("127.0.0.94");
-            TcpToFile.WriteIpv4(home.Ipv4, [new TcpToEntry(0, address, 2, Start.ToUnixTimeSeconds() - 60)]);
-            var before = File.ReadAllBytes(home.Ipv4);
-            var (report, transcript, elapsed) = await Deliver("[127.0.0.94]", home, new FakeTimeProvider(Start), 25);
-            Assert.That(report, Is.EqualTo("ZSorry, I wasn't able to establish an SMTP connection. (#4.4.1)\n\\0"));
-            Assert.That(transcript, Does.Contain("skip 127.0.0.94:25: 2 recent connect timeouts, the last 60s ago (tcpto)"));
-            Assert.That(elapsed, Is.LessThan(TimeSpan.FromSeconds(1)));
-            Assert.That(File.ReadAllBytes(home.Ipv4), Is.EqualTo(before));
-        }
-
-        [Test]
-        public async Task Without_a_qmail_home_there_is_no_memory()
-        {
-            using var home = TcpToHome.Create();
-            var address = IPAddress.Parse("127.0.0.94");
-            TcpToFile.WriteIpv4(home.Ipv4, [new TcpToEntry(0, address, 2, Start.ToUnixTimeSeconds() - 60)]);
-            var (report, transcript, _) = await Deliver("[127.0.0.94]", null, new FakeTimeProvider(Start), FreePort.Tcp(address));
-            Assert.That(report, Is.EqualTo("ZSorry, I wasn't able to establish an SMTP connection. (#4.4.1)\n\\0"));
-            Assert.That(transcript, Does.Contain("ConnectionRefused"));
-        }
-
-        private static async Task<(string Report, string Transcript, TimeSpan Elapsed)> Deliver(string host, TcpToHome? home, TimeProvider time, int port)
-        {
-            await using var source = await MessageSource.OpenAsync(new MemoryStream(Encoding.UTF8.GetBytes(Message)), Path.GetTempPath(), CancellationToken.None);
-            using var transcript = new StringWriter(CultureInfo.InvariantCulture);
-            var options = new DeliveryOptions
-            {
-                Config = Harness.Config(timeoutConnect: 1),
-                Resolver = ResolverConfig.Load(DnsFixture.ResolvConf),
-                SmtpPort = port,
-                Random = new Random(1),
-                LocalAddresses = new FixedLocalAddresses(IPAddress.Loopback, IPAddress.IPv6Loopback),
-                Transcript = transcript,
-                Time = time,
-                QmailHome = home?.Path,
-                ProcessId = 0,
-            };
-            var clock = Stopwatch.StartNew();
-            var report = await Deliverer.DeliverAsync(new Invocation(host, "s@qremote.test", [$"rcpt@{host}"]), source, options, CancellationToken.None);
-            var elapsed = clock.Elapsed;
-            TestContext.Out.WriteLine(transcript.ToString());
-            return (Harness.Shown(ReportWriter.Format(report)), transcript.ToString(), elapsed);
-        }
+        return Process.Start(info) ?? throw new InvalidOperationException("flock(1) did not start");
     }
 }

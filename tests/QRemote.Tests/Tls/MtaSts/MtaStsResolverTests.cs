@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Text;
 using QRemote.Dns;
+using QRemote.Tests.Infrastructure;
 using QRemote.Tls;
 
 namespace QRemote.Tests.Tls.MtaSts;
@@ -82,7 +83,7 @@ public sealed class MtaStsResolverTests
         }
 
         // The server is gone: the policy still comes, from the cache, 23 hours later too.
-        var later = await Resolver(port, time: new ShiftedTime(TimeSpan.FromHours(23))).GetPolicyAsync(Good, CancellationToken.None);
+        var later = await Resolver(port, time: FakeClock.Ahead(TimeSpan.FromHours(23))).GetPolicyAsync(Good, CancellationToken.None);
         Assert.That(later.Detail, Is.EqualTo("enforce, id good1, max_age 86400, cached"));
         Assert.That(later.Policy!.Mode, Is.EqualTo(MtaStsMode.Enforce));
         Assert.That(later.Policy.MxPatterns, Is.EqualTo(new[] { "mx1.good.mtasts.test", "*.backup.mtasts.test" }));
@@ -96,12 +97,12 @@ public sealed class MtaStsResolverTests
         {
             port = server.Port;
             await Resolver(port).GetPolicyAsync(Good, CancellationToken.None);
-            var refreshed = await Resolver(port, time: new ShiftedTime(TimeSpan.FromSeconds(86401))).GetPolicyAsync(Good, CancellationToken.None);
+            var refreshed = await Resolver(port, time: FakeClock.Ahead(TimeSpan.FromSeconds(86401))).GetPolicyAsync(Good, CancellationToken.None);
             Assert.That(refreshed.Detail, Does.EndWith("fetched"), "max_age has passed: the same id is fetched again");
             Assert.That(server.WaitForRequests(2), Is.EqualTo(2));
         }
 
-        var result = await Resolver(port, time: new ShiftedTime(TimeSpan.FromSeconds(2 * 86401))).GetPolicyAsync(Good, CancellationToken.None);
+        var result = await Resolver(port, time: FakeClock.Ahead(TimeSpan.FromSeconds(2 * 86401))).GetPolicyAsync(Good, CancellationToken.None);
         Assert.That(result.Policy, Is.Null);
         Assert.That(result.Detail, Does.StartWith("fetch of id good1 failed: cannot connect to mta-sts.good.mtasts.test: 127.0.0.81 port ")
             .And.Contain("; cached policy id good1 expired "));
@@ -178,7 +179,7 @@ public sealed class MtaStsResolverTests
         var none = await Resolver(443, dns: MtaStsFixture.Lookup(dns.WriteResolvConf()), cache: null).GetPolicyAsync("flip.test", CancellationToken.None);
         Assert.That(none, Is.EqualTo(new MtaStsResult(null, "_mta-sts.flip.test TXT lookup failed temporarily; no cached policy")));
 
-        var expired = await Resolver(443, dns: MtaStsFixture.Lookup(dns.WriteResolvConf()), time: new ShiftedTime(TimeSpan.FromDays(2))).GetPolicyAsync("flip.test", CancellationToken.None);
+        var expired = await Resolver(443, dns: MtaStsFixture.Lookup(dns.WriteResolvConf()), time: FakeClock.Ahead(TimeSpan.FromDays(2))).GetPolicyAsync("flip.test", CancellationToken.None);
         Assert.That(expired.Policy, Is.Null);
         Assert.That(expired.Detail, Does.StartWith("_mta-sts.flip.test TXT lookup failed temporarily; cached policy id one expired "));
     }
@@ -287,7 +288,7 @@ public sealed class MtaStsResolverTests
             Assert.That(File.ResolveLinkTarget(Path.Combine(_cache, ".failed-" + Good), false), Is.Null, "the marker is a file of its own now");
 
             server.Serve(Enforce);
-            var fetched = await Resolver(server.Port, time: new ShiftedTime(TimeSpan.FromMinutes(6))).GetPolicyAsync(Good, CancellationToken.None);
+            var fetched = await Resolver(server.Port, time: FakeClock.Ahead(TimeSpan.FromMinutes(6))).GetPolicyAsync(Good, CancellationToken.None);
             Assert.That(fetched.Detail, Is.EqualTo("enforce, id good1, max_age 86400, fetched"));
             Assert.That(File.ReadAllText(victim), Is.EqualTo("precious\n"), "the policy written through its link");
             Assert.That(File.ReadAllText(CacheFile(Good)), Does.EndWith("\n\n" + Enforce));
@@ -306,13 +307,13 @@ public sealed class MtaStsResolverTests
         using var server = OpensslPolicyServer.Start(GoodHost, "policy", "version: STSv1\nmode: enforce\nmx: mx1.good.mtasts.test\n");
         Assert.That((await Resolver(server.Port).GetPolicyAsync(Good, CancellationToken.None)).Detail, Does.StartWith("fetch of id good1 failed"));
         Assert.That(server.WaitForRequests(1), Is.EqualTo(1));
-        var again = await Resolver(server.Port, time: new ShiftedTime(TimeSpan.FromMinutes(4))).GetPolicyAsync(Good, CancellationToken.None);
+        var again = await Resolver(server.Port, time: FakeClock.Ahead(TimeSpan.FromMinutes(4))).GetPolicyAsync(Good, CancellationToken.None);
         Assert.That(again.Policy, Is.Null);
         Assert.That(again.Detail, Does.Match(@"^fetch of id good1 failed at .*; not tried again before .*; no cached policy$"));
         Thread.Sleep(200);
         Assert.That(server.Requests, Is.EqualTo(1), "not fetched again within five minutes");
         server.Serve(Enforce);
-        var later = await Resolver(server.Port, time: new ShiftedTime(TimeSpan.FromMinutes(6))).GetPolicyAsync(Good, CancellationToken.None);
+        var later = await Resolver(server.Port, time: FakeClock.Ahead(TimeSpan.FromMinutes(6))).GetPolicyAsync(Good, CancellationToken.None);
         Assert.That(later.Detail, Does.EndWith("fetched"));
         Assert.That(server.WaitForRequests(2), Is.EqualTo(2));
         Assert.That(Directory.GetFileSystemEntries(_cache).Select(Path.GetFileName), Is.EqualTo(new[] { Good }), "the failure forgotten once a fetch worked");
@@ -450,11 +451,5 @@ public sealed class MtaStsResolverTests
         File.WriteAllText(CacheFile(Good), File.ReadAllText(CacheFile(Good)).Replace($"domain: {Good}", "domain: other.test", StringComparison.Ordinal));
         Assert.That((await Resolver(server.Port).GetPolicyAsync(Good, CancellationToken.None)).Detail, Does.EndWith("fetched"));
         Assert.That(server.WaitForRequests(2), Is.EqualTo(2));
-    }
-
-    /// <summary>The system clock moved by a fixed offset: for expiry, without waiting a day.</summary>
-    private sealed class ShiftedTime(TimeSpan offset) : TimeProvider
-    {
-        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + offset;
     }
 }
