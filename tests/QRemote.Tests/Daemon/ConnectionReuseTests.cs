@@ -15,7 +15,7 @@ public sealed class ConnectionReuseTests
     {
         var text = new StringWriter();
         var report = await Harness.DeliverAsync("[127.0.0.1]", sender, ["r@example.test"], Encoding.UTF8.GetBytes("Subject: reuse\n\nhello\n"),
-            smtpPort: port, transcript: TextWriter.Synchronized(text), connections: cache);
+            new() { SmtpPort = port, Transcript = TextWriter.Synchronized(text), Connections = cache });
         return (report, text.ToString());
     }
 
@@ -159,7 +159,7 @@ public sealed class ConnectionReuseTests
             // The same address, now under control/notlshosts: TLS off instead of opportunistic. Not the same key.
             var text = new StringWriter();
             var report = await Harness.DeliverAsync("[127.0.0.1]", "s@qremote.test", ["r@example.test"], Encoding.UTF8.GetBytes("Subject: x\n\nhello\n"),
-                smtpPort: recorder.EndPoint.Port, transcript: TextWriter.Synchronized(text), connections: cache, qmailHome: home);
+                new() { SmtpPort = recorder.EndPoint.Port, Transcript = TextWriter.Synchronized(text), Connections = cache, QmailHome = home });
             Assert.That(report, Does.StartWith("r\\0K"));
             Assert.That(text.ToString(), Does.Contain("tls policy for [127.0.0.1]: Off"));
             Assert.That(text.ToString(), Does.Not.Contain("reusing the connection"));

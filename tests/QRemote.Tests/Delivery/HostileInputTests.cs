@@ -24,7 +24,7 @@ public sealed class HostileInputTests
     {
         using var sink = SmtpSink.StartOn(Sink, FreePort.Tcp(Sink));
         var recipients = Enumerable.Range(0, 10_000).Select(i => $"r{i}@example.test").ToArray();
-        var report = await Harness.DeliverAsync("[127.0.0.5]", "s@qremote.test", recipients, "Subject: many\n\nb\n", smtpPort: sink.EndPoint.Port);
+        var report = await Harness.DeliverAsync("[127.0.0.5]", "s@qremote.test", recipients, "Subject: many\n\nb\n", new() { SmtpPort = sink.EndPoint.Port });
         Assert.That(report, Is.EqualTo(string.Concat(Enumerable.Repeat("r\\0", 10_000)) + "K127.0.0.5 accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0"));
         WaitFor.Condition(() => sink.Dumps().Count == 1, "the dump");
         Assert.That(sink.Dumps()[0].Split('\n').Count(l => l.StartsWith("X-Rcpt-Args: ", StringComparison.Ordinal)), Is.EqualTo(10_000));
@@ -34,7 +34,7 @@ public sealed class HostileInputTests
     public async Task Recipients_without_at_sign_go_as_they_are()
     {
         using var sink = SmtpSink.StartOn(Sink, FreePort.Tcp(Sink));
-        var report = await Harness.DeliverAsync("[127.0.0.5]", "s@qremote.test", ["postmaster"], "Subject: x\n\nb\n", smtpPort: sink.EndPoint.Port);
+        var report = await Harness.DeliverAsync("[127.0.0.5]", "s@qremote.test", ["postmaster"], "Subject: x\n\nb\n", new() { SmtpPort = sink.EndPoint.Port });
         Assert.That(report, Does.StartWith("r\\0K127.0.0.5"));
         WaitFor.Condition(() => sink.Dumps().Count == 1, "the dump");
         Assert.That(sink.Dumps()[0], Does.Contain("X-Rcpt-Args: <postmaster>\n"));
@@ -44,7 +44,7 @@ public sealed class HostileInputTests
     public async Task A_recipient_mimekit_cannot_express_is_refused_alone()
     {
         using var sink = SmtpSink.StartOn(Sink, FreePort.Tcp(Sink));
-        var report = await Harness.DeliverAsync("[127.0.0.5]", "s@qremote.test", ["ok@example.test", "bad@x..y"], "Subject: x\n\nb\n", smtpPort: sink.EndPoint.Port);
+        var report = await Harness.DeliverAsync("[127.0.0.5]", "s@qremote.test", ["ok@example.test", "bad@x..y"], "Subject: x\n\nb\n", new() { SmtpPort = sink.EndPoint.Port });
         Assert.That(report, Is.EqualTo("r\\0hSorry, this recipient address is not valid SMTP syntax. (#5.1.3)\n\\0K127.0.0.5 accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0"));
     }
 }

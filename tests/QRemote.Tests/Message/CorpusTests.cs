@@ -49,7 +49,7 @@ public sealed class CorpusTests
     {
         using var sink = SmtpSink.StartOn(Sink, FreePort.Tcp(Sink));
         using var recorder = new WireRecorder(sink.EndPoint);
-        var report = await Harness.DeliverAsync("[127.0.0.1]", "s@qremote.test", ["r@example.test"], Latin1.GetBytes(input), smtpPort: recorder.EndPoint.Port);
+        var report = await Harness.DeliverAsync("[127.0.0.1]", "s@qremote.test", ["r@example.test"], Latin1.GetBytes(input), new() { SmtpPort = recorder.EndPoint.Port });
         recorder.WaitForSessions();
         Assert.That(report, Does.StartWith("r\\0K127.0.0.1 accepted message."));
 
@@ -67,8 +67,8 @@ public sealed class CorpusTests
     {
         using var sink = SmtpSink.StartOn(Sink, FreePort.Tcp(Sink));
         using var recorder = new WireRecorder(sink.EndPoint);
-        await Harness.DeliverAsync("[127.0.0.1]", "s@qremote.test", ["r@example.test"], Latin1.GetBytes("Subject: x\n\ncaf\xe9\n"), smtpPort: recorder.EndPoint.Port);
-        await Harness.DeliverAsync("[127.0.0.1]", "s@qremote.test", ["r@example.test"], Latin1.GetBytes("Subject: x\n\ncafe\n"), smtpPort: recorder.EndPoint.Port);
+        await Harness.DeliverAsync("[127.0.0.1]", "s@qremote.test", ["r@example.test"], Latin1.GetBytes("Subject: x\n\ncaf\xe9\n"), new() { SmtpPort = recorder.EndPoint.Port });
+        await Harness.DeliverAsync("[127.0.0.1]", "s@qremote.test", ["r@example.test"], Latin1.GetBytes("Subject: x\n\ncafe\n"), new() { SmtpPort = recorder.EndPoint.Port });
         recorder.WaitForSessions();
         var mails = Latin1.GetString(recorder.ClientBytes).Split("\r\n").Where(l => l.StartsWith("MAIL FROM:", StringComparison.Ordinal)).ToList();
         Assert.That(mails, Is.EqualTo(new[] { "MAIL FROM:<s@qremote.test> BODY=8BITMIME", "MAIL FROM:<s@qremote.test>" }));
@@ -79,7 +79,7 @@ public sealed class CorpusTests
     {
         using var sink = SmtpSink.StartOn(Sink, FreePort.Tcp(Sink));
         using var recorder = new WireRecorder(sink.EndPoint);
-        var report = await Harness.DeliverAsync("[127.0.0.1]", "s@qremote.test", ["r@example.test"], Latin1.GetBytes("Subject: x\n\nno newline"), smtpPort: recorder.EndPoint.Port);
+        var report = await Harness.DeliverAsync("[127.0.0.1]", "s@qremote.test", ["r@example.test"], Latin1.GetBytes("Subject: x\n\nno newline"), new() { SmtpPort = recorder.EndPoint.Port });
         Assert.That(report, Is.EqualTo("DSMTP cannot transfer messages with partial final lines. (#5.6.2)\n\\0"));
         Assert.That(recorder.Connections, Is.Zero);
     }

@@ -47,7 +47,7 @@ public sealed class ControlFileTests
         var config = QmailConfig.Load(Control);
         using var sink = Infrastructure.SmtpSink.Start();
         var report = await Infrastructure.Harness.DeliverAsync("[127.0.0.1]", "s@qremote.test", ["r@example.test"], "Subject: x\n\nb\n",
-            config, sink.EndPoint.Port);
+            new() { Config = config, SmtpPort = sink.EndPoint.Port });
         Assert.That(report, Does.StartWith("r\\0K127.0.0.1 accepted message."));
         Assert.That((config.TimeoutConnect, config.TimeoutRemote), Is.EqualTo((86_400, 86_400)));
         Assert.That(config.Settings.Single(s => s.Name == "timeoutremote").Value, Is.EqualTo("86400"));

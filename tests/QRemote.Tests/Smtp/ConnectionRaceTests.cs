@@ -52,8 +52,11 @@ public sealed class ConnectionRaceTests
             using var sink = SmtpSink.StartOn(v4, port);
             var transcript = new StringWriter();
             var report = await Harness.DeliverAsync("race.qremote.test", "s@qremote.test", ["rcpt@race.qremote.test"],
-                Encoding.UTF8.GetBytes("Subject: race\n\nhello\n"), Harness.Config(timeoutConnect: 30), smtpPort: port,
-                resolvConf: DnsFixture.ResolvConf, local: new QRemote.Dns.FixedLocalAddresses(IPAddress.Loopback), transcript: TextWriter.Synchronized(transcript));
+                Encoding.UTF8.GetBytes("Subject: race\n\nhello\n"), new()
+                {
+                    Config = Harness.Config(timeoutConnect: 30), SmtpPort = port, ResolvConf = DnsFixture.ResolvConf,
+                    Local = new QRemote.Dns.FixedLocalAddresses(IPAddress.Loopback), Transcript = TextWriter.Synchronized(transcript),
+                });
             foreach (var f in fillers)
             {
                 f.Dispose();

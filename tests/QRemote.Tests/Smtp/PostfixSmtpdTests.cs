@@ -27,7 +27,7 @@ public sealed class PostfixSmtpdTests
 
     private static Task<string> Deliver(PostfixServer postfix, string[] recipients, string message, WireRecorder? recorder = null) =>
         Harness.DeliverAsync(recorder is null ? Host : "[127.0.0.1]", Sender, recipients, Encoding.UTF8.GetBytes(message),
-            Harness.Config(timeoutRemote: 20, timeoutConnect: 5), smtpPort: recorder?.EndPoint.Port ?? postfix.EndPoint.Port);
+            new() { Config = Harness.Config(timeoutRemote: 20, timeoutConnect: 5), SmtpPort = recorder?.EndPoint.Port ?? postfix.EndPoint.Port });
 
     private static PostfixServer StartPostfix(params (string Name, string Value)[] parameters)
     {

@@ -19,7 +19,7 @@ public sealed class RoundTripTests
     private static async Task<(string Report, string Client, int Waits)> CountAsync(IPEndPoint server)
     {
         using var recorder = new WireRecorder(server);
-        var report = await Harness.DeliverAsync("[127.0.0.1]", "s@qremote.test", ["r@example.test"], Message, smtpPort: recorder.EndPoint.Port);
+        var report = await Harness.DeliverAsync("[127.0.0.1]", "s@qremote.test", ["r@example.test"], Message, new() { SmtpPort = recorder.EndPoint.Port });
         recorder.WaitForSessions();
         return (report, Encoding.ASCII.GetString(recorder.ClientBytes), recorder.ClientWaits);
     }

@@ -13,7 +13,7 @@ public sealed class ScriptedServerTests
     {
         var server = new ScriptedSmtpServer(Address, 0, script);
         var report = await Harness.DeliverAsync("[127.0.0.4]", "s@qremote.test", recipients.Length == 0 ? ["r@example.test"] : recipients,
-            Message, Harness.Config(timeoutRemote: timeoutRemote), server.EndPoint.Port);
+            Message, new() { Config = Harness.Config(timeoutRemote: timeoutRemote), SmtpPort = server.EndPoint.Port });
         return (report, server);
     }
 
@@ -314,7 +314,7 @@ public sealed class ScriptedServerTests
         });
         using (server)
         {
-            var report = await Harness.DeliverAsync("[127.0.0.4]", "s@qremote.test", ["r@example.test"], big, Harness.Config(), server.EndPoint.Port);
+            var report = await Harness.DeliverAsync("[127.0.0.4]", "s@qremote.test", ["r@example.test"], big, new() { Config = Harness.Config(), SmtpPort = server.EndPoint.Port });
             Assert.That(report, Is.EqualTo("r\\0ZConnected to 127.0.0.4 but connection died. (#4.4.2)\n\\0"));
         }
     }

@@ -40,7 +40,7 @@ public sealed class SessionEndTests
         using var recorder = new WireRecorder(postfix.EndPoint);
         var transcript = new StringWriter();
         var report = await Harness.DeliverAsync("[127.0.0.1]", "s@qremote.test", ["r@example.test"],
-            Encoding.UTF8.GetBytes("Subject: x\n\nbody\n"), smtpPort: recorder.EndPoint.Port, transcript: TextWriter.Synchronized(transcript));
+            Encoding.UTF8.GetBytes("Subject: x\n\nbody\n"), new() { SmtpPort = recorder.EndPoint.Port, Transcript = TextWriter.Synchronized(transcript) });
         recorder.WaitForSessions();
         Assert.That(report, Does.StartWith("r\\0K127.0.0.1 accepted message."));
         postfix.WaitForLog(" mail=1 ");
@@ -131,7 +131,7 @@ public sealed class SessionEndTests
         });
         var transcript = new StringWriter();
         var report = await Harness.DeliverAsync("[127.0.0.4]", "s@qremote.test", ["r@example.test"], Encoding.UTF8.GetBytes("Subject: x\n\nbody\n"),
-            smtpPort: ((IPEndPoint)listener.LocalEndpoint).Port, transcript: TextWriter.Synchronized(transcript));
+            new() { SmtpPort = ((IPEndPoint)listener.LocalEndpoint).Port, Transcript = TextWriter.Synchronized(transcript) });
         await done.Task.WaitAsync(TimeSpan.FromSeconds(10));
         listener.Stop();
         Assert.That(report, Is.EqualTo("r\\0K127.0.0.4 accepted message.\nRemote host said: 250 2.0.0 queued\n\\0"));
@@ -179,7 +179,7 @@ public sealed class SessionEndTests
         });
         var transcript = new StringWriter();
         var report = await Harness.DeliverAsync("[127.0.0.4]", "s@qremote.test", ["r@example.test"], Encoding.UTF8.GetBytes("Subject: x\n\nb\n"),
-            smtpPort: server.EndPoint.Port, transcript: TextWriter.Synchronized(transcript));
+            new() { SmtpPort = server.EndPoint.Port, Transcript = TextWriter.Synchronized(transcript) });
         Assert.That(report, Does.StartWith("r\\0K127.0.0.4 accepted message."));
         var text = transcript.ToString();
         var retry = text.IndexOf("retrying 127.0.0.4 without TLS", StringComparison.Ordinal);

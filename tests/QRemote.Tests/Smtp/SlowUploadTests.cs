@@ -35,7 +35,7 @@ public sealed class SlowUploadTests
 
     private static async Task<string> DeliverAsync(byte[] message, ScriptedSmtpServer server, StringWriter transcript) =>
         await Harness.DeliverAsync("[127.0.0.4]", "s@qremote.test", ["r@example.test"], message,
-            Harness.Config(timeoutRemote: TimeoutRemote), smtpPort: server.EndPoint.Port, transcript: TextWriter.Synchronized(transcript));
+            new() { Config = Harness.Config(timeoutRemote: TimeoutRemote), SmtpPort = server.EndPoint.Port, Transcript = TextWriter.Synchronized(transcript) });
 
     [Test]
     public async Task A_bdat_upload_longer_than_timeoutremote_is_delivered_whole()

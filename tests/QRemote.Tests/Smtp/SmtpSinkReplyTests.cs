@@ -16,7 +16,7 @@ public sealed class SmtpSinkReplyTests
     {
         using var sink = SmtpSink.StartOn(Sink, FreePort.Tcp(Sink), sinkOptions);
         return await Harness.DeliverAsync("[127.0.0.2]", "sender@qremote.test", recipients.Length == 0 ? ["rcpt@example.test"] : recipients,
-            Message, smtpPort: sink.EndPoint.Port);
+            Message, new() { SmtpPort = sink.EndPoint.Port });
     }
 
     [Test]
@@ -39,7 +39,7 @@ public sealed class SmtpSinkReplyTests
     public async Task Senders_qmail_uses_reach_the_wire_as_qmail_sends_them(string sender, string mailArgs)
     {
         using var sink = SmtpSink.StartOn(Sink, FreePort.Tcp(Sink));
-        var report = await Harness.DeliverAsync("[127.0.0.2]", sender, ["rcpt@example.test"], Message, smtpPort: sink.EndPoint.Port);
+        var report = await Harness.DeliverAsync("[127.0.0.2]", sender, ["rcpt@example.test"], Message, new() { SmtpPort = sink.EndPoint.Port });
         Assert.That(report, Is.EqualTo("r\\0K127.0.0.2 accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0"));
         WaitFor.Condition(() => sink.Dumps().Count == 1, "the dump");
         Assert.That(sink.Dumps()[0], Does.Contain($"X-Mail-Args: {mailArgs}\n"));
@@ -50,7 +50,7 @@ public sealed class SmtpSinkReplyTests
     {
         using var sink = SmtpSink.StartOn(Sink, FreePort.Tcp(Sink));
         using var recorder = new WireRecorder(sink.EndPoint);
-        var report = await Harness.DeliverAsync("[127.0.0.1]", "a@b\r\nRSET", ["rcpt@example.test"], Message, smtpPort: recorder.EndPoint.Port);
+        var report = await Harness.DeliverAsync("[127.0.0.1]", "a@b\r\nRSET", ["rcpt@example.test"], Message, new() { SmtpPort = recorder.EndPoint.Port });
         Assert.That(report, Is.EqualTo("DSorry, the envelope sender contains a character SMTP cannot carry (CR, LF or NUL). (#5.1.7)\n\\0"));
         Assert.That(recorder.Connections, Is.Zero);
     }
@@ -179,7 +179,7 @@ public sealed class SmtpSinkReplyTests
     public async Task No_server_listening_is_Z_no_connection()
     {
         var port = FreePort.Tcp(Sink);
-        Assert.That(await Harness.DeliverAsync("[127.0.0.2]", "s@qremote.test", ["r@example.test"], Message, smtpPort: port),
+        Assert.That(await Harness.DeliverAsync("[127.0.0.2]", "s@qremote.test", ["r@example.test"], Message, new() { SmtpPort = port }),
             Is.EqualTo("ZSorry, I wasn't able to establish an SMTP connection. (#4.4.1)\n\\0"));
     }
 }

@@ -79,9 +79,11 @@ public sealed class MtaStsDeliveryTests : IDisposable
         var transcript = TextWriter.Synchronized(text);
         var config = Harness.Config() with { MtaStsCacheDirectory = _cache };
         var roots = new Lazy<X509Certificate2Collection>(() => [_ca.Certificate]);
-        var report = await Harness.DeliverAsync(domain, sender, [$"rcpt@{domain}"], Encoding.UTF8.GetBytes(message), config,
-            smtpPort: _postfix!.EndPoint.Port, resolvConf: _resolvConf, transcript: transcript,
-            mtaSts: MtaStsRequirement.For(config, roots, TimeProvider.System, transcript, _policies!.Port));
+        var report = await Harness.DeliverAsync(domain, sender, [$"rcpt@{domain}"], Encoding.UTF8.GetBytes(message), new()
+        {
+            Config = config, SmtpPort = _postfix!.EndPoint.Port, ResolvConf = _resolvConf, Transcript = transcript,
+            MtaSts = MtaStsRequirement.For(config, roots, TimeProvider.System, transcript, _policies!.Port),
+        });
         return (report, text.ToString());
     }
 

@@ -54,7 +54,7 @@ public sealed class TlsControlTests : IDisposable
     {
         var transcript = new StringWriter();
         var report = await Harness.DeliverAsync(host, "s@qremote.test", ["r@elsewhere.test"], Encoding.UTF8.GetBytes("Subject: control\n\nhello\n"),
-            config, smtpPort: port, transcript: TextWriter.Synchronized(transcript), qmailHome: home);
+            new() { Config = config, SmtpPort = port, Transcript = TextWriter.Synchronized(transcript), QmailHome = home });
         return (report, transcript.ToString());
     }
 

@@ -67,7 +67,7 @@ public sealed class TlsPolicyTests
         ("smtpd_tls_security_level", "may"), ("smtpd_tls_cert_file", P(certificate + ".pem")), ("smtpd_tls_key_file", P(certificate + ".key")));
 
     private Task<string> Deliver(int port) => Harness.DeliverAsync("plain.qremote.test", "s@qremote.test", ["r@plain.qremote.test"],
-        Encoding.UTF8.GetBytes("Subject: policy\n\nbody\n"), smtpPort: port, resolvConf: DnsFixture.ResolvConf, qmailHome: _home);
+        Encoding.UTF8.GetBytes("Subject: policy\n\nbody\n"), new() { SmtpPort = port, ResolvConf = DnsFixture.ResolvConf, QmailHome = _home });
 
     private void RequireTls(string ca) => File.Copy(P(ca + ".pem"), Path.Combine(_home, "control", "tlshosts", Mx + ".pem"));
 

@@ -24,7 +24,7 @@ public sealed class TlsResumptionTests
         for (var i = 0; i < 2; i++)
         {
             var report = await Harness.DeliverAsync("plain.qremote.test", "s@qremote.test", ["r@plain.qremote.test"], Encoding.UTF8.GetBytes("Subject: resume\n\nb\n"),
-                smtpPort: port, resolvConf: DnsFixture.ResolvConf);
+                new() { SmtpPort = port, ResolvConf = DnsFixture.ResolvConf });
             Assert.That(report, Does.StartWith("r\\0K127.0.0.10 accepted message."));
         }
 

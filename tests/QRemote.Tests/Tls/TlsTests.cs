@@ -36,7 +36,7 @@ public sealed class TlsTests
         using var recorder = new WireRecorder(postfix.EndPoint);
         var transcript = new StringWriter();
         var report = await Harness.DeliverAsync("[127.0.0.1]", "s@qremote.test", ["r@example.test"],
-            Encoding.UTF8.GetBytes("Subject: secret subject\n\nsecret body\n"), smtpPort: recorder.EndPoint.Port);
+            Encoding.UTF8.GetBytes("Subject: secret subject\n\nsecret body\n"), new() { SmtpPort = recorder.EndPoint.Port });
         recorder.WaitForSessions();
         Assert.That(report, Does.StartWith("r\\0K127.0.0.1 accepted message.\nRemote host said: 250 2.0.0 Ok"));
         var client = Encoding.Latin1.GetString(recorder.ClientBytes);
@@ -100,7 +100,7 @@ public sealed class TlsTests
                 }
             }));
         var report = await Harness.DeliverAsync("[127.0.0.4]", "s@qremote.test", ["r@example.test"], "Subject: x\n\nb\n",
-            smtpPort: server.EndPoint.Port);
+            new() { SmtpPort = server.EndPoint.Port });
         Assert.That(report, Is.EqualTo("r\\0K127.0.0.4 accepted message.\nRemote host said: 250 2.0.0 queued in plain text\n\\0"));
         Assert.That(sessions, Is.EqualTo(2), "one failed TLS session, one plain retry");
     }
@@ -115,7 +115,7 @@ public sealed class TlsTests
             // Dies as soon as anything is asked after EHLO: the plain retry fails too.
         });
         var report = await Harness.DeliverAsync("[127.0.0.4]", "s@qremote.test", ["r@example.test"], "Subject: x\n\nb\n",
-            smtpPort: server.EndPoint.Port);
+            new() { SmtpPort = server.EndPoint.Port });
         Assert.That(report, Is.EqualTo("ZConnected to 127.0.0.4 but connection died. (#4.4.2)\n\\0"));
     }
 }
