@@ -106,13 +106,11 @@ public sealed class ProcessTests
     {
         // SystemTrust: .NET would read every file under /etc/ssl/certs on each handshake (55 to 60 ms of a
         // 68 ms delivery); an opportunistic handshake uses no trust store at all.
-        var dir = Directory.CreateTempSubdirectory("qremote-trust-").FullName;
-        File.SetUnixFileMode(dir, (UnixFileMode)0b111_101_101);
-        var cert = Path.Combine(dir, "cert.pem");
-        var key = Path.Combine(dir, "key.pem");
-        ExternalProcess.Run("/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-            "-subj", "/CN=mx.qremote.test", "-days", "2");
-        File.SetUnixFileMode(key, (UnixFileMode)0b110_100_100);
+        using var ca = new TestCa();
+        var dir = ca.Directory;
+        var issued = ca.Issue("mx", "mx.qremote.test");
+        var cert = issued.CertificateFile;
+        var key = issued.KeyFile;
         using var postfix = PostfixServer.StartOn(Address, FreePort.Tcp(Address),
             ("smtpd_tls_security_level", "may"), ("smtpd_tls_cert_file", cert), ("smtpd_tls_key_file", key), ("smtpd_tls_loglevel", "1"));
         var trace = Path.Combine(dir, "strace");
@@ -130,7 +128,6 @@ public sealed class ProcessTests
         Assert.That(process.WaitForExit(20_000));
         postfix.WaitForLog("TLS connection established");
         var opened = File.ReadAllLines(trace).Where(l => l.Contains("/etc/ssl/certs", StringComparison.Ordinal) || l.Contains("/usr/lib/ssl/certs", StringComparison.Ordinal)).ToList();
-        Directory.Delete(dir, recursive: true);
         Assert.That(output, Does.StartWith("r\0K127.0.0.6 accepted message."));
         Assert.That(opened, Is.Empty, "files of the system trust store opened during an opportunistic STARTTLS delivery");
     }

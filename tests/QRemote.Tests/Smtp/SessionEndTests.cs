@@ -9,26 +9,21 @@ namespace QRemote.Tests.Smtp;
 
 /// <summary>How a session ends: QUIT, then (over TLS) a close_notify, then the TCP close; over TLS as in plain text.</summary>
 [NonParallelizable]
-public sealed class SessionEndTests
+public sealed class SessionEndTests : IDisposable
 {
-    private string _dir = "";
+    private readonly TestCa _ca = new();
     private string _cert = "";
     private string _key = "";
 
     [OneTimeSetUp]
     public void MakeCertificate()
     {
-        _dir = Directory.CreateTempSubdirectory("qremote-quit-").FullName;
-        _cert = Path.Combine(_dir, "cert.pem");
-        _key = Path.Combine(_dir, "key.pem");
-        ExternalProcess.Run("/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", _key, "-out", _cert,
-            "-subj", "/CN=mx.qremote.test", "-days", "2");
-        File.SetUnixFileMode(_dir, (UnixFileMode)0b111_101_101);
-        File.SetUnixFileMode(_key, (UnixFileMode)0b110_100_100);
+        var issued = _ca.Issue("mx", "mx.qremote.test");
+        _cert = issued.CertificateFile;
+        _key = issued.KeyFile;
     }
 
-    [OneTimeTearDown]
-    public void RemoveCertificate() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _ca.Dispose();
 
     /// <summary>Postfix counts the commands of a session in its disconnect line: quit=1 only when QUIT arrived, and
     /// with TLS it arrived inside it (starttls=1, and nothing but EHLO and STARTTLS went in plain text).</summary>

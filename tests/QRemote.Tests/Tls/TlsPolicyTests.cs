@@ -14,43 +14,27 @@ public sealed class TlsPolicyTests
 {
     private const string Mx = "mx1.plain.qremote.test";
     private static readonly IPAddress Address = IPAddress.Parse("127.0.0.10");
-    private string _dir = "";
+    private readonly Dictionary<string, TestCa> _cas = [];
+    private readonly Dictionary<string, Issued> _certificates = [];
     private string _home = "";
-
-    private string P(string name) => Path.Combine(_dir, name);
-
-    private static void Openssl(params string[] args) => ExternalProcess.Run("/usr/bin/openssl", args);
-
-    private void MakeCa(string name)
-    {
-        Openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", P(name + ".key"), "-out", P(name + ".pem"), "-subj", $"/CN=QRemote test {name}", "-days", "2");
-    }
-
-    private void MakeServerCertificate(string name, string ca, string dnsName)
-    {
-        Openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", P(name + ".key"), "-out", P(name + ".csr"), "-subj", $"/CN={dnsName}");
-        File.WriteAllText(P(name + ".ext"), $"subjectAltName=DNS:{dnsName}\n");
-        Openssl("x509", "-req", "-in", P(name + ".csr"), "-CA", P(ca + ".pem"), "-CAkey", P(ca + ".key"), "-CAcreateserial",
-            "-out", P(name + ".pem"), "-days", "2", "-extfile", P(name + ".ext"));
-    }
 
     [OneTimeSetUp]
     public void MakeCertificates()
     {
-        _dir = Directory.CreateTempSubdirectory("qremote-tlspolicy-").FullName;
-        File.SetUnixFileMode(_dir, (UnixFileMode)0b111_101_101);
-        MakeCa("ca");
-        MakeCa("otherca");
-        MakeServerCertificate("server", "ca", Mx);
-        MakeServerCertificate("wrongname", "ca", "somebody-else.example");
-        foreach (var f in Directory.GetFiles(_dir))
-        {
-            File.SetUnixFileMode(f, (UnixFileMode)0b110_100_100);
-        }
+        _cas["ca"] = new TestCa("QRemote test ca");
+        _cas["otherca"] = new TestCa("QRemote test otherca");
+        _certificates["server"] = _cas["ca"].Issue("server", Mx);
+        _certificates["wrongname"] = _cas["ca"].Issue("wrongname", "somebody-else.example");
     }
 
     [OneTimeTearDown]
-    public void RemoveCertificates() => Directory.Delete(_dir, recursive: true);
+    public void RemoveCertificates()
+    {
+        foreach (var ca in _cas.Values)
+        {
+            ca.Dispose();
+        }
+    }
 
     [SetUp]
     public void MakeHome()
@@ -64,12 +48,13 @@ public sealed class TlsPolicyTests
     public void RemoveHome() => Directory.Delete(_home, recursive: true);
 
     private PostfixServer Postfix(int port, string certificate) => PostfixServer.StartOn(Address, port,
-        ("smtpd_tls_security_level", "may"), ("smtpd_tls_cert_file", P(certificate + ".pem")), ("smtpd_tls_key_file", P(certificate + ".key")));
+        ("smtpd_tls_security_level", "may"), ("smtpd_tls_cert_file", _certificates[certificate].CertificateFile),
+        ("smtpd_tls_key_file", _certificates[certificate].KeyFile));
 
     private Task<string> Deliver(int port) => Harness.DeliverAsync("plain.qremote.test", "s@qremote.test", ["r@plain.qremote.test"],
         Encoding.UTF8.GetBytes("Subject: policy\n\nbody\n"), new() { SmtpPort = port, ResolvConf = DnsFixture.ResolvConf, QmailHome = _home });
 
-    private void RequireTls(string ca) => File.Copy(P(ca + ".pem"), Path.Combine(_home, "control", "tlshosts", Mx + ".pem"));
+    private void RequireTls(string ca) => File.Copy(_cas[ca].CertificateFile, Path.Combine(_home, "control", "tlshosts", Mx + ".pem"));
 
     [Test]
     public async Task Tlshosts_with_the_right_ca_and_name_delivers_over_verified_tls()

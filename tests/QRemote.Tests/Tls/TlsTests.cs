@@ -6,26 +6,21 @@ namespace QRemote.Tests.Tls;
 
 /// <summary>Opportunistic STARTTLS (RFC 7435) against a real Postfix, and the failures a real server won't stage.</summary>
 [NonParallelizable]
-public sealed class TlsTests
+public sealed class TlsTests : IDisposable
 {
-    private string _dir = "";
+    private readonly TestCa _ca = new();
     private string _cert = "";
     private string _key = "";
 
     [OneTimeSetUp]
     public void MakeCertificate()
     {
-        _dir = Directory.CreateTempSubdirectory("qremote-tls-").FullName;
-        _cert = Path.Combine(_dir, "cert.pem");
-        _key = Path.Combine(_dir, "key.pem");
-        ExternalProcess.Run("/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", _key, "-out", _cert,
-            "-subj", "/CN=mx.qremote.test", "-days", "2");
-        File.SetUnixFileMode(_dir, (UnixFileMode)0b111_101_101);
-        File.SetUnixFileMode(_key, (UnixFileMode)0b110_100_100);
+        var issued = _ca.Issue("mx", "mx.qremote.test");
+        _cert = issued.CertificateFile;
+        _key = issued.KeyFile;
     }
 
-    [OneTimeTearDown]
-    public void RemoveCertificate() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _ca.Dispose();
 
     [Test]
     public async Task Starttls_when_postfix_offers_it_and_nothing_in_plain_text_after()

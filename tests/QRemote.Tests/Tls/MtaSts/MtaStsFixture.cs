@@ -6,7 +6,7 @@ namespace QRemote.Tests.Tls.MtaSts;
 
 /// <summary>
 /// For every MTA-STS test: a BIND9 of its own, authoritative for <c>mtasts.test</c> (the <c>_mta-sts</c> TXT records
-/// and the policy hosts' addresses, on 127.0.0.81 to .88), and certificates made with openssl: two CAs and policy
+/// and the policy hosts' addresses, on 127.0.0.81 to .88), and certificates: two CAs (<see cref="TestCa"/>) and policy
 /// host certificates signed by one or the other. Tests whose DNS must change midway start a second BIND for
 /// <c>flip.test</c> (<see cref="FlipZone"/>).
 /// </summary>
@@ -17,8 +17,8 @@ public sealed class MtaStsFixture
 
     public static string ResolvConf { get; private set; } = "";
 
-    /// <summary>Where the certificates are: <c>NAME.pem</c> and <c>NAME.key</c>.</summary>
-    public static string CertificateDirectory { get; private set; } = "";
+    private static readonly Dictionary<string, TestCa> Cas = [];
+    private static readonly Dictionary<string, Issued> HostCertificates = [];
 
     /// <summary>Every policy host name in the zones, on the certificates "policy" (by "ca") and "foreign" (by "otherca").</summary>
     public static readonly string[] PolicyHosts =
@@ -73,9 +73,10 @@ public sealed class MtaStsFixture
     /// <summary>A fresh resolver (so nothing is remembered from other queries) asking <paramref name="resolvConf"/>'s server.</summary>
     public static IDnsLookup Lookup(string? resolvConf = null) => new DnsLookup(ResolverConfig.Load(resolvConf ?? ResolvConf));
 
-    public static string Certificate(string name) => Path.Combine(CertificateDirectory, name + ".pem");
+    /// <summary>The PEM certificate of a CA ("ca", "otherca") or of a policy host ("policy", "foreign", "wrongname", "wildcard").</summary>
+    public static string Certificate(string name) => Cas.TryGetValue(name, out var ca) ? ca.CertificateFile : HostCertificates[name].CertificateFile;
 
-    public static string Key(string name) => Path.Combine(CertificateDirectory, name + ".key");
+    public static string Key(string name) => Cas.TryGetValue(name, out var ca) ? ca.KeyFile : HostCertificates[name].KeyFile;
 
     public static X509Certificate2Collection Roots(string ca)
     {
@@ -96,41 +97,25 @@ public sealed class MtaStsFixture
     public void Stop()
     {
         Server?.Dispose();
-        if (CertificateDirectory.Length > 0)
+        foreach (var ca in Cas.Values)
         {
-            Directory.Delete(CertificateDirectory, recursive: true);
+            ca.Dispose();
         }
+
+        Cas.Clear();
+        HostCertificates.Clear();
     }
-
-    private static void Openssl(params string[] args) => ExternalProcess.Run("/usr/bin/openssl", args);
-
-    private static string P(string name) => Path.Combine(CertificateDirectory, name);
 
     private static void MakeCertificates()
     {
-        CertificateDirectory = Directory.CreateTempSubdirectory("qremote-mtasts-certs-").FullName;
-        File.SetUnixFileMode(CertificateDirectory, (UnixFileMode)0b111_101_101);
         foreach (var ca in new[] { "ca", "otherca" })
         {
-            Openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", P(ca + ".key"), "-out", P(ca + ".pem"),
-                "-subj", $"/CN=QRemote MTA-STS test {ca}", "-days", "2");
+            Cas[ca] = new TestCa($"QRemote MTA-STS test {ca}");
         }
 
-        MakeServerCertificate("policy", "ca", PolicyHosts);
-        MakeServerCertificate("foreign", "otherca", PolicyHosts);
-        MakeServerCertificate("wrongname", "ca", ["mta-sts.elsewhere.test"]);
-        MakeServerCertificate("wildcard", "ca", ["*.wild.mtasts.test"]);
-        foreach (var f in Directory.GetFiles(CertificateDirectory))
-        {
-            File.SetUnixFileMode(f, (UnixFileMode)0b110_100_100);
-        }
-    }
-
-    private static void MakeServerCertificate(string name, string ca, IReadOnlyList<string> dnsNames)
-    {
-        Openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", P(name + ".key"), "-out", P(name + ".csr"), "-subj", $"/CN={dnsNames[0]}");
-        File.WriteAllText(P(name + ".ext"), $"subjectAltName={string.Join(",", dnsNames.Select(n => "DNS:" + n))}\n");
-        Openssl("x509", "-req", "-in", P(name + ".csr"), "-CA", P(ca + ".pem"), "-CAkey", P(ca + ".key"), "-CAcreateserial",
-            "-out", P(name + ".pem"), "-days", "2", "-extfile", P(name + ".ext"));
+        HostCertificates["policy"] = Cas["ca"].Issue("policy", PolicyHosts);
+        HostCertificates["foreign"] = Cas["otherca"].Issue("foreign", PolicyHosts);
+        HostCertificates["wrongname"] = Cas["ca"].Issue("wrongname", "mta-sts.elsewhere.test");
+        HostCertificates["wildcard"] = Cas["ca"].Issue("wildcard", "*.wild.mtasts.test");
     }
 }
