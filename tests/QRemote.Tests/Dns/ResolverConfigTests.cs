@@ -1,5 +1,6 @@
 using System.Net;
 using QRemote.Dns;
+using QRemote.Tests.Infrastructure;
 
 namespace QRemote.Tests.Dns;
 
@@ -79,19 +80,12 @@ public sealed class CommandLineTests
     [Test]
     public void The_qmail_home_is_found_from_qmail_rspawns_working_directory()
     {
-        var home = Directory.CreateTempSubdirectory("qremote-home-").FullName;
-        try
-        {
-            Directory.CreateDirectory(Path.Combine(home, "control"));
-            Directory.CreateDirectory(Path.Combine(home, "queue", "mess"));
-            Assert.That(CommandLine.Parse(["h", "s", "r"], _ => null, Path.Combine(home, "queue", "mess")).QmailHome, Is.EqualTo(home));
-            Assert.That(CommandLine.Parse(["h", "s", "r"], _ => null, home).QmailHome, Is.EqualTo("/var/qmail"));
-            Assert.That(CommandLine.Parse(["--qmail-home=/q", "h", "s", "r"], _ => null, Path.Combine(home, "queue", "mess")).QmailHome, Is.EqualTo("/q"));
-        }
-        finally
-        {
-            Directory.Delete(home, recursive: true);
-        }
+        using var qmail = TempQmailHome.Create(me: null);
+        var home = qmail.Path;
+        Directory.CreateDirectory(Path.Combine(home, "queue", "mess"));
+        Assert.That(CommandLine.Parse(["h", "s", "r"], _ => null, Path.Combine(home, "queue", "mess")).QmailHome, Is.EqualTo(home));
+        Assert.That(CommandLine.Parse(["h", "s", "r"], _ => null, home).QmailHome, Is.EqualTo("/var/qmail"));
+        Assert.That(CommandLine.Parse(["--qmail-home=/q", "h", "s", "r"], _ => null, Path.Combine(home, "queue", "mess")).QmailHome, Is.EqualTo("/q"));
     }
 
     [Test]

@@ -39,12 +39,10 @@ public sealed class LoadTests
         return output;
     }
 
-    private static (string Home, string Message) World()
+    private static (TempQmailHome Home, string Message) World()
     {
-        var home = Directory.CreateTempSubdirectory("qremote-home-").FullName;
-        Directory.CreateDirectory(Path.Combine(home, "control"));
-        File.WriteAllText(Path.Combine(home, "control", "me"), "qremote.test\n");
-        var message = Path.Combine(home, "message");
+        var home = TempQmailHome.Create();
+        var message = Path.Combine(home.Path, "message");
         File.WriteAllText(message, "Subject: load\n\n" + string.Concat(Enumerable.Repeat("line of the load test message\n", 30)));
         return (home, message);
     }
@@ -64,7 +62,7 @@ public sealed class LoadTests
         try
         {
             using var sink = SmtpSink.StartOn(Address, FreePort.Tcp(Address));
-            var reports = RunAll(home, message, sink.EndPoint.Port);
+            var reports = RunAll(home.Path, message, sink.EndPoint.Port);
             Assert.That(reports.Values, Has.All.EqualTo("r\0K127.0.0.7 accepted message.\nRemote host said: 250 2.0.0 Ok\n\0"));
             WaitFor.Condition(() => sink.Dumps().Count == Deliveries, $"{Deliveries} dumps");
             var received = sink.Dumps().Select(d => d.Split('\n').First(l => l.StartsWith("X-Rcpt-Args: ", StringComparison.Ordinal))).ToHashSet();
@@ -72,7 +70,7 @@ public sealed class LoadTests
         }
         finally
         {
-            Directory.Delete(home, recursive: true);
+            home.Dispose();
         }
     }
 
@@ -123,7 +121,7 @@ public sealed class LoadTests
                     }
                 }
             });
-            var reports = RunAll(home, message, server.EndPoint.Port);
+            var reports = RunAll(home.Path, message, server.EndPoint.Port);
             var refused = Enumerable.Range(0, Deliveries).Where(i => refuse[i]).ToHashSet();
             Assert.That(refused.Count, Is.InRange(5, 40), "the seed refuses some but not most");
             foreach (var (i, report) in reports)
@@ -138,7 +136,7 @@ public sealed class LoadTests
         }
         finally
         {
-            Directory.Delete(home, recursive: true);
+            home.Dispose();
         }
     }
 }

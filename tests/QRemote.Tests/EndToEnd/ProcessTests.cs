@@ -9,22 +9,20 @@ namespace QRemote.Tests.EndToEnd;
 public sealed class ProcessTests
 {
     private static readonly IPAddress Address = IPAddress.Parse("127.0.0.6");
-    private string _home = "";
+    private TempQmailHome _home = null!;
 
     [OneTimeSetUp]
     public void MakeHome()
     {
-        _home = Directory.CreateTempSubdirectory("qremote-home-").FullName;
-        Directory.CreateDirectory(Path.Combine(_home, "control"));
-        File.WriteAllText(Path.Combine(_home, "control", "me"), "qremote.test\n");
-        File.WriteAllText(Path.Combine(_home, "control", "timeoutremote"), "30\n");
+        _home = TempQmailHome.Create();
+        File.WriteAllText(_home.Control("timeoutremote"), "30\n");
         // The deliveries here are to literals and ask no DNS question; still, the host's /etc/resolv.conf is not theirs.
-        File.WriteAllText(Path.Combine(_home, "resolv.conf"), "nameserver 127.0.0.1#1\noptions timeout:1 attempts:1\n");
+        File.WriteAllText(Path.Combine(_home.Path, "resolv.conf"), "nameserver 127.0.0.1#1\noptions timeout:1 attempts:1\n");
         _ = PublishedBinary.Path;
     }
 
     [OneTimeTearDown]
-    public void RemoveHome() => Directory.Delete(_home, recursive: true);
+    public void RemoveHome() => _home.Dispose();
 
     private Process Start(int port, string messageFile, string extra = "")
     {
@@ -38,14 +36,14 @@ public sealed class ProcessTests
         info.ArgumentList.Add("-c");
         info.ArgumentList.Add($"exec \"$0\" --qmail-home=\"$1\" --resolv-conf=\"$1/resolv.conf\" --smtp-port={port} [127.0.0.6] s@qremote.test r@example.test <\"$2\" 2>&1 {extra}");
         info.ArgumentList.Add(PublishedBinary.Path);
-        info.ArgumentList.Add(_home);
+        info.ArgumentList.Add(_home.Path);
         info.ArgumentList.Add(messageFile);
         return Process.Start(info)!;
     }
 
     private string MessageFile(string text)
     {
-        var path = Path.Combine(_home, $"message-{Guid.NewGuid():N}");
+        var path = Path.Combine(_home.Path, $"message-{Guid.NewGuid():N}");
         File.WriteAllText(path, text);
         return path;
     }
@@ -116,7 +114,7 @@ public sealed class ProcessTests
         var trace = Path.Combine(dir, "strace");
         var info = new ProcessStartInfo("/usr/bin/strace") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { "-f", "-qq", "-e", "trace=open,openat,stat,newfstatat,statx", "-o", trace, PublishedBinary.Path,
-                     $"--qmail-home={_home}", $"--resolv-conf={_home}/resolv.conf", $"--smtp-port={postfix.EndPoint.Port}", "[127.0.0.6]", "s@qremote.test", "r@example.test" })
+                     $"--qmail-home={_home.Path}", $"--resolv-conf={_home.Path}/resolv.conf", $"--smtp-port={postfix.EndPoint.Port}", "[127.0.0.6]", "s@qremote.test", "r@example.test" })
         {
             info.ArgumentList.Add(a);
         }
@@ -159,7 +157,7 @@ public sealed class ProcessTests
         info.ArgumentList.Add("-c");
         info.ArgumentList.Add($"\"$0\" --qmail-home=\"$1\" --resolv-conf=\"$1/resolv.conf\" --smtp-port={sink.EndPoint.Port} [127.0.0.6] s@qremote.test r@example.test <\"$2\" | (exec 0<&-); echo \"exit ${{PIPESTATUS[0]}}\"");
         info.ArgumentList.Add(PublishedBinary.Path);
-        info.ArgumentList.Add(_home);
+        info.ArgumentList.Add(_home.Path);
         info.ArgumentList.Add(MessageFile("Subject: x\n\nbody\n"));
         using var process = Process.Start(info)!;
         var output = process.StandardOutput.ReadToEnd();
@@ -171,11 +169,11 @@ public sealed class ProcessTests
     public void A_symlink_at_the_log_path_is_not_written_through_and_the_delivery_is_the_same()
     {
         using var sink = SmtpSink.StartOn(Address, FreePort.Tcp(Address));
-        var victim = Path.Combine(_home, "victim");
+        var victim = Path.Combine(_home.Path, "victim");
         File.WriteAllText(victim, "precious\n");
-        var log = Path.Combine(_home, "deliveries.json");
+        var log = Path.Combine(_home.Path, "deliveries.json");
         File.CreateSymbolicLink(log, victim);
-        var control = Path.Combine(_home, "control", "qremote-log");
+        var control = _home.Control("qremote-log");
         File.WriteAllText(control, log + "\n");
         try
         {
@@ -211,7 +209,7 @@ public sealed class ProcessTests
         info.ArgumentList.Add("TMPDIR=\"$1\" exec \"$0\" --qmail-home=\"$2\" --resolv-conf=\"$2/resolv.conf\" --smtp-port=1 [127.0.0.6] s@qremote.test r@example.test 2>&1");
         info.ArgumentList.Add(PublishedBinary.Path);
         info.ArgumentList.Add(tmp);
-        info.ArgumentList.Add(_home);
+        info.ArgumentList.Add(_home.Path);
         using var process = Process.Start(info)!;
         try
         {
@@ -253,7 +251,7 @@ public sealed class ProcessTests
         var info = new ProcessStartInfo("/usr/bin/unshare") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { "-m", "/bin/sh", "-c",
                      "mount -t tmpfs -o size=16k tmpfs \"$1\" && cat \"$2\" | TMPDIR=\"$1\" \"$0\" --qmail-home=\"$3\" --resolv-conf=\"$3/resolv.conf\" --smtp-port=1 [127.0.0.6] s@qremote.test r@example.test 2>&1",
-                     PublishedBinary.Path, mount, big, _home })
+                     PublishedBinary.Path, mount, big, _home.Path })
         {
             info.ArgumentList.Add(a);
         }

@@ -138,18 +138,16 @@ public sealed class MtaStsDeliveryTests : IDisposable
     {
         // AOT, SystemTrust.Hide and the lazy roots together: the binary hides the system store from .NET, then
         // reads the bundle SSL_CERT_FILE named (here the test CA) when the policy fetch needs it.
-        var home = Path.Combine(_ca.Directory, "qmail");
+        using var home = TempQmailHome.Create();
         var cache = Path.Combine(_ca.Directory, "binary-cache");
-        Directory.CreateDirectory(Path.Combine(home, "control"));
         Directory.CreateDirectory(cache);
-        File.WriteAllText(Path.Combine(home, "control", "me"), "qremote.test\n");
-        File.WriteAllText(Path.Combine(home, "control", "qremote-mta-sts-cache"), cache + "\n");
+        home.WriteControl("qremote-mta-sts-cache", cache + "\n");
         var info = new System.Diagnostics.ProcessStartInfo(PublishedBinary.Path)
         {
             RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
         info.Environment["SSL_CERT_FILE"] = _ca.CertificateFile;
-        foreach (var a in new[] { $"--qmail-home={home}", $"--resolv-conf={_resolvConf}", $"--smtp-port={_postfix!.EndPoint.Port}",
+        foreach (var a in new[] { $"--qmail-home={home.Path}", $"--resolv-conf={_resolvConf}", $"--smtp-port={_postfix!.EndPoint.Port}",
                      $"--https-port={_policies!.Port}", "enforce.sts.test", "binary@sts.test", "rcpt@enforce.sts.test" })
         {
             info.ArgumentList.Add(a);

@@ -24,6 +24,7 @@ public sealed class TlsControlTests : IDisposable
     private readonly TestCa _ca = new("Control Test CA");
     private Issued? _server;
     private DovecotAuth? _auth;
+    private readonly List<TempQmailHome> _homes = [];
 
     [OneTimeSetUp]
     public void Start()
@@ -36,6 +37,10 @@ public sealed class TlsControlTests : IDisposable
     {
         _auth?.Dispose();
         _ca.Dispose();
+        foreach (var home in _homes)
+        {
+            home.Dispose();
+        }
     }
 
     private (string, string)[] Tls(params (string, string)[] more) =>
@@ -61,17 +66,15 @@ public sealed class TlsControlTests : IDisposable
     /// <summary>A qmail home whose control directory has <paramref name="files"/> (relative name, content).</summary>
     private string Home(params (string Name, string Content)[] files)
     {
-        // Under the CA's directory, so it goes with the fixture.
-        var home = Path.Combine(_ca.Directory, "home-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(Path.Combine(home, "control"));
+        // Kept until the fixture goes, with the other homes.
+        var home = TempQmailHome.Create(me: null);
+        _homes.Add(home);
         foreach (var (name, content) in files)
         {
-            var path = Path.Combine(home, "control", name);
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            File.WriteAllText(path, content);
+            home.WriteControl(name, content);
         }
 
-        return home;
+        return home.Path;
     }
 
     /// <summary>The relay verified against the test CA, as an operator does with qmail's TLS patch.</summary>

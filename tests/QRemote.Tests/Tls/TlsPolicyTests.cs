@@ -16,7 +16,7 @@ public sealed class TlsPolicyTests
     private static readonly IPAddress Address = IPAddress.Parse("127.0.0.10");
     private readonly Dictionary<string, TestCa> _cas = [];
     private readonly Dictionary<string, Issued> _certificates = [];
-    private string _home = "";
+    private TempQmailHome _home = null!;
 
     [OneTimeSetUp]
     public void MakeCertificates()
@@ -39,22 +39,22 @@ public sealed class TlsPolicyTests
     [SetUp]
     public void MakeHome()
     {
-        _home = Directory.CreateTempSubdirectory("qremote-home-").FullName;
-        Directory.CreateDirectory(Path.Combine(_home, "control", "tlshosts"));
-        Directory.CreateDirectory(Path.Combine(_home, "control", "notlshosts"));
+        _home = TempQmailHome.Create(me: null);
+        Directory.CreateDirectory(_home.Control("tlshosts"));
+        Directory.CreateDirectory(_home.Control("notlshosts"));
     }
 
     [TearDown]
-    public void RemoveHome() => Directory.Delete(_home, recursive: true);
+    public void RemoveHome() => _home.Dispose();
 
     private PostfixServer Postfix(int port, string certificate) => PostfixServer.StartOn(Address, port,
         ("smtpd_tls_security_level", "may"), ("smtpd_tls_cert_file", _certificates[certificate].CertificateFile),
         ("smtpd_tls_key_file", _certificates[certificate].KeyFile));
 
     private Task<string> Deliver(int port) => Harness.DeliverAsync("plain.qremote.test", "s@qremote.test", ["r@plain.qremote.test"],
-        Encoding.UTF8.GetBytes("Subject: policy\n\nbody\n"), new() { SmtpPort = port, ResolvConf = DnsFixture.ResolvConf, QmailHome = _home });
+        Encoding.UTF8.GetBytes("Subject: policy\n\nbody\n"), new() { SmtpPort = port, ResolvConf = DnsFixture.ResolvConf, QmailHome = _home.Path });
 
-    private void RequireTls(string ca) => File.Copy(_cas[ca].CertificateFile, Path.Combine(_home, "control", "tlshosts", Mx + ".pem"));
+    private void RequireTls(string ca) => File.Copy(_cas[ca].CertificateFile, _home.Control("tlshosts", Mx + ".pem"));
 
     [Test]
     public async Task Tlshosts_with_the_right_ca_and_name_delivers_over_verified_tls()
@@ -92,7 +92,7 @@ public sealed class TlsPolicyTests
     [Test]
     public async Task Notlshosts_turns_starttls_off_even_when_offered()
     {
-        File.WriteAllText(Path.Combine(_home, "control", "notlshosts", Mx), "");
+        File.WriteAllText(_home.Control("notlshosts", Mx), "");
         var port = FreePort.Tcp(Address);
         using var postfix = Postfix(port, "server");
         Assert.That(await Deliver(port), Does.StartWith("r\\0K127.0.0.10 accepted message."));
