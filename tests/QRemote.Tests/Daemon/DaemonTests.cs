@@ -186,7 +186,7 @@ public sealed class DaemonTests
     {
         using var daemon = QRemoteDaemon.Start(_home.Path);
         var settings = new QRemote.Daemon.DaemonSettings(_home.Path, "/etc/resolv.conf", 25, 443);
-        byte[] frame = kind switch
+        var frame = kind switch
         {
             "version 1" => [.. "QRD1"u8, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0],
             "other settings" => QRemote.Daemon.DaemonProtocol.EncodeRequest(new(0, settings with { ResolvConf = "/tmp/lab-resolv.conf" }, ["example.test", "s@q", "r@example.test"])),

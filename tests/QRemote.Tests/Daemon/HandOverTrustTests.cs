@@ -1,7 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
-using System.Text;
-using QRemote.Daemon;
 using QRemote.Tests.Infrastructure;
 
 namespace QRemote.Tests.Daemon;

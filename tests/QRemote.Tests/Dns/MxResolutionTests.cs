@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using QRemote.Dns;
 using QRemote.Tests.Infrastructure;

@@ -46,7 +46,7 @@ public sealed class PublishedBinaryTests
 
     private RspawnResult Deliver(string domain, string? sinkAddress, params string[] sinkOptions)
     {
-        SmtpSink? sink = sinkAddress is null ? null : SmtpSink.StartOn(_netns, IPAddress.Parse(sinkAddress), 25, sinkOptions);
+        var sink = sinkAddress is null ? null : SmtpSink.StartOn(_netns, IPAddress.Parse(sinkAddress), 25, sinkOptions);
         using (sink)
         {
             var result = QmailRspawn.Run(_home.Path, _message, [domain, "s@qremote.test", $"rcpt@{domain}"], _netns);

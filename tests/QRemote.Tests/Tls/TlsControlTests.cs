@@ -3,8 +3,8 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using QRemote.Qmail;
-using QRemote.Tls;
 using QRemote.Tests.Infrastructure;
+using QRemote.Tls;
 
 namespace QRemote.Tests.Tls;
 
