@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using QRemote.Tests.Infrastructure;
 
@@ -84,18 +83,12 @@ public sealed class EntryPointTests
         File.WriteAllText(_home.Control("smtproutes"), $"example.test:[{Address}]:{sink.EndPoint.Port}\n");
         var cwd = Path.Combine(_home.Path, "queue", "mess");
         Directory.CreateDirectory(cwd);
-        var info = new ProcessStartInfo("/bin/sh") { RedirectStandardOutput = true, UseShellExecute = false, WorkingDirectory = cwd };
-        foreach (var a in new[] { "-c", "exec /usr/bin/env - PATH=/usr/bin:/bin \"$0\" example.test s@qremote.test \"$(printf 'r\\377@example.test')\" <\"$1\" 2>&1",
-                     PublishedBinary.QmailRemote, _message })
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info)!;
-        var output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        Assert.That(process.ExitCode, Is.Zero);
-        Assert.That(output.Replace("\0", "\\0", StringComparison.Ordinal),
+        var run = ExternalProcess.RunToEnd("/bin/sh",
+            ["-c", "exec /usr/bin/env - PATH=/usr/bin:/bin \"$0\" example.test s@qremote.test \"$(printf 'r\\377@example.test')\" <\"$1\" 2>&1",
+             PublishedBinary.QmailRemote, _message],
+            new() { WorkingDirectory = cwd });
+        Assert.That(run.ExitCode, Is.Zero);
+        Assert.That(run.Shown,
             Is.EqualTo("ZSorry, an address holds bytes that are not UTF-8; QRemote does not guess what they mean. (#4.3.0)\n\\0"));
         Assert.That(sink.Dumps(), Is.Empty, "no connection, no substituted address");
     }

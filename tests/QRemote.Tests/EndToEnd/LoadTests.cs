@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Net;
 using QRemote.Tests.Infrastructure;
 
@@ -18,25 +17,11 @@ public sealed class LoadTests
 
     private static string RunOne(string home, int port, string message, string recipient)
     {
-        var info = new ProcessStartInfo(PublishedBinary.Path) { RedirectStandardOutput = true, RedirectStandardInput = false, UseShellExecute = false };
-        foreach (var a in new[] { $"--qmail-home={home}", $"--smtp-port={port}", "[127.0.0.7]", "s@qremote.test", recipient })
-        {
-            info.ArgumentList.Add(a);
-        }
-
         // stdin: the message file, as qmail-rspawn gives it.
-        info.RedirectStandardInput = true;
-        using var process = Process.Start(info)!;
-        using (var file = File.OpenRead(message))
-        {
-            file.CopyTo(process.StandardInput.BaseStream);
-        }
-
-        process.StandardInput.Close();
-        var output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        Assert.That(process.ExitCode, Is.Zero);
-        return output;
+        var run = ExternalProcess.RunToEnd(PublishedBinary.Path, [$"--qmail-home={home}", $"--smtp-port={port}", "[127.0.0.7]", "s@qremote.test", recipient],
+            new() { Input = File.ReadAllBytes(message), Timeout = TimeSpan.FromMinutes(5) });
+        Assert.That(run.ExitCode, Is.Zero);
+        return run.Text;
     }
 
     private static (TempQmailHome Home, string Message) World()

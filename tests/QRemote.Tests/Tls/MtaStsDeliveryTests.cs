@@ -142,23 +142,16 @@ public sealed class MtaStsDeliveryTests : IDisposable
         var cache = Path.Combine(_ca.Directory, "binary-cache");
         Directory.CreateDirectory(cache);
         home.WriteControl("qremote-mta-sts-cache", cache + "\n");
-        var info = new System.Diagnostics.ProcessStartInfo(PublishedBinary.Path)
-        {
-            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
-        info.Environment["SSL_CERT_FILE"] = _ca.CertificateFile;
-        foreach (var a in new[] { $"--qmail-home={home.Path}", $"--resolv-conf={_resolvConf}", $"--smtp-port={_postfix!.EndPoint.Port}",
-                     $"--https-port={_policies!.Port}", "enforce.sts.test", "binary@sts.test", "rcpt@enforce.sts.test" })
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = System.Diagnostics.Process.Start(info)!;
-        process.StandardInput.Write("Subject: binary sts\n\nhello\n");
-        process.StandardInput.Close();
-        var output = process.StandardOutput.ReadToEnd();
-        Assert.That(process.WaitForExit(30_000));
-        Assert.That(output, Does.StartWith("r\0K127.0.0.3 accepted message."), process.StandardError.ReadToEnd());
+        var run = ExternalProcess.RunToEnd(PublishedBinary.Path,
+            [$"--qmail-home={home.Path}", $"--resolv-conf={_resolvConf}", $"--smtp-port={_postfix!.EndPoint.Port}",
+             $"--https-port={_policies!.Port}", "enforce.sts.test", "binary@sts.test", "rcpt@enforce.sts.test"],
+            new()
+            {
+                Input = Encoding.UTF8.GetBytes("Subject: binary sts\n\nhello\n"),
+                Environment = new Dictionary<string, string?> { ["SSL_CERT_FILE"] = _ca.CertificateFile },
+                Timeout = TimeSpan.FromSeconds(30),
+            });
+        Assert.That(run.Text, Does.StartWith("r\0K127.0.0.3 accepted message."), run.Errors);
         _postfix.WaitForLog("from=<binary@sts.test>");
         Assert.That(Directory.GetFiles(cache).Select(Path.GetFileName), Has.Some.Contains("enforce.sts.test"), "the policy was cached where control/qremote-mta-sts-cache says");
     }

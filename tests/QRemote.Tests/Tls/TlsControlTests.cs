@@ -238,27 +238,14 @@ public sealed class TlsControlTests : IDisposable
     /// verifies the relay when control/tlshosts has no file for it.</summary>
     private static (string Output, string Errors) RunBinary(string home, string? sslCertFile)
     {
-        var info = new System.Diagnostics.ProcessStartInfo(PublishedBinary.Path)
-        {
-            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
-        info.Environment.Remove("SSL_CERT_FILE");
-        if (sslCertFile is not null)
-        {
-            info.Environment["SSL_CERT_FILE"] = sslCertFile;
-        }
-
-        foreach (var a in new[] { $"--qmail-home={home}", "elsewhere.test", "s@qremote.test", "r@elsewhere.test" })
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = System.Diagnostics.Process.Start(info)!;
-        process.StandardInput.Write("Subject: binary auth\n\nhello\n");
-        process.StandardInput.Close();
-        var output = process.StandardOutput.ReadToEnd();
-        Assert.That(process.WaitForExit(30_000));
-        return (output.Replace("\0", "\\0", StringComparison.Ordinal), process.StandardError.ReadToEnd());
+        var run = ExternalProcess.RunToEnd(PublishedBinary.Path, [$"--qmail-home={home}", "elsewhere.test", "s@qremote.test", "r@elsewhere.test"],
+            new()
+            {
+                Input = Encoding.UTF8.GetBytes("Subject: binary auth\n\nhello\n"),
+                Environment = new Dictionary<string, string?> { ["SSL_CERT_FILE"] = sslCertFile }, // null: not set at all
+                Timeout = TimeSpan.FromSeconds(30),
+            });
+        return (run.Shown, run.Errors);
     }
 
     [Test]
