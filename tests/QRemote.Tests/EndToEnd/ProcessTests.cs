@@ -112,18 +112,10 @@ public sealed class ProcessTests
         using var postfix = PostfixServer.StartOn(Address, FreePort.Tcp(Address),
             ("smtpd_tls_security_level", "may"), ("smtpd_tls_cert_file", cert), ("smtpd_tls_key_file", key), ("smtpd_tls_loglevel", "1"));
         var trace = Path.Combine(dir, "strace");
-        var info = new ProcessStartInfo("/usr/bin/strace") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "-f", "-qq", "-e", "trace=open,openat,stat,newfstatat,statx", "-o", trace, PublishedBinary.Path,
-                     $"--qmail-home={_home.Path}", $"--resolv-conf={_home.Path}/resolv.conf", $"--smtp-port={postfix.EndPoint.Port}", "[127.0.0.6]", "s@qremote.test", "r@example.test" })
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info)!;
-        process.StandardInput.Write("Subject: trust\n\nbody\n");
-        process.StandardInput.Close();
-        var output = process.StandardOutput.ReadToEnd();
-        Assert.That(process.WaitForExit(20_000));
+        var output = ExternalProcess.RunToEnd("/usr/bin/strace",
+            ["-f", "-qq", "-e", "trace=open,openat,stat,newfstatat,statx", "-o", trace, PublishedBinary.Path,
+             $"--qmail-home={_home.Path}", $"--resolv-conf={_home.Path}/resolv.conf", $"--smtp-port={postfix.EndPoint.Port}", "[127.0.0.6]", "s@qremote.test", "r@example.test"],
+            new() { Input = System.Text.Encoding.UTF8.GetBytes("Subject: trust\n\nbody\n"), Timeout = TimeSpan.FromSeconds(20) }).Text;
         postfix.WaitForLog("TLS connection established");
         var opened = File.ReadAllLines(trace).Where(l => l.Contains("/etc/ssl/certs", StringComparison.Ordinal) || l.Contains("/usr/lib/ssl/certs", StringComparison.Ordinal)).ToList();
         Assert.That(output, Does.StartWith("r\0K127.0.0.6 accepted message."));
@@ -153,16 +145,11 @@ public sealed class ProcessTests
     public void A_reader_that_goes_away_is_a_broken_pipe_and_still_exit_0()
     {
         using var sink = SmtpSink.StartOn(Address, FreePort.Tcp(Address));
-        var info = new ProcessStartInfo("/bin/bash") { RedirectStandardOutput = true, UseShellExecute = false };
-        info.ArgumentList.Add("-c");
-        info.ArgumentList.Add($"\"$0\" --qmail-home=\"$1\" --resolv-conf=\"$1/resolv.conf\" --smtp-port={sink.EndPoint.Port} [127.0.0.6] s@qremote.test r@example.test <\"$2\" | (exec 0<&-); echo \"exit ${{PIPESTATUS[0]}}\"");
-        info.ArgumentList.Add(PublishedBinary.Path);
-        info.ArgumentList.Add(_home.Path);
-        info.ArgumentList.Add(MessageFile("Subject: x\n\nbody\n"));
-        using var process = Process.Start(info)!;
-        var output = process.StandardOutput.ReadToEnd();
-        Assert.That(process.WaitForExit(20_000));
-        Assert.That(output, Is.EqualTo("exit 0\n"), "EPIPE on the report is not a crash");
+        var run = ExternalProcess.RunToEnd("/bin/bash",
+            ["-c", $"\"$0\" --qmail-home=\"$1\" --resolv-conf=\"$1/resolv.conf\" --smtp-port={sink.EndPoint.Port} [127.0.0.6] s@qremote.test r@example.test <\"$2\" | (exec 0<&-); echo \"exit ${{PIPESTATUS[0]}}\"",
+             PublishedBinary.Path, _home.Path, MessageFile("Subject: x\n\nbody\n")],
+            new() { Timeout = TimeSpan.FromSeconds(20) });
+        Assert.That(run.Text, Is.EqualTo("exit 0\n"), "EPIPE on the report is not a crash");
     }
 
     [Test]
@@ -248,19 +235,13 @@ public sealed class ProcessTests
 
         var mount = Directory.CreateTempSubdirectory("qremote-tinytmp-").FullName;
         var big = MessageFile("Subject: big\n\n" + string.Concat(Enumerable.Repeat(new string('x', 1000) + "\n", 200)));
-        var info = new ProcessStartInfo("/usr/bin/unshare") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "-m", "/bin/sh", "-c",
-                     "mount -t tmpfs -o size=16k tmpfs \"$1\" && cat \"$2\" | TMPDIR=\"$1\" \"$0\" --qmail-home=\"$3\" --resolv-conf=\"$3/resolv.conf\" --smtp-port=1 [127.0.0.6] s@qremote.test r@example.test 2>&1",
-                     PublishedBinary.Path, mount, big, _home.Path })
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info)!;
-        var output = process.StandardOutput.ReadToEnd();
-        Assert.That(process.WaitForExit(20_000));
+        var run = ExternalProcess.RunToEnd("/usr/bin/unshare",
+            ["-m", "/bin/sh", "-c",
+             "mount -t tmpfs -o size=16k tmpfs \"$1\" && cat \"$2\" | TMPDIR=\"$1\" \"$0\" --qmail-home=\"$3\" --resolv-conf=\"$3/resolv.conf\" --smtp-port=1 [127.0.0.6] s@qremote.test r@example.test 2>&1",
+             PublishedBinary.Path, mount, big, _home.Path],
+            new() { Timeout = TimeSpan.FromSeconds(20) });
         Directory.Delete(mount);
-        Assert.That(process.ExitCode, Is.Zero, process.StandardError.ReadToEnd());
-        Assert.That(output.Replace("\0", "\\0", StringComparison.Ordinal), Is.EqualTo("ZUnable to read message. (#4.3.0)\n\\0"));
+        Assert.That(run.ExitCode, Is.Zero, run.Errors);
+        Assert.That(run.Shown, Is.EqualTo("ZUnable to read message. (#4.3.0)\n\\0"));
     }
 }
