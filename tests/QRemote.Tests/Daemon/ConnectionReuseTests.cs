@@ -15,7 +15,7 @@ public sealed class ConnectionReuseTests
     {
         var text = new StringWriter();
         var report = await Harness.DeliverAsync("[127.0.0.1]", sender, ["r@example.test"], Encoding.UTF8.GetBytes("Subject: reuse\n\nhello\n"),
-            smtpPort: port, transcript: TextWriter.Synchronized(text), connections: cache);
+            new() { SmtpPort = port, Transcript = TextWriter.Synchronized(text), Connections = cache });
         return (report, text.ToString());
     }
 
@@ -150,16 +150,15 @@ public sealed class ConnectionReuseTests
         using var sink = SmtpSink.StartOn(Address, FreePort.Tcp(Address));
         using var recorder = new WireRecorder(sink.EndPoint);
         using var cache = new ConnectionCache(ConnectionLimits.Default, TimeProvider.System);
-        var home = Directory.CreateTempSubdirectory("qremote-home-").FullName;
+        var home = TempQmailHome.Create(me: null);
         try
         {
-            Directory.CreateDirectory(Path.Combine(home, "control", "notlshosts"));
-            File.WriteAllText(Path.Combine(home, "control", "notlshosts", "[127.0.0.1]"), "");
+            home.WriteControl("notlshosts/[127.0.0.1]", "");
             Assert.That((await Deliver(cache, recorder.EndPoint.Port)).Report, Does.StartWith("r\\0K"));
             // The same address, now under control/notlshosts: TLS off instead of opportunistic. Not the same key.
             var text = new StringWriter();
             var report = await Harness.DeliverAsync("[127.0.0.1]", "s@qremote.test", ["r@example.test"], Encoding.UTF8.GetBytes("Subject: x\n\nhello\n"),
-                smtpPort: recorder.EndPoint.Port, transcript: TextWriter.Synchronized(text), connections: cache, qmailHome: home);
+                new() { SmtpPort = recorder.EndPoint.Port, Transcript = TextWriter.Synchronized(text), Connections = cache, QmailHome = home.Path });
             Assert.That(report, Does.StartWith("r\\0K"));
             Assert.That(text.ToString(), Does.Contain("tls policy for [127.0.0.1]: Off"));
             Assert.That(text.ToString(), Does.Not.Contain("reusing the connection"));
@@ -168,7 +167,7 @@ public sealed class ConnectionReuseTests
         }
         finally
         {
-            Directory.Delete(home, recursive: true);
+            home.Dispose();
         }
     }
 }

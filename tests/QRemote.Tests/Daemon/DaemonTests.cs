@@ -13,35 +13,32 @@ namespace QRemote.Tests.Daemon;
 public sealed class DaemonTests
 {
     private static readonly IPAddress Address = IPAddress.Parse("127.0.0.12");
-    private string _home = "";
+    private TempQmailHome _home = null!;
     private string _message = "";
 
     [SetUp]
     public void MakeHome()
     {
-        _home = Directory.CreateTempSubdirectory("qremote-home-").FullName;
-        Directory.CreateDirectory(Path.Combine(_home, "control"));
-        File.WriteAllText(Path.Combine(_home, "control", "me"), "qremote.test\n");
-        File.SetUnixFileMode(_home, (UnixFileMode)0b111_101_101);
-        _message = Path.Combine(_home, "message");
+        _home = TempQmailHome.Create();
+        _message = Path.Combine(_home.Path, "message");
         File.WriteAllText(_message, "From: s@qremote.test\nSubject: via the daemon\n\n.dotted\nbody\n");
         _ = PublishedBinary.Path;
     }
 
     [TearDown]
-    public void RemoveHome() => Directory.Delete(_home, recursive: true);
+    public void RemoveHome() => _home.Dispose();
 
     private void Route(IPEndPoint server) =>
-        File.WriteAllText(Path.Combine(_home, "control", "smtproutes"), $"example.test:[{server.Address}]:{server.Port}\n");
+        File.WriteAllText(_home.Control("smtproutes"), $"example.test:[{server.Address}]:{server.Port}\n");
 
-    private RspawnResult Deliver() => QmailRspawn.Run(_home, _message, ["example.test", "s@qremote.test", "rcpt@example.test"]);
+    private RspawnResult Deliver() => QmailRspawn.Run(_home.Path, _message, ["example.test", "s@qremote.test", "rcpt@example.test"]);
 
     [Test]
     public void Deliveries_handed_to_the_daemon_share_one_connection_to_postfix()
     {
         using var postfix = PostfixServer.Start();
         Route(postfix.EndPoint);
-        using var daemon = QRemoteDaemon.Start(_home);
+        using var daemon = QRemoteDaemon.Start(_home.Path);
         for (var i = 0; i < 3; i++)
         {
             var r = Deliver();
@@ -62,7 +59,7 @@ public sealed class DaemonTests
     {
         using var sink = SmtpSink.StartOn(Address, FreePort.Tcp(Address));
         Route(sink.EndPoint);
-        File.WriteAllText(Path.Combine(_home, "control", "qremote-daemon"), Path.Combine(_home, "no-such.sock") + "\n");
+        File.WriteAllText(_home.Control("qremote-daemon"), Path.Combine(_home.Path, "no-such.sock") + "\n");
         var r = Deliver();
         Assert.That(r.Shown, Is.EqualTo("r\\0K127.0.0.12 accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0"));
     }
@@ -81,7 +78,7 @@ public sealed class DaemonTests
         File.SetUnixFileMode(path, (UnixFileMode)0b110_110_110);
         slow.Listen(4);
         var accepted = slow.AcceptAsync();
-        File.WriteAllText(Path.Combine(_home, "control", "qremote-daemon"), path + "\n");
+        File.WriteAllText(_home.Control("qremote-daemon"), path + "\n");
         try
         {
             var r = Deliver();
@@ -135,7 +132,7 @@ public sealed class DaemonTests
             }
         });
         Route(server.EndPoint);
-        using var daemon = QRemoteDaemon.Start(_home);
+        using var daemon = QRemoteDaemon.Start(_home.Path);
         var delivery = Task.Run(Deliver);
         Assert.That(stalled.Wait(20_000), "the daemon's transaction reached MAIL");
         daemon.Kill();
@@ -172,7 +169,7 @@ public sealed class DaemonTests
             }
         });
         Route(server.EndPoint);
-        using var daemon = QRemoteDaemon.Start(_home);
+        using var daemon = QRemoteDaemon.Start(_home.Path);
         var delivery = Task.Run(Deliver);
         Assert.That(dot.Wait(20_000), "the server has the message and its final dot");
         daemon.Kill();
@@ -187,9 +184,9 @@ public sealed class DaemonTests
     [TestCase("two positions")]
     public void A_request_the_daemon_cannot_serve_as_the_process_would_is_refused_before_it_is_accepted(string kind)
     {
-        using var daemon = QRemoteDaemon.Start(_home);
-        var settings = new QRemote.Daemon.DaemonSettings(_home, "/etc/resolv.conf", 25, 443);
-        byte[] frame = kind switch
+        using var daemon = QRemoteDaemon.Start(_home.Path);
+        var settings = new QRemote.Daemon.DaemonSettings(_home.Path, "/etc/resolv.conf", 25, 443);
+        var frame = kind switch
         {
             "version 1" => [.. "QRD1"u8, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0],
             "other settings" => QRemote.Daemon.DaemonProtocol.EncodeRequest(new(0, settings with { ResolvConf = "/tmp/lab-resolv.conf" }, ["example.test", "s@q", "r@example.test"])),

@@ -1,7 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
-using System.Text;
-using QRemote.Daemon;
 using QRemote.Tests.Infrastructure;
 
 namespace QRemote.Tests.Daemon;
@@ -16,7 +13,7 @@ public sealed class HandOverTrustTests
 {
     private static readonly IPAddress Address = IPAddress.Parse("127.0.0.12");
     private const string Accepted = "r\\0K127.0.0.12 accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0";
-    private string _home = "";
+    private TempQmailHome _home = null!;
     private string _message = "";
     private string _dir = "";
     private string _records = "";
@@ -24,11 +21,8 @@ public sealed class HandOverTrustTests
     [SetUp]
     public void MakeHome()
     {
-        _home = Directory.CreateTempSubdirectory("qremote-home-").FullName;
-        Directory.CreateDirectory(Path.Combine(_home, "control"));
-        File.WriteAllText(Path.Combine(_home, "control", "me"), "qremote.test\n");
-        File.SetUnixFileMode(_home, (UnixFileMode)0b111_101_101);
-        _message = Path.Combine(_home, "message");
+        _home = TempQmailHome.Create();
+        _message = Path.Combine(_home.Path, "message");
         File.WriteAllText(_message, "Subject: secret queue file\n\nbody\n");
         _dir = Directory.CreateTempSubdirectory("qremote-sockdir-").FullName;
         File.SetUnixFileMode(_dir, (UnixFileMode)0b111_101_101);
@@ -40,15 +34,15 @@ public sealed class HandOverTrustTests
     [TearDown]
     public void Remove()
     {
-        Directory.Delete(_home, recursive: true);
+        _home.Dispose();
         Directory.Delete(_dir, recursive: true);
     }
 
     private RspawnResult Deliver(IPEndPoint sink, string socket)
     {
-        File.WriteAllText(Path.Combine(_home, "control", "smtproutes"), $"example.test:[{sink.Address}]:{sink.Port}\n");
-        File.WriteAllText(Path.Combine(_home, "control", "qremote-daemon"), socket + "\n");
-        return QmailRspawn.Run(_home, _message, ["example.test", "s@qremote.test", "rcpt@example.test"]);
+        File.WriteAllText(_home.Control("smtproutes"), $"example.test:[{sink.Address}]:{sink.Port}\n");
+        File.WriteAllText(_home.Control("qremote-daemon"), socket + "\n");
+        return QmailRspawn.Run(_home.Path, _message, ["example.test", "s@qremote.test", "rcpt@example.test"]);
     }
 
     /// <summary>A listener that binds as root, then runs (and listens, which is what SO_PEERCRED reports) as

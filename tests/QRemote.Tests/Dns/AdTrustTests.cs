@@ -48,7 +48,7 @@ public sealed class AdTrustTests
     private NetworkNamespace _netns = null!;
     private ExternalProcess _forger = null!;
     private SmtpSink _sink = null!;
-    private string _home = "";
+    private TempQmailHome _home = null!;
     private string _message = "";
 
     [OneTimeSetUp]
@@ -66,11 +66,8 @@ public sealed class AdTrustTests
         _netns.WaitForListener("10.53.0.1", 53, _forger);
         _netns.WaitForListener("127.0.0.53", 53, _forger);
         _sink = SmtpSink.StartOn(_netns, IPAddress.Parse("127.0.0.20"), 25);
-        _home = Directory.CreateTempSubdirectory("qremote-home-").FullName;
-        Directory.CreateDirectory(Path.Combine(_home, "control"));
-        File.WriteAllText(Path.Combine(_home, "control", "me"), "qremote.test\n");
-        File.SetUnixFileMode(_home, (UnixFileMode)0b111_101_101);
-        _message = Path.Combine(_home, "message");
+        _home = TempQmailHome.Create();
+        _message = Path.Combine(_home.Path, "message");
         File.WriteAllText(_message, "From: s@qremote.test\nSubject: ad\n\nhello\n");
         _ = PublishedBinary.Path;
     }
@@ -81,16 +78,13 @@ public sealed class AdTrustTests
         _sink?.Dispose();
         _forger?.Dispose();
         _netns?.Dispose();
-        if (_home.Length > 0)
-        {
-            Directory.Delete(_home, recursive: true);
-        }
+        _home?.Dispose();
     }
 
     private RspawnResult Deliver(string resolvConf)
     {
         File.WriteAllText(Path.Combine(_netns.EtcDirectory, "resolv.conf"), resolvConf + "options timeout:2 attempts:1\n");
-        var result = QmailRspawn.Run(_home, _message, ["forged.test", "s@qremote.test", "rcpt@forged.test"], _netns);
+        var result = QmailRspawn.Run(_home.Path, _message, ["forged.test", "s@qremote.test", "rcpt@forged.test"], _netns);
         TestContext.Out.WriteLine(result.Shown);
         return result;
     }

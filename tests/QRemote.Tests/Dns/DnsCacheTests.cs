@@ -1,6 +1,7 @@
 using ARSoft.Tools.Net;
 using ARSoft.Tools.Net.Dns;
 using QRemote.Dns;
+using QRemote.Tests.Infrastructure;
 using QRemote.Tests.Properties;
 
 namespace QRemote.Tests.Dns;
@@ -10,20 +11,13 @@ namespace QRemote.Tests.Dns;
 [NonParallelizable]
 public sealed class DnsCacheTests
 {
-    private sealed class ManualTime : TimeProvider
-    {
-        public DateTimeOffset Now { get; set; } = DateTimeOffset.UtcNow;
-
-        public override DateTimeOffset GetUtcNow() => Now;
-    }
-
     private static int Asked(string name, string type) =>
         DnsFixture.Server.QueryLog().Count(l => l.Contains($"query: {name} IN {type}", StringComparison.OrdinalIgnoreCase));
 
     [Test]
     public async Task An_answer_is_kept_for_its_ttl_and_asked_again_after()
     {
-        var time = new ManualTime();
+        var time = FakeClock.StoppedAt(DateTimeOffset.UtcNow);
         var cache = new DnsCache(time);
         var config = ResolverConfig.Load(DnsFixture.ResolvConf);
         var name = DomainName.Parse("plain.qremote.test");
@@ -34,13 +28,13 @@ public sealed class DnsCacheTests
         Assert.That(DnsCache.TimeToLive(first.Message!), Is.EqualTo(TimeSpan.FromSeconds(300)));
         WaitForLog(before + 1);
 
-        time.Now += TimeSpan.FromSeconds(299);
+        time.Advance(TimeSpan.FromSeconds(299));
         var second = await new DnsLookup(config, cache).QueryAsync(name, RecordType.Mx, CancellationToken.None);
         Assert.That(second, Is.SameAs(first), "within the TTL: the kept answer, no query");
         Thread.Sleep(200);
         Assert.That(Asked("plain.qremote.test", "MX"), Is.EqualTo(before + 1));
 
-        time.Now += TimeSpan.FromSeconds(2);
+        time.Advance(TimeSpan.FromSeconds(2));
         var third = await new DnsLookup(config, cache).QueryAsync(name, RecordType.Mx, CancellationToken.None);
         Assert.That(third, Is.Not.SameAs(first), "past the TTL: asked again");
         WaitForLog(before + 2);
@@ -114,7 +108,7 @@ public sealed class DnsCacheTests
     public void Big_answers_to_many_names_stay_within_the_byte_budget_and_the_least_recently_used_go()
     {
         // Bounces to 1,000 names an attacker controls, each answered with 63 KiB: 61 MiB on the wire alone.
-        var time = new ManualTime();
+        var time = FakeClock.StoppedAt(DateTimeOffset.UtcNow);
         var cache = new DnsCache(time);
         var hot = BigTxt("hot.example.test");
         cache.Put("hot.example.test", RecordType.Txt, hot);
@@ -151,33 +145,33 @@ public sealed class DnsCacheTests
     [Test]
     public void A_negative_answer_is_kept_an_hour_at_most_whatever_its_soa_says()
     {
-        var time = new ManualTime();
+        var time = FakeClock.StoppedAt(DateTimeOffset.UtcNow);
         var cache = new DnsCache(time);
         var nx = NxDomainForADay("gone.attacker.test");
         cache.Put("gone.attacker.test", RecordType.Mx, nx);
-        time.Now += TimeSpan.FromMinutes(59);
+        time.Advance(TimeSpan.FromMinutes(59));
         Assert.That(cache.Get("gone.attacker.test", RecordType.Mx), Is.SameAs(nx));
-        time.Now += TimeSpan.FromMinutes(1);
+        time.Advance(TimeSpan.FromMinutes(1));
         Assert.That(cache.Get("gone.attacker.test", RecordType.Mx), Is.Null, "RFC 2308 7.1: negative answers are not kept for a day");
     }
 
     [Test]
     public void A_positive_answer_is_kept_a_day_at_most()
     {
-        var time = new ManualTime();
+        var time = FakeClock.StoppedAt(DateTimeOffset.UtcNow);
         var cache = new DnsCache(time);
         var week = BigTxt("week.example.test", ttl: 7 * 86400);
         cache.Put("week.example.test", RecordType.Txt, week);
-        time.Now += TimeSpan.FromDays(1) - TimeSpan.FromSeconds(1);
+        time.Advance(TimeSpan.FromDays(1) - TimeSpan.FromSeconds(1));
         Assert.That(cache.Get("week.example.test", RecordType.Txt), Is.SameAs(week));
-        time.Now += TimeSpan.FromSeconds(1);
+        time.Advance(TimeSpan.FromSeconds(1));
         Assert.That(cache.Get("week.example.test", RecordType.Txt), Is.Null);
     }
 
     [Test]
     public void Answers_from_one_resolver_are_never_given_for_another()
     {
-        var cache = new DnsCache(new ManualTime());
+        var cache = new DnsCache(FakeClock.StoppedAt(DateTimeOffset.UtcNow));
         var first = ResolverConfig.Parse("nameserver 127.0.0.1#5301\nnameserver 127.0.0.2\n");
         var reordered = ResolverConfig.Parse("nameserver 127.0.0.2\nnameserver 127.0.0.1#5301\n");
         var otherPort = ResolverConfig.Parse("nameserver 127.0.0.1#5302\nnameserver 127.0.0.2\n");

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using QRemote.Dns;
 using QRemote.Tests.Infrastructure;
@@ -19,12 +18,12 @@ public sealed partial class MxResolutionTests
         var port = FreePort.Tcp(sinkAddress);
         using var sink = SmtpSink.StartOn(sinkAddress, port);
         return await Harness.DeliverAsync(domain, "s@qremote.test", [$"rcpt@{domain}"], System.Text.Encoding.UTF8.GetBytes(Message),
-            smtpPort: port, resolvConf: DnsFixture.ResolvConf, local: local, random: random);
+            new() { SmtpPort = port, ResolvConf = DnsFixture.ResolvConf, Local = local, Random = random });
     }
 
     private static Task<string> Report(string domain) =>
         Harness.DeliverAsync(domain, "s@qremote.test", [$"rcpt@{domain}"], System.Text.Encoding.UTF8.GetBytes(Message),
-            smtpPort: 1, resolvConf: DnsFixture.ResolvConf);
+            new() { SmtpPort = 1, ResolvConf = DnsFixture.ResolvConf });
 
     private static string Accepted(string ip) => $"r\\0K{ip} accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0";
 
@@ -52,7 +51,7 @@ public sealed partial class MxResolutionTests
         var port = FreePort.Tcp(sinkAddress);
         using var sink = SmtpSink.StartOn(sinkAddress, port);
         var report = await Harness.DeliverAsync("alias1.qremote.test", "s@qremote.test", ["rcpt@alias1.qremote.test"], System.Text.Encoding.UTF8.GetBytes(Message),
-            Harness.Config() with { CanonicalizeRecipients = canonicalize }, port, DnsFixture.ResolvConf);
+            new() { Config = Harness.Config() with { CanonicalizeRecipients = canonicalize }, SmtpPort = port, ResolvConf = DnsFixture.ResolvConf });
         Assert.That(report, Is.EqualTo(Accepted("127.0.0.11")));
         WaitFor.Condition(() => sink.Dumps().Count == 1, "the dump");
         Assert.That(sink.Dumps()[0], Does.Contain($"X-Rcpt-Args: <{expectedRcpt}>\n"));
@@ -133,7 +132,7 @@ public sealed partial class MxResolutionTests
         using var bad = SmtpSink.StartOn(first, port, option, command);
         using var good = SmtpSink.StartOn(second, port);
         var report = await Harness.DeliverAsync("twomx.qremote.test", "s@qremote.test", ["r@twomx.qremote.test"],
-            System.Text.Encoding.UTF8.GetBytes(Message), smtpPort: port, resolvConf: DnsFixture.ResolvConf);
+            System.Text.Encoding.UTF8.GetBytes(Message), new() { SmtpPort = port, ResolvConf = DnsFixture.ResolvConf });
         Assert.That(report, Is.EqualTo(Accepted("127.0.0.25")));
     }
 
@@ -146,7 +145,7 @@ public sealed partial class MxResolutionTests
         using var a = SmtpSink.StartOn(first, port, "-r", "CONNECT");
         using var b = SmtpSink.StartOn(second, port, "-r", "CONNECT");
         var report = await Harness.DeliverAsync("twomx.qremote.test", "s@qremote.test", ["r@twomx.qremote.test"],
-            System.Text.Encoding.UTF8.GetBytes(Message), smtpPort: port, resolvConf: DnsFixture.ResolvConf);
+            System.Text.Encoding.UTF8.GetBytes(Message), new() { SmtpPort = port, ResolvConf = DnsFixture.ResolvConf });
         Assert.That(report, Is.EqualTo("ZConnected to 127.0.0.25 but greeting failed.\nRemote host said: 450 4.3.0 Error: command failed\n\\0"));
     }
 
@@ -159,7 +158,7 @@ public sealed partial class MxResolutionTests
         using var a = SmtpSink.StartOn(first, port, "-r", "MAIL");
         using var b = SmtpSink.StartOn(second, port);
         var report = await Harness.DeliverAsync("twomx.qremote.test", "s@qremote.test", ["r@twomx.qremote.test"],
-            System.Text.Encoding.UTF8.GetBytes(Message), smtpPort: port, resolvConf: DnsFixture.ResolvConf);
+            System.Text.Encoding.UTF8.GetBytes(Message), new() { SmtpPort = port, ResolvConf = DnsFixture.ResolvConf });
         Assert.That(report, Is.EqualTo("ZConnected to 127.0.0.24 but sender was rejected.\nRemote host said: 450 4.3.0 Error: command failed\n\\0"));
     }
 
@@ -190,7 +189,7 @@ public sealed partial class MxResolutionTests
         for (var seed = 0; seed < 12; seed++)
         {
             var report = await Harness.DeliverAsync("equal.qremote.test", "s@qremote.test", ["r@equal.qremote.test"],
-                System.Text.Encoding.UTF8.GetBytes(Message), smtpPort: port, resolvConf: DnsFixture.ResolvConf, random: new Random(seed));
+                System.Text.Encoding.UTF8.GetBytes(Message), new() { SmtpPort = port, ResolvConf = DnsFixture.ResolvConf, Random = new Random(seed) });
             used.Add(report.Split(' ')[0]);
         }
 
@@ -205,7 +204,7 @@ public sealed partial class MxResolutionTests
         File.WriteAllText(resolv, $"nameserver 127.0.0.1#{silent.Port}\noptions timeout:1 attempts:1\n");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var report = await Harness.DeliverAsync("plain.qremote.test", "s@qremote.test", ["r@plain.qremote.test"],
-            System.Text.Encoding.UTF8.GetBytes(Message), smtpPort: 1, resolvConf: resolv);
+            System.Text.Encoding.UTF8.GetBytes(Message), new() { SmtpPort = 1, ResolvConf = resolv });
         Assert.That(report, Is.EqualTo("ZSorry, I couldn't find any host by that name. (#4.1.2)\n\\0"));
         Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(30)), "the query deadline bounds a TCP server that accepts and never answers");
         File.Delete(resolv);
@@ -220,7 +219,7 @@ public sealed partial class MxResolutionTests
         try
         {
             var report = await Harness.DeliverAsync("plain.qremote.test", "s@qremote.test", ["r@plain.qremote.test"],
-                System.Text.Encoding.UTF8.GetBytes(Message), smtpPort: 1, resolvConf: resolv);
+                System.Text.Encoding.UTF8.GetBytes(Message), new() { SmtpPort = 1, ResolvConf = resolv });
             Assert.That(report, Is.EqualTo("ZSorry, I couldn't find any host by that name. (#4.1.2)\n\\0"));
             Assert.That(garbage.Answered, Is.GreaterThan(0), "the server was asked and answered garbage");
         }

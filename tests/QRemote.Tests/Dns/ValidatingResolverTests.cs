@@ -135,7 +135,7 @@ public sealed class ValidatingResolverTests
         Assert.That(log, Has.Some.Contains($"validation failure <{domain}. MX IN>: {why}"));
         // The whole delivery, through resolv.conf, as qmail-send would see it.
         var delivered = await Harness.DeliverAsync(domain, "s@qremote.test", [$"rcpt@{domain}"], System.Text.Encoding.UTF8.GetBytes("Subject: bogus\n\nhello\n"),
-            smtpPort: 1, resolvConf: Resolver.WriteResolvConf());
+            new() { SmtpPort = 1, ResolvConf = Resolver.WriteResolvConf() });
         Assert.That(delivered, Is.EqualTo("Z" + Report412 + "\\0"));
     }
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using QRemote.Tests.Infrastructure;
 
@@ -14,7 +13,7 @@ namespace QRemote.Tests.EndToEnd;
 public sealed class EntryPointTests
 {
     private static readonly IPAddress Address = IPAddress.Parse("127.0.0.12");
-    private string _home = "";
+    private TempQmailHome _home = null!;
     private string _message = "";
 
     private static readonly string[] OptionNames =
@@ -26,26 +25,23 @@ public sealed class EntryPointTests
     [SetUp]
     public void MakeHome()
     {
-        _home = Directory.CreateTempSubdirectory("qremote-home-").FullName;
-        Directory.CreateDirectory(Path.Combine(_home, "control"));
-        File.WriteAllText(Path.Combine(_home, "control", "me"), "qremote.test\n");
-        File.SetUnixFileMode(_home, (UnixFileMode)0b111_101_101);
-        _message = Path.Combine(_home, "message");
+        _home = TempQmailHome.Create();
+        _message = Path.Combine(_home.Path, "message");
         File.WriteAllText(_message, "Subject: bounce\n\nbody\n");
     }
 
     [TearDown]
-    public void RemoveHome() => Directory.Delete(_home, recursive: true);
+    public void RemoveHome() => _home.Dispose();
 
     [Test]
     public void Every_option_name_as_the_host_is_a_host_and_the_message_is_delivered()
     {
         using var sink = SmtpSink.StartOn(Address, FreePort.Tcp(Address));
         // A default route with a password: --show-config would print it, were it obeyed.
-        File.WriteAllText(Path.Combine(_home, "control", "smtproutes"), $":[{Address}]:{sink.EndPoint.Port}\n");
+        File.WriteAllText(_home.Control("smtproutes"), $":[{Address}]:{sink.EndPoint.Port}\n");
         foreach (var host in OptionNames)
         {
-            var r = QmailRspawn.Run(_home, _message, [host, "", $"x@{host}"]);
+            var r = QmailRspawn.Run(_home.Path, _message, [host, "", $"x@{host}"]);
             Assert.That(r.ExitCode, Is.Zero, host);
             Assert.That(r.Shown, Is.EqualTo("r\\0K127.0.0.12 accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0"), host);
         }
@@ -58,8 +54,8 @@ public sealed class EntryPointTests
     public void Option_names_as_sender_and_recipients_are_positions_too()
     {
         using var sink = SmtpSink.StartOn(Address, FreePort.Tcp(Address));
-        File.WriteAllText(Path.Combine(_home, "control", "smtproutes"), $"example.test:[{Address}]:{sink.EndPoint.Port}\n");
-        var r = QmailRspawn.Run(_home, _message, ["example.test", "--help", "--daemon@example.test", "--version"]);
+        File.WriteAllText(_home.Control("smtproutes"), $"example.test:[{Address}]:{sink.EndPoint.Port}\n");
+        var r = QmailRspawn.Run(_home.Path, _message, ["example.test", "--help", "--daemon@example.test", "--version"]);
         // "--version" has no @: the server decides about it; smtp-sink takes any recipient.
         Assert.That(r.Shown, Is.EqualTo("r\\0r\\0K127.0.0.12 accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0"));
     }
@@ -74,8 +70,8 @@ public sealed class EntryPointTests
     [Test]
     public void Show_config_never_prints_an_smtproutes_password()
     {
-        File.WriteAllText(Path.Combine(_home, "control", "smtproutes"), ":[127.0.0.12]:2525 alice s3cret-password\n");
-        var r = ExternalProcess.Run(PublishedBinary.Path, $"--qmail-home={_home}", "--show-config");
+        File.WriteAllText(_home.Control("smtproutes"), ":[127.0.0.12]:2525 alice s3cret-password\n");
+        var r = ExternalProcess.Run(PublishedBinary.Path, $"--qmail-home={_home.Path}", "--show-config");
         Assert.That(r, Does.Contain(":[127.0.0.12]:2525 alice ********"));
         Assert.That(r, Does.Not.Contain("s3cret"));
     }
@@ -84,21 +80,15 @@ public sealed class EntryPointTests
     public void An_argument_that_is_not_utf8_is_deferred_and_nothing_is_sent()
     {
         using var sink = SmtpSink.StartOn(Address, FreePort.Tcp(Address));
-        File.WriteAllText(Path.Combine(_home, "control", "smtproutes"), $"example.test:[{Address}]:{sink.EndPoint.Port}\n");
-        var cwd = Path.Combine(_home, "queue", "mess");
+        File.WriteAllText(_home.Control("smtproutes"), $"example.test:[{Address}]:{sink.EndPoint.Port}\n");
+        var cwd = Path.Combine(_home.Path, "queue", "mess");
         Directory.CreateDirectory(cwd);
-        var info = new ProcessStartInfo("/bin/sh") { RedirectStandardOutput = true, UseShellExecute = false, WorkingDirectory = cwd };
-        foreach (var a in new[] { "-c", "exec /usr/bin/env - PATH=/usr/bin:/bin \"$0\" example.test s@qremote.test \"$(printf 'r\\377@example.test')\" <\"$1\" 2>&1",
-                     PublishedBinary.QmailRemote, _message })
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info)!;
-        var output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        Assert.That(process.ExitCode, Is.Zero);
-        Assert.That(output.Replace("\0", "\\0", StringComparison.Ordinal),
+        var run = ExternalProcess.RunToEnd("/bin/sh",
+            ["-c", "exec /usr/bin/env - PATH=/usr/bin:/bin \"$0\" example.test s@qremote.test \"$(printf 'r\\377@example.test')\" <\"$1\" 2>&1",
+             PublishedBinary.QmailRemote, _message],
+            new() { WorkingDirectory = cwd });
+        Assert.That(run.ExitCode, Is.Zero);
+        Assert.That(run.Shown,
             Is.EqualTo("ZSorry, an address holds bytes that are not UTF-8; QRemote does not guess what they mean. (#4.3.0)\n\\0"));
         Assert.That(sink.Dumps(), Is.Empty, "no connection, no substituted address");
     }

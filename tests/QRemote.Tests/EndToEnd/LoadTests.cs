@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Net;
 using QRemote.Tests.Infrastructure;
 
@@ -18,33 +17,17 @@ public sealed class LoadTests
 
     private static string RunOne(string home, int port, string message, string recipient)
     {
-        var info = new ProcessStartInfo(PublishedBinary.Path) { RedirectStandardOutput = true, RedirectStandardInput = false, UseShellExecute = false };
-        foreach (var a in new[] { $"--qmail-home={home}", $"--smtp-port={port}", "[127.0.0.7]", "s@qremote.test", recipient })
-        {
-            info.ArgumentList.Add(a);
-        }
-
         // stdin: the message file, as qmail-rspawn gives it.
-        info.RedirectStandardInput = true;
-        using var process = Process.Start(info)!;
-        using (var file = File.OpenRead(message))
-        {
-            file.CopyTo(process.StandardInput.BaseStream);
-        }
-
-        process.StandardInput.Close();
-        var output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        Assert.That(process.ExitCode, Is.Zero);
-        return output;
+        var run = ExternalProcess.RunToEnd(PublishedBinary.Path, [$"--qmail-home={home}", $"--smtp-port={port}", "[127.0.0.7]", "s@qremote.test", recipient],
+            new() { Input = File.ReadAllBytes(message), Timeout = TimeSpan.FromMinutes(5) });
+        Assert.That(run.ExitCode, Is.Zero);
+        return run.Text;
     }
 
-    private static (string Home, string Message) World()
+    private static (TempQmailHome Home, string Message) World()
     {
-        var home = Directory.CreateTempSubdirectory("qremote-home-").FullName;
-        Directory.CreateDirectory(Path.Combine(home, "control"));
-        File.WriteAllText(Path.Combine(home, "control", "me"), "qremote.test\n");
-        var message = Path.Combine(home, "message");
+        var home = TempQmailHome.Create();
+        var message = Path.Combine(home.Path, "message");
         File.WriteAllText(message, "Subject: load\n\n" + string.Concat(Enumerable.Repeat("line of the load test message\n", 30)));
         return (home, message);
     }
@@ -64,7 +47,7 @@ public sealed class LoadTests
         try
         {
             using var sink = SmtpSink.StartOn(Address, FreePort.Tcp(Address));
-            var reports = RunAll(home, message, sink.EndPoint.Port);
+            var reports = RunAll(home.Path, message, sink.EndPoint.Port);
             Assert.That(reports.Values, Has.All.EqualTo("r\0K127.0.0.7 accepted message.\nRemote host said: 250 2.0.0 Ok\n\0"));
             WaitFor.Condition(() => sink.Dumps().Count == Deliveries, $"{Deliveries} dumps");
             var received = sink.Dumps().Select(d => d.Split('\n').First(l => l.StartsWith("X-Rcpt-Args: ", StringComparison.Ordinal))).ToHashSet();
@@ -72,7 +55,7 @@ public sealed class LoadTests
         }
         finally
         {
-            Directory.Delete(home, recursive: true);
+            home.Dispose();
         }
     }
 
@@ -123,7 +106,7 @@ public sealed class LoadTests
                     }
                 }
             });
-            var reports = RunAll(home, message, server.EndPoint.Port);
+            var reports = RunAll(home.Path, message, server.EndPoint.Port);
             var refused = Enumerable.Range(0, Deliveries).Where(i => refuse[i]).ToHashSet();
             Assert.That(refused.Count, Is.InRange(5, 40), "the seed refuses some but not most");
             foreach (var (i, report) in reports)
@@ -138,7 +121,7 @@ public sealed class LoadTests
         }
         finally
         {
-            Directory.Delete(home, recursive: true);
+            home.Dispose();
         }
     }
 }

@@ -11,24 +11,21 @@ public sealed class PostfixEndToEndTests
     public void Published_binary_delivers_through_smtproutes_to_postfix_smtpd()
     {
         using var postfix = PostfixServer.Start();
-        var home = Directory.CreateTempSubdirectory("qremote-home-").FullName;
+        var home = TempQmailHome.Create();
         try
         {
-            Directory.CreateDirectory(Path.Combine(home, "control"));
-            File.WriteAllText(Path.Combine(home, "control", "me"), "qremote.test\n");
-            File.WriteAllText(Path.Combine(home, "control", "smtproutes"), $"example.test:[{postfix.EndPoint.Address}]:{postfix.EndPoint.Port}\n");
-            File.SetUnixFileMode(home, (UnixFileMode)0b111_101_101);
-            var message = Path.Combine(home, "message");
+            File.WriteAllText(home.Control("smtproutes"), $"example.test:[{postfix.EndPoint.Address}]:{postfix.EndPoint.Port}\n");
+            var message = Path.Combine(home.Path, "message");
             File.WriteAllText(message, "From: s@qremote.test\nSubject: to smtpd\n\n.dotted\nbody\n");
 
-            var r = QmailRspawn.Run(home, message, ["example.test", "s@qremote.test", "rcpt@example.test"]);
+            var r = QmailRspawn.Run(home.Path, message, ["example.test", "s@qremote.test", "rcpt@example.test"]);
             Assert.That(r.Letter, Is.EqualTo('K'), r.Shown);
             Assert.That(r.Shown, Does.Match(@"^r\\0K127\.0\.0\.3 accepted message\.\nRemote host said: 250 2\.0\.0 Ok: \d+ bytes queued as [0-9A-F]+\n\\0$"));
             postfix.WaitForLog("to=<rcpt@example.test>, relay=none");
         }
         finally
         {
-            Directory.Delete(home, recursive: true);
+            home.Dispose();
         }
     }
 }

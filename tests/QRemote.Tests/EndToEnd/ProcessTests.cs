@@ -9,22 +9,20 @@ namespace QRemote.Tests.EndToEnd;
 public sealed class ProcessTests
 {
     private static readonly IPAddress Address = IPAddress.Parse("127.0.0.6");
-    private string _home = "";
+    private TempQmailHome _home = null!;
 
     [OneTimeSetUp]
     public void MakeHome()
     {
-        _home = Directory.CreateTempSubdirectory("qremote-home-").FullName;
-        Directory.CreateDirectory(Path.Combine(_home, "control"));
-        File.WriteAllText(Path.Combine(_home, "control", "me"), "qremote.test\n");
-        File.WriteAllText(Path.Combine(_home, "control", "timeoutremote"), "30\n");
+        _home = TempQmailHome.Create();
+        File.WriteAllText(_home.Control("timeoutremote"), "30\n");
         // The deliveries here are to literals and ask no DNS question; still, the host's /etc/resolv.conf is not theirs.
-        File.WriteAllText(Path.Combine(_home, "resolv.conf"), "nameserver 127.0.0.1#1\noptions timeout:1 attempts:1\n");
+        File.WriteAllText(Path.Combine(_home.Path, "resolv.conf"), "nameserver 127.0.0.1#1\noptions timeout:1 attempts:1\n");
         _ = PublishedBinary.Path;
     }
 
     [OneTimeTearDown]
-    public void RemoveHome() => Directory.Delete(_home, recursive: true);
+    public void RemoveHome() => _home.Dispose();
 
     private Process Start(int port, string messageFile, string extra = "")
     {
@@ -38,14 +36,14 @@ public sealed class ProcessTests
         info.ArgumentList.Add("-c");
         info.ArgumentList.Add($"exec \"$0\" --qmail-home=\"$1\" --resolv-conf=\"$1/resolv.conf\" --smtp-port={port} [127.0.0.6] s@qremote.test r@example.test <\"$2\" 2>&1 {extra}");
         info.ArgumentList.Add(PublishedBinary.Path);
-        info.ArgumentList.Add(_home);
+        info.ArgumentList.Add(_home.Path);
         info.ArgumentList.Add(messageFile);
         return Process.Start(info)!;
     }
 
     private string MessageFile(string text)
     {
-        var path = Path.Combine(_home, $"message-{Guid.NewGuid():N}");
+        var path = Path.Combine(_home.Path, $"message-{Guid.NewGuid():N}");
         File.WriteAllText(path, text);
         return path;
     }
@@ -106,31 +104,20 @@ public sealed class ProcessTests
     {
         // SystemTrust: .NET would read every file under /etc/ssl/certs on each handshake (55 to 60 ms of a
         // 68 ms delivery); an opportunistic handshake uses no trust store at all.
-        var dir = Directory.CreateTempSubdirectory("qremote-trust-").FullName;
-        File.SetUnixFileMode(dir, (UnixFileMode)0b111_101_101);
-        var cert = Path.Combine(dir, "cert.pem");
-        var key = Path.Combine(dir, "key.pem");
-        ExternalProcess.Run("/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-            "-subj", "/CN=mx.qremote.test", "-days", "2");
-        File.SetUnixFileMode(key, (UnixFileMode)0b110_100_100);
+        using var ca = new TestCa();
+        var dir = ca.Directory;
+        var issued = ca.Issue("mx", "mx.qremote.test");
+        var cert = issued.CertificateFile;
+        var key = issued.KeyFile;
         using var postfix = PostfixServer.StartOn(Address, FreePort.Tcp(Address),
             ("smtpd_tls_security_level", "may"), ("smtpd_tls_cert_file", cert), ("smtpd_tls_key_file", key), ("smtpd_tls_loglevel", "1"));
         var trace = Path.Combine(dir, "strace");
-        var info = new ProcessStartInfo("/usr/bin/strace") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "-f", "-qq", "-e", "trace=open,openat,stat,newfstatat,statx", "-o", trace, PublishedBinary.Path,
-                     $"--qmail-home={_home}", $"--resolv-conf={_home}/resolv.conf", $"--smtp-port={postfix.EndPoint.Port}", "[127.0.0.6]", "s@qremote.test", "r@example.test" })
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info)!;
-        process.StandardInput.Write("Subject: trust\n\nbody\n");
-        process.StandardInput.Close();
-        var output = process.StandardOutput.ReadToEnd();
-        Assert.That(process.WaitForExit(20_000));
+        var output = ExternalProcess.RunToEnd("/usr/bin/strace",
+            ["-f", "-qq", "-e", "trace=open,openat,stat,newfstatat,statx", "-o", trace, PublishedBinary.Path,
+             $"--qmail-home={_home.Path}", $"--resolv-conf={_home.Path}/resolv.conf", $"--smtp-port={postfix.EndPoint.Port}", "[127.0.0.6]", "s@qremote.test", "r@example.test"],
+            new() { Input = System.Text.Encoding.UTF8.GetBytes("Subject: trust\n\nbody\n"), Timeout = TimeSpan.FromSeconds(20) }).Text;
         postfix.WaitForLog("TLS connection established");
         var opened = File.ReadAllLines(trace).Where(l => l.Contains("/etc/ssl/certs", StringComparison.Ordinal) || l.Contains("/usr/lib/ssl/certs", StringComparison.Ordinal)).ToList();
-        Directory.Delete(dir, recursive: true);
         Assert.That(output, Does.StartWith("r\0K127.0.0.6 accepted message."));
         Assert.That(opened, Is.Empty, "files of the system trust store opened during an opportunistic STARTTLS delivery");
     }
@@ -158,27 +145,22 @@ public sealed class ProcessTests
     public void A_reader_that_goes_away_is_a_broken_pipe_and_still_exit_0()
     {
         using var sink = SmtpSink.StartOn(Address, FreePort.Tcp(Address));
-        var info = new ProcessStartInfo("/bin/bash") { RedirectStandardOutput = true, UseShellExecute = false };
-        info.ArgumentList.Add("-c");
-        info.ArgumentList.Add($"\"$0\" --qmail-home=\"$1\" --resolv-conf=\"$1/resolv.conf\" --smtp-port={sink.EndPoint.Port} [127.0.0.6] s@qremote.test r@example.test <\"$2\" | (exec 0<&-); echo \"exit ${{PIPESTATUS[0]}}\"");
-        info.ArgumentList.Add(PublishedBinary.Path);
-        info.ArgumentList.Add(_home);
-        info.ArgumentList.Add(MessageFile("Subject: x\n\nbody\n"));
-        using var process = Process.Start(info)!;
-        var output = process.StandardOutput.ReadToEnd();
-        Assert.That(process.WaitForExit(20_000));
-        Assert.That(output, Is.EqualTo("exit 0\n"), "EPIPE on the report is not a crash");
+        var run = ExternalProcess.RunToEnd("/bin/bash",
+            ["-c", $"\"$0\" --qmail-home=\"$1\" --resolv-conf=\"$1/resolv.conf\" --smtp-port={sink.EndPoint.Port} [127.0.0.6] s@qremote.test r@example.test <\"$2\" | (exec 0<&-); echo \"exit ${{PIPESTATUS[0]}}\"",
+             PublishedBinary.Path, _home.Path, MessageFile("Subject: x\n\nbody\n")],
+            new() { Timeout = TimeSpan.FromSeconds(20) });
+        Assert.That(run.Text, Is.EqualTo("exit 0\n"), "EPIPE on the report is not a crash");
     }
 
     [Test]
     public void A_symlink_at_the_log_path_is_not_written_through_and_the_delivery_is_the_same()
     {
         using var sink = SmtpSink.StartOn(Address, FreePort.Tcp(Address));
-        var victim = Path.Combine(_home, "victim");
+        var victim = Path.Combine(_home.Path, "victim");
         File.WriteAllText(victim, "precious\n");
-        var log = Path.Combine(_home, "deliveries.json");
+        var log = Path.Combine(_home.Path, "deliveries.json");
         File.CreateSymbolicLink(log, victim);
-        var control = Path.Combine(_home, "control", "qremote-log");
+        var control = _home.Control("qremote-log");
         File.WriteAllText(control, log + "\n");
         try
         {
@@ -214,7 +196,7 @@ public sealed class ProcessTests
         info.ArgumentList.Add("TMPDIR=\"$1\" exec \"$0\" --qmail-home=\"$2\" --resolv-conf=\"$2/resolv.conf\" --smtp-port=1 [127.0.0.6] s@qremote.test r@example.test 2>&1");
         info.ArgumentList.Add(PublishedBinary.Path);
         info.ArgumentList.Add(tmp);
-        info.ArgumentList.Add(_home);
+        info.ArgumentList.Add(_home.Path);
         using var process = Process.Start(info)!;
         try
         {
@@ -253,19 +235,13 @@ public sealed class ProcessTests
 
         var mount = Directory.CreateTempSubdirectory("qremote-tinytmp-").FullName;
         var big = MessageFile("Subject: big\n\n" + string.Concat(Enumerable.Repeat(new string('x', 1000) + "\n", 200)));
-        var info = new ProcessStartInfo("/usr/bin/unshare") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "-m", "/bin/sh", "-c",
-                     "mount -t tmpfs -o size=16k tmpfs \"$1\" && cat \"$2\" | TMPDIR=\"$1\" \"$0\" --qmail-home=\"$3\" --resolv-conf=\"$3/resolv.conf\" --smtp-port=1 [127.0.0.6] s@qremote.test r@example.test 2>&1",
-                     PublishedBinary.Path, mount, big, _home })
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info)!;
-        var output = process.StandardOutput.ReadToEnd();
-        Assert.That(process.WaitForExit(20_000));
+        var run = ExternalProcess.RunToEnd("/usr/bin/unshare",
+            ["-m", "/bin/sh", "-c",
+             "mount -t tmpfs -o size=16k tmpfs \"$1\" && cat \"$2\" | TMPDIR=\"$1\" \"$0\" --qmail-home=\"$3\" --resolv-conf=\"$3/resolv.conf\" --smtp-port=1 [127.0.0.6] s@qremote.test r@example.test 2>&1",
+             PublishedBinary.Path, mount, big, _home.Path],
+            new() { Timeout = TimeSpan.FromSeconds(20) });
         Directory.Delete(mount);
-        Assert.That(process.ExitCode, Is.Zero, process.StandardError.ReadToEnd());
-        Assert.That(output.Replace("\0", "\\0", StringComparison.Ordinal), Is.EqualTo("ZUnable to read message. (#4.3.0)\n\\0"));
+        Assert.That(run.ExitCode, Is.Zero, run.Errors);
+        Assert.That(run.Shown, Is.EqualTo("ZUnable to read message. (#4.3.0)\n\\0"));
     }
 }

@@ -1,5 +1,4 @@
 using System.Net;
-using QRemote.Tests.Dns;
 using QRemote.Tests.Infrastructure;
 
 namespace QRemote.Tests.EndToEnd;
@@ -15,7 +14,7 @@ public sealed class PublishedBinaryTests
 {
     private NetworkNamespace _netns = null!;
     private Bind _bind = null!;
-    private string _home = "";
+    private TempQmailHome _home = null!;
     private string _message = "";
 
     [OneTimeSetUp]
@@ -31,11 +30,8 @@ public sealed class PublishedBinaryTests
         _bind = Bind.Start(
             new Dictionary<string, string?> { ["qremote.test"] = DnsFixture.Zone(), ["broken.test"] = null },
             new HashSet<string> { "qremote.test" }, IPAddress.Loopback, netns: _netns);
-        _home = Directory.CreateTempSubdirectory("qremote-home-").FullName;
-        Directory.CreateDirectory(Path.Combine(_home, "control"));
-        File.WriteAllText(Path.Combine(_home, "control", "me"), "qremote.test\n");
-        File.SetUnixFileMode(_home, (UnixFileMode)0b111_101_101);
-        _message = Path.Combine(_home, "message");
+        _home = TempQmailHome.Create();
+        _message = Path.Combine(_home.Path, "message");
         File.WriteAllText(_message, "From: s@qremote.test\nSubject: end to end\n\n.a dotted line\nbody\n");
         _ = PublishedBinary.Path;
     }
@@ -45,18 +41,15 @@ public sealed class PublishedBinaryTests
     {
         _bind?.Dispose();
         _netns?.Dispose();
-        if (_home.Length > 0)
-        {
-            Directory.Delete(_home, recursive: true);
-        }
+        _home?.Dispose();
     }
 
     private RspawnResult Deliver(string domain, string? sinkAddress, params string[] sinkOptions)
     {
-        SmtpSink? sink = sinkAddress is null ? null : SmtpSink.StartOn(_netns, IPAddress.Parse(sinkAddress), 25, sinkOptions);
+        var sink = sinkAddress is null ? null : SmtpSink.StartOn(_netns, IPAddress.Parse(sinkAddress), 25, sinkOptions);
         using (sink)
         {
-            var result = QmailRspawn.Run(_home, _message, [domain, "s@qremote.test", $"rcpt@{domain}"], _netns);
+            var result = QmailRspawn.Run(_home.Path, _message, [domain, "s@qremote.test", $"rcpt@{domain}"], _netns);
             TestContext.Out.WriteLine(result.Shown);
             if (sink is not null && result.Letter == 'K')
             {
@@ -105,7 +98,7 @@ public sealed class PublishedBinaryTests
         var used = new HashSet<string>();
         for (var run = 0; run < 30 && used.Count < 2; run++)
         {
-            var r = QmailRspawn.Run(_home, _message, ["equal.qremote.test", "s@qremote.test", "r@equal.qremote.test"], _netns);
+            var r = QmailRspawn.Run(_home.Path, _message, ["equal.qremote.test", "s@qremote.test", "r@equal.qremote.test"], _netns);
             Assert.That(r.Letter, Is.EqualTo('K'), r.Shown);
             used.Add(r.Shown.Split(' ')[0]);
         }
@@ -130,7 +123,7 @@ public sealed class PublishedBinaryTests
         try
         {
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            var r = QmailRspawn.Run(_home, _message, ["plain.qremote.test", "s@qremote.test", "r@plain.qremote.test"], _netns);
+            var r = QmailRspawn.Run(_home.Path, _message, ["plain.qremote.test", "s@qremote.test", "r@plain.qremote.test"], _netns);
             Assert.That((r.Shown, r.Letter), Is.EqualTo(("ZSorry, I couldn't find any host by that name. (#4.1.2)\n\\0", 'Z')));
             Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(30)));
         }
@@ -195,7 +188,7 @@ public sealed class PublishedBinaryTests
     [Test]
     public void Smtproutes_relay_by_name_resolved_without_mx()
     {
-        File.WriteAllText(Path.Combine(_home, "control", "smtproutes"), "routed.example:mx1.plain.qremote.test\n");
+        File.WriteAllText(_home.Control("smtproutes"), "routed.example:mx1.plain.qremote.test\n");
         try
         {
             var r = Deliver("routed.example", "127.0.0.10");
@@ -204,23 +197,23 @@ public sealed class PublishedBinaryTests
         }
         finally
         {
-            File.Delete(Path.Combine(_home, "control", "smtproutes"));
+            File.Delete(_home.Control("smtproutes"));
         }
     }
 
     [Test]
     public void Smtproutes_literal_relay_with_port()
     {
-        File.WriteAllText(Path.Combine(_home, "control", "smtproutes"), ":[127.0.0.31]:2525\n");
+        File.WriteAllText(_home.Control("smtproutes"), ":[127.0.0.31]:2525\n");
         try
         {
             using var sink = SmtpSink.StartOn(_netns, IPAddress.Parse("127.0.0.31"), 2525);
-            var r = QmailRspawn.Run(_home, _message, ["anywhere.example", "s@qremote.test", "rcpt@anywhere.example"], _netns);
+            var r = QmailRspawn.Run(_home.Path, _message, ["anywhere.example", "s@qremote.test", "rcpt@anywhere.example"], _netns);
             Assert.That(r.Shown, Is.EqualTo(Accepted("127.0.0.31")));
         }
         finally
         {
-            File.Delete(Path.Combine(_home, "control", "smtproutes"));
+            File.Delete(_home.Control("smtproutes"));
         }
     }
 
@@ -228,7 +221,7 @@ public sealed class PublishedBinaryTests
     public void Message_from_a_pipe_is_spooled_outside_the_unwritable_cwd()
     {
         using var sink = SmtpSink.StartOn(_netns, IPAddress.Parse("127.0.0.10"), 25);
-        var r = QmailRspawn.Run(_home, _message, ["plain.qremote.test", "s@qremote.test", "rcpt@plain.qremote.test"], _netns, stdinFromPipe: true);
+        var r = QmailRspawn.Run(_home.Path, _message, ["plain.qremote.test", "s@qremote.test", "rcpt@plain.qremote.test"], _netns, stdinFromPipe: true);
         Assert.That(r.Shown, Is.EqualTo(Accepted("127.0.0.10")));
         WaitFor.Condition(() => sink.Dumps().Count > 0, "the sink's dump");
         Assert.That(sink.Dumps().Single(), Does.EndWith("Subject: end to end\n\n.a dotted line\nbody\n\n"));
@@ -240,7 +233,7 @@ public sealed class PublishedBinaryTests
         var logDir = Directory.CreateTempSubdirectory("qremote-logs-").FullName;
         File.SetUnixFileMode(logDir, (UnixFileMode)0b111_111_111);
         var log = Path.Combine(logDir, "deliveries.json");
-        var control = Path.Combine(_home, "control", "qremote-log");
+        var control = _home.Control("qremote-log");
         File.WriteAllText(control, $"{log} debug\n");
         try
         {
@@ -274,7 +267,7 @@ public sealed class PublishedBinaryTests
     [Test]
     public void An_unwritable_log_never_changes_the_outcome()
     {
-        var control = Path.Combine(_home, "control", "qremote-log");
+        var control = _home.Control("qremote-log");
         File.WriteAllText(control, "/proc/qremote-cannot-write-here.json\n");
         try
         {
@@ -289,14 +282,14 @@ public sealed class PublishedBinaryTests
     [Test]
     public void Plan_shows_the_route_and_addresses_without_connecting()
     {
-        var r = QmailRspawn.Run(_home, _message, ["backup.qremote.test"], _netns, ["--plan"]);
+        var r = QmailRspawn.Run(_home.Path, _message, ["backup.qremote.test"], _netns, ["--plan"]);
         var text = System.Text.Encoding.UTF8.GetString(r.Output);
         Assert.That(text, Does.Contain("route:       MX\n"));
         Assert.That(text, Does.Contain("  127.0.0.19 ").And.Contain("dead.backup.qremote.test (preference 10)  DNSSEC: insecure"));
         Assert.That(text.IndexOf("127.0.0.19", StringComparison.Ordinal), Is.LessThan(text.IndexOf("127.0.0.20", StringComparison.Ordinal)));
         Assert.That(text, Does.Contain("\n  dead.backup.qremote.test: Opportunistic (no policy file: opportunistic)\n"));
 
-        var nx = System.Text.Encoding.UTF8.GetString(QmailRspawn.Run(_home, _message, ["nonexistent.qremote.test"], _netns, ["--plan"]).Output);
+        var nx = System.Text.Encoding.UTF8.GetString(QmailRspawn.Run(_home.Path, _message, ["nonexistent.qremote.test"], _netns, ["--plan"]).Output);
         Assert.That(nx, Does.Contain("result:      D Sorry, I couldn't find any host named nonexistent.qremote.test. (#5.1.2)"));
     }
 
@@ -305,7 +298,7 @@ public sealed class PublishedBinaryTests
     {
         // netqmail's queue/lock/tcpto, with 127.0.0.19 (backup's preferred exchanger) recorded as timed
         // out twice a minute ago. Both exchangers answer: only the record can send the mail to the second.
-        var lockDir = Path.Combine(_home, "queue", "lock");
+        var lockDir = Path.Combine(_home.Path, "queue", "lock");
         Directory.CreateDirectory(lockDir);
         var tcpto = Path.Combine(lockDir, "tcpto");
         var table = new byte[1024];
@@ -330,7 +323,7 @@ public sealed class PublishedBinaryTests
     [Test]
     public void Invoked_improperly()
     {
-        var r = QmailRspawn.Run(_home, _message, ["only-a-host"], _netns);
+        var r = QmailRspawn.Run(_home.Path, _message, ["only-a-host"], _netns);
         Assert.That((r.Shown, r.Letter, r.ExitCode), Is.EqualTo(("DI (qmail-remote) was invoked improperly. (#5.3.5)\n\\0", 'D', 0)));
     }
 
@@ -340,21 +333,18 @@ public sealed class PublishedBinaryTests
         // A qmail home of the test's own whose control directory qmailr (here nobody) cannot read. Not a home that
         // does not exist: from a working directory outside any queue, qremote takes /var/qmail, and on a host with
         // qmail installed that delivered instead.
-        var home = Directory.CreateTempSubdirectory("qremote-home-").FullName;
+        var home = TempQmailHome.Create();
         try
         {
-            Directory.CreateDirectory(Path.Combine(home, "control"));
-            File.WriteAllText(Path.Combine(home, "control", "me"), "qremote.test\n");
-            File.SetUnixFileMode(home, (UnixFileMode)0b111_101_101);
-            File.SetUnixFileMode(Path.Combine(home, "control"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            var message = Path.Combine(home, "message");
+            File.SetUnixFileMode(home.Control(), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            var message = Path.Combine(home.Path, "message");
             File.Copy(_message, message);
-            var r = QmailRspawn.Run(home, message, ["plain.qremote.test", "s@qremote.test", "r@plain.qremote.test"], _netns);
+            var r = QmailRspawn.Run(home.Path, message, ["plain.qremote.test", "s@qremote.test", "r@plain.qremote.test"], _netns);
             Assert.That((r.Shown, r.Letter), Is.EqualTo(("ZUnable to read control files. (#4.3.0)\n\\0", 'Z')));
         }
         finally
         {
-            Directory.Delete(home, recursive: true);
+            home.Dispose();
         }
     }
 

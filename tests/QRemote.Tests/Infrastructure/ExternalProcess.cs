@@ -51,32 +51,77 @@ internal sealed class ExternalProcess : IDisposable
     /// <summary>Runs a command to completion; throws with its output when it fails.</summary>
     public static string Run(string file, params string[] args)
     {
+        var finished = RunToEnd(file, args, new ProcessSetup { Timeout = TimeSpan.FromSeconds(120) });
+        if (finished.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{file} {string.Join(' ', args)} exited {finished.ExitCode}: {finished.Text}{finished.Errors}");
+        }
+
+        return finished.Text;
+    }
+
+    /// <summary>
+    /// Runs a program to its end and returns its exit code, its standard output as bytes (reports carry NULs) and its
+    /// standard error. Standard input is a pipe with <see cref="ProcessSetup.Input"/> in it, then closed. Past the
+    /// timeout the process tree is killed and this throws.
+    /// </summary>
+    public static FinishedProcess RunToEnd(string file, IEnumerable<string> args, ProcessSetup? setup = null)
+    {
+        setup ??= new ProcessSetup();
         var info = new ProcessStartInfo(file)
         {
+            RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (setup.WorkingDirectory is not null)
+        {
+            info.WorkingDirectory = setup.WorkingDirectory;
+        }
+
+        foreach (var (name, value) in setup.Environment ?? new Dictionary<string, string?>())
+        {
+            if (value is null)
+            {
+                info.Environment.Remove(name);
+            }
+            else
+            {
+                info.Environment[name] = value;
+            }
+        }
+
         foreach (var a in args)
         {
             info.ArgumentList.Add(a);
         }
 
         using var process = Process.Start(info) ?? throw new InvalidOperationException($"cannot start {file}");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(120_000))
+        var output = new MemoryStream();
+        var copy = process.StandardOutput.BaseStream.CopyToAsync(output);
+        var errors = process.StandardError.ReadToEndAsync();
+        var input = Task.Run(() =>
+        {
+            try
+            {
+                process.StandardInput.BaseStream.Write(setup.Input ?? []);
+                process.StandardInput.Close();
+            }
+            catch (IOException)
+            {
+                // The program exited without reading all of it: what it did is in its output.
+            }
+        });
+        if (!process.WaitForExit(setup.Timeout))
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish");
+            throw new TimeoutException($"{file} {string.Join(' ', info.ArgumentList)} did not finish in {setup.Timeout.TotalSeconds} s");
         }
 
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} {string.Join(' ', args)} exited {process.ExitCode}: {stdout.Result}{stderr.Result}");
-        }
-
-        return stdout.Result;
+        input.Wait();
+        copy.Wait();
+        return new FinishedProcess(process.ExitCode, output.ToArray(), errors.Result);
     }
 
     public void Dispose()

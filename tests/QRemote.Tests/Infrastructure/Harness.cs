@@ -18,31 +18,29 @@ internal static class Harness
         TimeoutConnect = timeoutConnect,
     };
 
-    public static async Task<string> DeliverAsync(string host, string sender, string[] recipients, byte[] message,
-        QmailConfig? config = null, int smtpPort = 25, string? resolvConf = null, Random? random = null, ILocalAddresses? local = null, string? qmailHome = null,
-        TextWriter? transcript = null, Func<string, IDnsLookup, CancellationToken, Task<StsRequirement?>>? mtaSts = null,
-        ISessionCache? connections = null, DnsCache? dnsCache = null)
+    public static async Task<string> DeliverAsync(string host, string sender, string[] recipients, byte[] message, DeliverySetup? setup = null)
     {
+        setup ??= new DeliverySetup();
         await using var source = await MessageSource.OpenAsync(new MemoryStream(message), Path.GetTempPath(), CancellationToken.None);
         var options = new DeliveryOptions
         {
-            Config = config ?? Config(),
-            Resolver = resolvConf is null ? ResolverConfig.Parse("nameserver 127.0.0.1#1\noptions timeout:1 attempts:1") : ResolverConfig.Load(resolvConf),
-            SmtpPort = smtpPort,
-            Random = random ?? new Random(1),
-            LocalAddresses = local ?? new FixedLocalAddresses(IPAddress.Loopback, IPAddress.IPv6Loopback),
-            Transcript = transcript is null ? TestContext.Out : new QRemote.Logging.TeeWriter(transcript, TestContext.Out),
-            QmailHome = qmailHome,
-            MtaSts = mtaSts,
-            Connections = connections,
-            DnsCache = dnsCache,
+            Config = setup.Config ?? Config(),
+            Resolver = setup.ResolvConf is null ? ResolverConfig.Parse("nameserver 127.0.0.1#1\noptions timeout:1 attempts:1") : ResolverConfig.Load(setup.ResolvConf),
+            SmtpPort = setup.SmtpPort,
+            Random = setup.Random ?? new Random(1),
+            LocalAddresses = setup.Local ?? new FixedLocalAddresses(IPAddress.Loopback, IPAddress.IPv6Loopback),
+            Transcript = setup.Transcript is null ? TestContext.Out : new QRemote.Logging.TeeWriter(setup.Transcript, TestContext.Out),
+            QmailHome = setup.QmailHome,
+            MtaSts = setup.MtaSts,
+            Connections = setup.Connections,
+            DnsCache = setup.DnsCache,
         };
         var report = await Deliverer.DeliverAsync(new Invocation(host, sender, recipients), source, options, CancellationToken.None);
         return Shown(ReportWriter.Format(report));
     }
 
-    public static Task<string> DeliverAsync(string host, string sender, string[] recipients, string message, QmailConfig? config = null, int smtpPort = 25) =>
-        DeliverAsync(host, sender, recipients, Encoding.UTF8.GetBytes(message), config, smtpPort);
+    public static Task<string> DeliverAsync(string host, string sender, string[] recipients, string message, DeliverySetup? setup = null) =>
+        DeliverAsync(host, sender, recipients, Encoding.UTF8.GetBytes(message), setup);
 
     /// <summary>Report bytes as a string with each NUL shown as \0, so assertions read like qmail's output.</summary>
     public static string Shown(byte[] bytes) => Encoding.UTF8.GetString(bytes).Replace("\0", "\\0", StringComparison.Ordinal);

@@ -375,26 +375,12 @@ internal sealed class PostfixServer : IDisposable
 
     private static (string Stdout, string Stderr, string Both) RunCapturing(string file, string[] args)
     {
-        var info = new ProcessStartInfo(file)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
         try
         {
-            using var process = Process.Start(info)!;
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            process.WaitForExit(30_000);
-            return (stdout.Result, stderr.Result, stdout.Result + stderr.Result);
+            var run = ExternalProcess.RunToEnd(file, args, new() { Timeout = TimeSpan.FromSeconds(30) });
+            return (run.Text, run.Errors, run.Text + run.Errors);
         }
-        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
+        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception or TimeoutException)
         {
             return ("", e.Message + "\n", e.Message + "\n");
         }

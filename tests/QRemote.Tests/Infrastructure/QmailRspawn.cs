@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 
 namespace QRemote.Tests.Infrastructure;
@@ -27,65 +26,41 @@ internal static class QmailRspawn
         var cwd = temporaryCwd ? Directory.CreateTempSubdirectory("qremote-cwd-").FullName : Path.Combine(qmailHome, "queue", "mess");
         Directory.CreateDirectory(cwd);
         File.SetUnixFileMode(cwd, (UnixFileMode)0b111_101_101);
-        var info = new ProcessStartInfo(netns is null ? "/usr/bin/setpriv" : NetworkNamespace.Ip)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = cwd,
-        };
+        var args = new List<string>();
         if (netns is not null)
         {
-            foreach (var a in netns.Prefix)
-            {
-                info.ArgumentList.Add(a);
-            }
-
-            info.ArgumentList.Add("/usr/bin/setpriv");
+            args.AddRange(netns.Prefix);
+            args.Add("/usr/bin/setpriv");
         }
 
         // setpriv drops to nobody; env - leaves only PATH, as qmailr's environment; sh joins stderr
         // to stdout and opens the message file as stdin, as qmail-rspawn's fork does.
-        foreach (var a in new[] { "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/env", "-", "PATH=/usr/bin:/bin",
-                     "/bin/sh", "-c", stdinFromPipe ? "m=$1; shift; cat \"$m\" | \"$0\" \"$@\" 2>&1" : "m=$1; shift; exec \"$0\" \"$@\" <\"$m\" 2>&1",
-                     options is null ? PublishedBinary.QmailRemote : PublishedBinary.Path, messageFile })
+        args.AddRange(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/env", "-", "PATH=/usr/bin:/bin",
+            "/bin/sh", "-c", stdinFromPipe ? "m=$1; shift; cat \"$m\" | \"$0\" \"$@\" 2>&1" : "m=$1; shift; exec \"$0\" \"$@\" <\"$m\" 2>&1",
+            options is null ? PublishedBinary.QmailRemote : PublishedBinary.Path, messageFile]);
+        args.AddRange(options ?? []);
+        args.AddRange(argv);
+        FinishedProcess run;
+        try
         {
-            info.ArgumentList.Add(a);
+            run = ExternalProcess.RunToEnd(netns is null ? "/usr/bin/setpriv" : NetworkNamespace.Ip, args,
+                new() { WorkingDirectory = cwd, Timeout = TimeSpan.FromSeconds(120) });
+        }
+        finally
+        {
+            if (temporaryCwd)
+            {
+                Directory.Delete(cwd);
+            }
         }
 
-        foreach (var o in options ?? [])
+        if (run.Errors.Length > 0)
         {
-            info.ArgumentList.Add(o);
+            throw new InvalidOperationException($"setpriv or ip failed: {run.Errors}");
         }
 
-        foreach (var a in argv)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info) ?? throw new InvalidOperationException("cannot start the binary");
-        var output = new MemoryStream();
-        var copy = process.StandardOutput.BaseStream.CopyToAsync(output);
-        var errors = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(120_000))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException("the binary did not finish in 120 s");
-        }
-
-        copy.Wait();
-        if (temporaryCwd)
-        {
-            Directory.Delete(cwd);
-        }
-        if (errors.Result.Length > 0)
-        {
-            throw new InvalidOperationException($"setpriv or ip failed: {errors.Result}");
-        }
-
-        var bytes = output.ToArray();
-        var (letter, text) = Interpret(bytes, process.ExitCode);
-        return new RspawnResult(bytes, letter, text, process.ExitCode);
+        var (letter, text) = Interpret(run.Output, run.ExitCode);
+        return new RspawnResult(run.Output, letter, text, run.ExitCode);
     }
 
     /// <summary>

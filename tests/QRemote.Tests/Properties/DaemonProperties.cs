@@ -47,7 +47,7 @@ public sealed class DaemonProperties
         Gen.Byte.Array[0, 200].Sample(bytes =>
         {
             Assert.That(DaemonProtocol.DecodeRequest(bytes), Is.Null, "without the QRD2 head");
-            byte[] oldVersion = bytes.Length >= 8 ? [.. "QRD1"u8, .. bytes[4..]] : bytes;
+            var oldVersion = bytes.Length >= 8 ? [.. "QRD1"u8, .. bytes[4..]] : bytes;
             Assert.That(DaemonProtocol.DecodeRequest(oldVersion), Is.Null, "another version's head is refused, never guessed at");
         }, iter: 5000, print: b => Hex.Of(b));
 

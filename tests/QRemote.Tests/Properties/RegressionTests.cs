@@ -1,6 +1,5 @@
 using System.Net;
 using System.Text;
-using QRemote.Dns;
 using QRemote.Qmail;
 using QRemote.Smtp;
 

@@ -113,7 +113,7 @@ public sealed class DaneTests : IDisposable
     {
         var transcript = new StringWriter();
         var report = await Harness.DeliverAsync(domain, sender, [$"rcpt@{domain}"], Encoding.UTF8.GetBytes(message),
-            smtpPort: _port, resolvConf: _resolvConf, transcript: TextWriter.Synchronized(transcript));
+            new() { SmtpPort = _port, ResolvConf = _resolvConf, Transcript = TextWriter.Synchronized(transcript) });
         return (report, transcript.ToString());
     }
 

@@ -3,7 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using QRemote.Delivery;
 using QRemote.Tests.Infrastructure;
-using QRemote.Tests.MtaSts;
+using QRemote.Tests.Tls.MtaSts;
 
 namespace QRemote.Tests.Tls;
 
@@ -79,9 +79,11 @@ public sealed class MtaStsDeliveryTests : IDisposable
         var transcript = TextWriter.Synchronized(text);
         var config = Harness.Config() with { MtaStsCacheDirectory = _cache };
         var roots = new Lazy<X509Certificate2Collection>(() => [_ca.Certificate]);
-        var report = await Harness.DeliverAsync(domain, sender, [$"rcpt@{domain}"], Encoding.UTF8.GetBytes(message), config,
-            smtpPort: _postfix!.EndPoint.Port, resolvConf: _resolvConf, transcript: transcript,
-            mtaSts: MtaStsRequirement.For(config, roots, TimeProvider.System, transcript, _policies!.Port));
+        var report = await Harness.DeliverAsync(domain, sender, [$"rcpt@{domain}"], Encoding.UTF8.GetBytes(message), new()
+        {
+            Config = config, SmtpPort = _postfix!.EndPoint.Port, ResolvConf = _resolvConf, Transcript = transcript,
+            MtaSts = MtaStsRequirement.For(config, roots, TimeProvider.System, transcript, _policies!.Port),
+        });
         return (report, text.ToString());
     }
 
@@ -136,29 +138,20 @@ public sealed class MtaStsDeliveryTests : IDisposable
     {
         // AOT, SystemTrust.Hide and the lazy roots together: the binary hides the system store from .NET, then
         // reads the bundle SSL_CERT_FILE named (here the test CA) when the policy fetch needs it.
-        var home = Path.Combine(_ca.Directory, "qmail");
+        using var home = TempQmailHome.Create();
         var cache = Path.Combine(_ca.Directory, "binary-cache");
-        Directory.CreateDirectory(Path.Combine(home, "control"));
         Directory.CreateDirectory(cache);
-        File.WriteAllText(Path.Combine(home, "control", "me"), "qremote.test\n");
-        File.WriteAllText(Path.Combine(home, "control", "qremote-mta-sts-cache"), cache + "\n");
-        var info = new System.Diagnostics.ProcessStartInfo(PublishedBinary.Path)
-        {
-            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
-        info.Environment["SSL_CERT_FILE"] = _ca.CertificateFile;
-        foreach (var a in new[] { $"--qmail-home={home}", $"--resolv-conf={_resolvConf}", $"--smtp-port={_postfix!.EndPoint.Port}",
-                     $"--https-port={_policies!.Port}", "enforce.sts.test", "binary@sts.test", "rcpt@enforce.sts.test" })
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = System.Diagnostics.Process.Start(info)!;
-        process.StandardInput.Write("Subject: binary sts\n\nhello\n");
-        process.StandardInput.Close();
-        var output = process.StandardOutput.ReadToEnd();
-        Assert.That(process.WaitForExit(30_000));
-        Assert.That(output, Does.StartWith("r\0K127.0.0.3 accepted message."), process.StandardError.ReadToEnd());
+        home.WriteControl("qremote-mta-sts-cache", cache + "\n");
+        var run = ExternalProcess.RunToEnd(PublishedBinary.Path,
+            [$"--qmail-home={home.Path}", $"--resolv-conf={_resolvConf}", $"--smtp-port={_postfix!.EndPoint.Port}",
+             $"--https-port={_policies!.Port}", "enforce.sts.test", "binary@sts.test", "rcpt@enforce.sts.test"],
+            new()
+            {
+                Input = Encoding.UTF8.GetBytes("Subject: binary sts\n\nhello\n"),
+                Environment = new Dictionary<string, string?> { ["SSL_CERT_FILE"] = _ca.CertificateFile },
+                Timeout = TimeSpan.FromSeconds(30),
+            });
+        Assert.That(run.Text, Does.StartWith("r\0K127.0.0.3 accepted message."), run.Errors);
         _postfix.WaitForLog("from=<binary@sts.test>");
         Assert.That(Directory.GetFiles(cache).Select(Path.GetFileName), Has.Some.Contains("enforce.sts.test"), "the policy was cached where control/qremote-mta-sts-cache says");
     }

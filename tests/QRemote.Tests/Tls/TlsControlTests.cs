@@ -3,8 +3,8 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using QRemote.Qmail;
-using QRemote.Tls;
 using QRemote.Tests.Infrastructure;
+using QRemote.Tls;
 
 namespace QRemote.Tests.Tls;
 
@@ -24,6 +24,7 @@ public sealed class TlsControlTests : IDisposable
     private readonly TestCa _ca = new("Control Test CA");
     private Issued? _server;
     private DovecotAuth? _auth;
+    private readonly List<TempQmailHome> _homes = [];
 
     [OneTimeSetUp]
     public void Start()
@@ -36,6 +37,10 @@ public sealed class TlsControlTests : IDisposable
     {
         _auth?.Dispose();
         _ca.Dispose();
+        foreach (var home in _homes)
+        {
+            home.Dispose();
+        }
     }
 
     private (string, string)[] Tls(params (string, string)[] more) =>
@@ -54,24 +59,22 @@ public sealed class TlsControlTests : IDisposable
     {
         var transcript = new StringWriter();
         var report = await Harness.DeliverAsync(host, "s@qremote.test", ["r@elsewhere.test"], Encoding.UTF8.GetBytes("Subject: control\n\nhello\n"),
-            config, smtpPort: port, transcript: TextWriter.Synchronized(transcript), qmailHome: home);
+            new() { Config = config, SmtpPort = port, Transcript = TextWriter.Synchronized(transcript), QmailHome = home });
         return (report, transcript.ToString());
     }
 
     /// <summary>A qmail home whose control directory has <paramref name="files"/> (relative name, content).</summary>
     private string Home(params (string Name, string Content)[] files)
     {
-        // Under the CA's directory, so it goes with the fixture.
-        var home = Path.Combine(_ca.Directory, "home-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(Path.Combine(home, "control"));
+        // Kept until the fixture goes, with the other homes.
+        var home = TempQmailHome.Create(me: null);
+        _homes.Add(home);
         foreach (var (name, content) in files)
         {
-            var path = Path.Combine(home, "control", name);
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            File.WriteAllText(path, content);
+            home.WriteControl(name, content);
         }
 
-        return home;
+        return home.Path;
     }
 
     /// <summary>The relay verified against the test CA, as an operator does with qmail's TLS patch.</summary>
@@ -235,27 +238,14 @@ public sealed class TlsControlTests : IDisposable
     /// verifies the relay when control/tlshosts has no file for it.</summary>
     private static (string Output, string Errors) RunBinary(string home, string? sslCertFile)
     {
-        var info = new System.Diagnostics.ProcessStartInfo(PublishedBinary.Path)
-        {
-            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
-        info.Environment.Remove("SSL_CERT_FILE");
-        if (sslCertFile is not null)
-        {
-            info.Environment["SSL_CERT_FILE"] = sslCertFile;
-        }
-
-        foreach (var a in new[] { $"--qmail-home={home}", "elsewhere.test", "s@qremote.test", "r@elsewhere.test" })
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = System.Diagnostics.Process.Start(info)!;
-        process.StandardInput.Write("Subject: binary auth\n\nhello\n");
-        process.StandardInput.Close();
-        var output = process.StandardOutput.ReadToEnd();
-        Assert.That(process.WaitForExit(30_000));
-        return (output.Replace("\0", "\\0", StringComparison.Ordinal), process.StandardError.ReadToEnd());
+        var run = ExternalProcess.RunToEnd(PublishedBinary.Path, [$"--qmail-home={home}", "elsewhere.test", "s@qremote.test", "r@elsewhere.test"],
+            new()
+            {
+                Input = Encoding.UTF8.GetBytes("Subject: binary auth\n\nhello\n"),
+                Environment = new Dictionary<string, string?> { ["SSL_CERT_FILE"] = sslCertFile }, // null: not set at all
+                Timeout = TimeSpan.FromSeconds(30),
+            });
+        return (run.Shown, run.Errors);
     }
 
     [Test]
