@@ -22,6 +22,8 @@ ap.add_argument("--rate-n", type=int, default=200)
 ap.add_argument("--only", default="")
 ap.add_argument("--json", default="")
 ap.add_argument("--keep", action="store_true", help="keep the work directory")
+ap.add_argument("--serve", action="store_true", help="start the peers and the daemon, print how to run each scenario by hand "
+                "(for strace -c, perf stat, ltrace), and wait for ^C")
 args = ap.parse_args()
 only = set(filter(None, args.only.split(",")))
 work = tempfile.mkdtemp(prefix="qremote-process-")
@@ -150,6 +152,15 @@ scenarios = {
 }
 results = {}
 daemon = None
+if args.serve:
+    daemon = start([f"{bindir}/qremote-daemon", f"--qmail-home={daemon_home}"], env=env, cwd="/", stderr=open(f"{work}/daemon.err", "w"))
+    for name, (argv, cwd, expect) in scenarios.items():
+        e = env if name != "starttls" else {**env, "QREMOTE_SMTP_PORT": str(tls_port)}
+        print(f"{name}: cd {cwd} && env - {' '.join(f'{k}={v}' for k, v in e.items())} {' '.join(argv)} < {msg}", flush=True)
+    try:
+        while True: time.sleep(3600)
+    except KeyboardInterrupt:
+        cleanup(); sys.exit(0)
 try:
     for name, (argv, cwd, expect) in scenarios.items():
         if only and name not in only and name != "floor":
