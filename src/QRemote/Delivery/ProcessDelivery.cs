@@ -30,7 +30,7 @@ internal static class ProcessDelivery
             return Reports.ArgumentNotUtf8();
         }
 
-        if (await HandOver.TryAsync(command, invocation, cancellationToken).ConfigureAwait(false) is { } handed)
+        if (HandOver.Try(command, invocation, cancellationToken) is { } handed)
         {
             return handed;
         }
