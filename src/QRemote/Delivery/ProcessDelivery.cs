@@ -37,7 +37,9 @@ internal static class ProcessDelivery
 
         if (!MailRouteResolver.TryLiteral(invocation.Host, out _))
         {
-            // DNS will be needed: its parser's one-time set-up goes on in parallel (DnsTransport.WarmUp).
+            // DNS will be needed: its parser's one-time set-up goes on in parallel (DnsTransport.WarmUp), drawing its
+            // IDs from the kernel rather than from OpenSSL (ArSoftRandom).
+            ArSoftRandom.Install();
             DnsTransport.WarmUp();
         }
 
