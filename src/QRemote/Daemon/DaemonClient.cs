@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using QRemote.Qmail;
 
 namespace QRemote.Daemon;
@@ -18,11 +19,12 @@ internal enum DaemonOutcome
 
 internal sealed record DaemonResult(DaemonOutcome Outcome, DeliveryReport? Report, string Why);
 
-/// <summary>The delivery process's side of <see cref="DaemonProtocol"/>. Blocking calls with socket timeouts, on purpose:
-/// the process that hands over does nothing else, and an awaited socket would start the thread pool, the socket
-/// engine's epoll thread and the timer thread for one small exchange (docs/performance.md: a third of the process's
-/// CPU). A signal still ends it at once: cancelling closes the socket, which ends the blocking call that waits.</summary>
-internal static class DaemonClient
+/// <summary>The delivery process's side of <see cref="DaemonProtocol"/>. Blocking calls on a descriptor of its own, with
+/// socket timeouts, on purpose: the process that hands over does nothing else, and an awaited socket would start the
+/// thread pool, the timer thread and the sockets' epoll thread for one small exchange (docs/performance.md; even
+/// <c>new Socket(...)</c> starts the epoll engine). A signal still ends it at once: cancelling shuts the socket down,
+/// which ends the call that waits.</summary>
+internal static unsafe partial class DaemonClient
 {
     /// <summary>The daemon must connect and accept a delivery within this (docs/daemon.md), or the process
     /// delivers by itself.</summary>
@@ -40,15 +42,34 @@ internal static class DaemonClient
             return new(DaemonOutcome.NotUsed, null, badDirectory);
         }
 
-        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        using var stopping = cancellationToken.Register(static s => ((Socket)s!).Dispose(), socket);
+        var socket = SocketCall(AfUnix, SockStream | SockCloexec, 0);
+        if (socket < 0)
+        {
+            return new(DaemonOutcome.NotUsed, null, new SocketException(Marshal.GetLastPInvokeError()).Message);
+        }
+
+        try
+        {
+            return Deliver(socket, socketPath, request, messageFd, silenceLimit, cancellationToken);
+        }
+        finally
+        {
+            _ = CloseCall(socket);
+        }
+    }
+
+    private static DaemonResult Deliver(int socket, string socketPath, DaemonRequest request, int messageFd, TimeSpan silenceLimit,
+        CancellationToken cancellationToken)
+    {
+        // Disposed before the descriptor is closed: it waits for a shutdown under way, so none can hit a reused number.
+        using var stopping = cancellationToken.Register(static s => _ = ShutdownCall((int)s!, ShutRdWr), socket);
         var acceptBy = TimeProvider.System.GetTimestamp() + (long)(AcceptLimit.TotalSeconds * TimeProvider.System.TimestampFrequency);
         try
         {
             cancellationToken.ThrowIfCancellationRequested();
-            // connect(2) on a Unix socket whose backlog is full waits at most SO_SNDTIMEO.
-            socket.SendTimeout = Milliseconds(AcceptLimit);
-            socket.Connect(new UnixDomainSocketEndPoint(socketPath));
+            // connect(2) on a Unix socket whose backlog is full waits at most SO_SNDTIMEO; sends too.
+            SetTimeout(socket, SoSndTimeo, AcceptLimit);
+            Connect(socket, socketPath);
             if (SocketTrust.PeerProblem(socket) is { } badPeer)
             {
                 // Checked before the descriptor goes: an impostor must not read the queue file.
@@ -59,12 +80,14 @@ internal static class DaemonClient
             var first = ReadByte(socket, Until(acceptBy), allowEnd: true);
             if (first != DaemonProtocol.Accepted)
             {
+                // A signal shuts the socket down, which reads as the end of the stream here.
+                cancellationToken.ThrowIfCancellationRequested();
                 return new(DaemonOutcome.NotUsed, null, first < 0 ? "the daemon closed the connection" : "the daemon refused");
             }
 
-            socket.Send([DaemonProtocol.Go]);
+            SendByte(socket, DaemonProtocol.Go);
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException or TimeoutException)
+        catch (Exception e) when (e is SocketException or EndOfStreamException or TimeoutException)
         {
             cancellationToken.ThrowIfCancellationRequested();
             return new(DaemonOutcome.NotUsed, null, e is TimeoutException ? $"no answer from the daemon within {AcceptLimit.TotalSeconds:0}s" : e.Message);
@@ -83,7 +106,7 @@ internal static class DaemonClient
                     case DaemonProtocol.Alive:
                         continue;
                     case DaemonProtocol.Committing when !committed:
-                        socket.Send([DaemonProtocol.Confirm]);
+                        SendByte(socket, DaemonProtocol.Confirm);
                         committed = true;
                         continue;
                     case DaemonProtocol.Report:
@@ -98,7 +121,7 @@ internal static class DaemonClient
                 break;
             }
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException or EndOfStreamException or TimeoutException)
+        catch (Exception e) when (e is SocketException or EndOfStreamException or TimeoutException)
         {
             if (cancellationToken.IsCancellationRequested)
             {
@@ -116,13 +139,44 @@ internal static class DaemonClient
             : new(DaemonOutcome.NotUsed, null, "the daemon was lost before sending the message");
     }
 
+    private static void Connect(int socket, string path)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(path);
+        if (bytes.Length > SunPathLength - 1)
+        {
+            // As UnixDomainSocketEndPoint refused it.
+            throw new ArgumentOutOfRangeException(nameof(path), "the daemon's socket path is too long");
+        }
+
+        var address = stackalloc byte[2 + SunPathLength];
+        new Span<byte>(address, 2 + SunPathLength).Clear();
+        *(ushort*)address = AfUnix;
+        bytes.CopyTo(new Span<byte>(address + 2, bytes.Length));
+        while (ConnectCall(socket, address, 2 + bytes.Length + 1) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno != Eintr)
+            {
+                throw errno == Eagain ? new TimeoutException() : new SocketException(errno);
+            }
+        }
+    }
+
     private static TimeSpan Until(long deadline) =>
         TimeSpan.FromSeconds(Math.Max(0, deadline - TimeProvider.System.GetTimestamp()) / (double)TimeProvider.System.TimestampFrequency);
 
-    /// <summary>SO_RCVTIMEO/SO_SNDTIMEO in milliseconds; at least 1 (0 would mean: wait for ever).</summary>
-    private static int Milliseconds(TimeSpan limit) => (int)Math.Clamp(Math.Ceiling(limit.TotalMilliseconds), 1, int.MaxValue);
+    /// <summary>SO_RCVTIMEO/SO_SNDTIMEO; at least 1 ms (0 would mean: wait for ever).</summary>
+    private static void SetTimeout(int socket, int option, TimeSpan limit)
+    {
+        var microseconds = Math.Max(1000L, (long)Math.Ceiling(limit.TotalMicroseconds));
+        var timeval = stackalloc long[2] { microseconds / 1_000_000, microseconds % 1_000_000 };
+        if (SetSockOpt(socket, SolSocket, option, timeval, 2 * sizeof(long)) != 0)
+        {
+            throw new SocketException(Marshal.GetLastPInvokeError());
+        }
+    }
 
-    private static DeliveryReport? ReadReport(Socket socket, TimeSpan silenceLimit)
+    private static DeliveryReport? ReadReport(int socket, TimeSpan silenceLimit)
     {
         var head = new byte[4];
         ReadExactly(socket, head, silenceLimit);
@@ -138,19 +192,19 @@ internal static class DaemonClient
     }
 
     /// <summary>One byte; -1 at the end of the stream when <paramref name="allowEnd"/>, else <see cref="EndOfStreamException"/>.</summary>
-    private static int ReadByte(Socket socket, TimeSpan silenceLimit, bool allowEnd)
+    private static int ReadByte(int socket, TimeSpan silenceLimit, bool allowEnd)
     {
-        var one = new byte[1];
-        if (Receive(socket, one, silenceLimit) == 0)
+        byte one = 0;
+        if (Receive(socket, new Span<byte>(&one, 1), silenceLimit) == 0)
         {
             return allowEnd ? -1 : throw new EndOfStreamException();
         }
 
-        return one[0];
+        return one;
     }
 
     /// <summary>Fills the buffer; <see cref="TimeoutException"/> after <paramref name="silenceLimit"/> without a byte.</summary>
-    private static void ReadExactly(Socket socket, byte[] buffer, TimeSpan silenceLimit)
+    private static void ReadExactly(int socket, byte[] buffer, TimeSpan silenceLimit)
     {
         var read = 0;
         while (read < buffer.Length)
@@ -165,16 +219,75 @@ internal static class DaemonClient
         }
     }
 
-    private static int Receive(Socket socket, Span<byte> buffer, TimeSpan silenceLimit)
+    private static int Receive(int socket, Span<byte> buffer, TimeSpan silenceLimit)
     {
-        socket.ReceiveTimeout = Milliseconds(silenceLimit);
-        try
+        SetTimeout(socket, SoRcvTimeo, silenceLimit);
+        fixed (byte* data = buffer)
         {
-            return socket.Receive(buffer, SocketFlags.None);
-        }
-        catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock)
-        {
-            throw new TimeoutException($"the daemon said nothing for {silenceLimit.TotalSeconds:0}s");
+            while (true)
+            {
+                var n = RecvCall(socket, data, (nuint)buffer.Length, 0);
+                if (n >= 0)
+                {
+                    return (int)n;
+                }
+
+                var errno = Marshal.GetLastPInvokeError();
+                if (errno == Eagain)
+                {
+                    throw new TimeoutException($"the daemon said nothing for {silenceLimit.TotalSeconds:0}s");
+                }
+
+                if (errno != Eintr)
+                {
+                    throw new SocketException(errno);
+                }
+            }
         }
     }
+
+    private static void SendByte(int socket, byte value)
+    {
+        while (SendCall(socket, &value, 1, MsgNoSignal) != 1)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno != Eintr)
+            {
+                throw errno == Eagain ? new TimeoutException() : new SocketException(errno);
+            }
+        }
+    }
+
+    private const ushort AfUnix = 1;
+    private const int SockStream = 1;
+    private const int SockCloexec = 0x80000;
+    private const int SolSocket = 1;
+    private const int SoRcvTimeo = 20;
+    private const int SoSndTimeo = 21;
+    private const int SunPathLength = 108;
+    private const int ShutRdWr = 2;
+    private const int MsgNoSignal = 0x4000;
+    private const int Eintr = 4;
+    private const int Eagain = 11;
+
+    [LibraryImport("libc", EntryPoint = "socket", SetLastError = true)]
+    private static partial int SocketCall(int domain, int type, int protocol);
+
+    [LibraryImport("libc", EntryPoint = "connect", SetLastError = true)]
+    private static partial int ConnectCall(int fd, byte* address, int length);
+
+    [LibraryImport("libc", EntryPoint = "setsockopt", SetLastError = true)]
+    private static partial int SetSockOpt(int fd, int level, int name, void* value, int length);
+
+    [LibraryImport("libc", EntryPoint = "recv", SetLastError = true)]
+    private static partial nint RecvCall(int fd, byte* buffer, nuint length, int flags);
+
+    [LibraryImport("libc", EntryPoint = "send", SetLastError = true)]
+    private static partial nint SendCall(int fd, byte* buffer, nuint length, int flags);
+
+    [LibraryImport("libc", EntryPoint = "shutdown")]
+    private static partial int ShutdownCall(int fd, int how);
+
+    [LibraryImport("libc", EntryPoint = "close")]
+    private static partial int CloseCall(int fd);
 }
