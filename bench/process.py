@@ -12,7 +12,7 @@ daemon's own CPU per delivery from /proc is shown beside it); then 200 MX delive
 Usage: bench/process.py QREMOTE_BINARY FLOOR_BINARY [--runs N] [--only a,b] [--json FILE]   (bench/process.sh builds both)
 Root is not needed (named and smtp-sink run as the caller; as root smtp-sink drops to nobody).
 """
-import argparse, json, os, shutil, socket, statistics, subprocess, sys, tempfile, threading, time
+import argparse, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time
 
 here = os.path.dirname(os.path.abspath(__file__))
 ap = argparse.ArgumentParser()
@@ -153,6 +153,8 @@ scenarios = {
 results = {}
 daemon = None
 if args.serve:
+    # kill PID stops the peers too, as ^C does.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     daemon = start([f"{bindir}/qremote-daemon", f"--qmail-home={daemon_home}"], env=env, cwd="/", stderr=open(f"{work}/daemon.err", "w"))
     for name, (argv, cwd, expect) in scenarios.items():
         e = env if name != "starttls" else {**env, "QREMOTE_SMTP_PORT": str(tls_port)}
