@@ -4,7 +4,7 @@
 //   Publish  Native AOT binary for linux-x64 -> artifacts/publish/qremote
 //   Test     (default) Publish, then dotnet test with a TRX log; ends with "N passed, N failed"
 //   Demo     Publish, then deliver a sample message to a loopback smtp-sink, as qmail-rspawn would
-//   Bench    Publish, bench/LockStep published, then bash bench/run.sh (every bench script, rtt.sh, bench/Micro)
+//   Bench    Publish, bench/LockStep and bench/Floor published, then bash bench/run.sh (every bench script, rtt.sh, bench/Micro)
 //   Clean    removes artifacts/
 //   Install    Publish, then QMAILHOME/bin/qmail-remote -> PREFIX/qremote; the original kept as qmail-remote.orig
 //   Uninstall  the original qmail-remote put back; PREFIX/qremote removed            (docs/install.md)
@@ -386,7 +386,17 @@ Task("Bench")
         MSBuildSettings = msbuild,
     });
 
-    // Every script in bench/ (rtt.sh as root), then the BenchmarkDotNet micro-benchmarks (bench/Micro).
+    // The floor of bench/process.py: an AOT hello world published with qremote's options (src/QRemote/NativeAot.props).
+    DotNetPublish(root.CombineWithFilePath("bench/Floor/Floor.csproj").FullPath, new DotNetPublishSettings
+    {
+        Configuration = "Release",
+        Runtime = "linux-x64",
+        OutputDirectory = artifacts.Combine("bench/floor"),
+        MSBuildSettings = msbuild,
+    });
+
+    // Every script in bench/ (process.sh first, with PUBLISH=0: both binaries are fresh; rtt.sh as root), then the
+    // BenchmarkDotNet micro-benchmarks (bench/Micro).
     var script = root.CombineWithFilePath("bench/run.sh");
     var rc = Run("bash", script.FullPath);
     if (rc != 0) throw new CakeException($"bench/run.sh failed (exit {rc})");

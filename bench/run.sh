@@ -3,6 +3,9 @@
 # Results go in docs/performance.md. RTT=0 skips rtt.sh (it needs root), MICRO=0 the BenchmarkDotNet runs.
 set -euo pipefail
 here=$(dirname "$0")
+echo "== whole-process cost per delivery, as ratios to an AOT hello world (bench/process.sh)"
+PUBLISH=${PUBLISH:-0} bash "$here/process.sh" "${RUNS:-21}"
+echo
 echo "== loopback delivery, 1 KB, smtproutes literal (no DNS)"
 bash "$here/loopback-delivery.sh" "${RUNS:-21}"
 echo

@@ -1,5 +1,7 @@
 using System.Buffers.Binary;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using QRemote.Posix;
 using QRemote.Qmail;
 
 namespace QRemote.Daemon;
@@ -18,18 +20,22 @@ internal enum DaemonOutcome
 
 internal sealed record DaemonResult(DaemonOutcome Outcome, DeliveryReport? Report, string Why);
 
-/// <summary>The delivery process's side of <see cref="DaemonProtocol"/>.</summary>
-internal static class DaemonClient
+/// <summary>The delivery process's side of <see cref="DaemonProtocol"/>. Blocking calls on a descriptor of its own, with
+/// socket timeouts, on purpose: the process that hands over does nothing else, and an awaited socket would start the
+/// thread pool, the timer thread and the sockets' epoll thread for one small exchange (docs/performance.md; even
+/// <c>new Socket(...)</c> starts the epoll engine). A signal still ends it at once: cancelling shuts the socket down,
+/// which ends the call that waits.</summary>
+internal static unsafe partial class DaemonClient
 {
     /// <summary>The daemon must connect and accept a delivery within this (docs/daemon.md), or the process
     /// delivers by itself.</summary>
     public static readonly TimeSpan AcceptLimit = TimeSpan.FromSeconds(2);
 
-    public static async Task<DaemonResult> DeliverAsync(string socketPath, DaemonRequest request, int messageFd, CancellationToken cancellationToken) =>
-        await DeliverAsync(socketPath, request, messageFd, DaemonProtocol.SilenceLimit, cancellationToken).ConfigureAwait(false);
+    public static DaemonResult Deliver(string socketPath, DaemonRequest request, int messageFd, CancellationToken cancellationToken) =>
+        Deliver(socketPath, request, messageFd, DaemonProtocol.SilenceLimit, cancellationToken);
 
     /// <param name="silenceLimit">How long the daemon may say nothing (tests shorten it).</param>
-    public static async Task<DaemonResult> DeliverAsync(string socketPath, DaemonRequest request, int messageFd, TimeSpan silenceLimit,
+    public static DaemonResult Deliver(string socketPath, DaemonRequest request, int messageFd, TimeSpan silenceLimit,
         CancellationToken cancellationToken)
     {
         if (SocketTrust.DirectoryProblem(socketPath) is { } badDirectory)
@@ -37,33 +43,55 @@ internal static class DaemonClient
             return new(DaemonOutcome.NotUsed, null, badDirectory);
         }
 
-        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        using (var connecting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        var socket = Libc.Socket(Libc.AfUnix, Libc.SockStream | Libc.SockCloexec, 0);
+        if (socket < 0)
         {
-            connecting.CancelAfter(AcceptLimit);
-            try
+            return new(DaemonOutcome.NotUsed, null, new SocketException(Marshal.GetLastPInvokeError()).Message);
+        }
+
+        try
+        {
+            return Deliver(socket, socketPath, request, messageFd, silenceLimit, cancellationToken);
+        }
+        finally
+        {
+            _ = Libc.Close(socket);
+        }
+    }
+
+    private static DaemonResult Deliver(int socket, string socketPath, DaemonRequest request, int messageFd, TimeSpan silenceLimit,
+        CancellationToken cancellationToken)
+    {
+        // Disposed before the descriptor is closed: it waits for a shutdown under way, so none can hit a reused number.
+        using var stopping = cancellationToken.Register(static s => _ = Libc.Shutdown((int)s!, Libc.ShutRdWr), socket);
+        var acceptBy = TimeProvider.System.GetTimestamp() + (long)(AcceptLimit.TotalSeconds * TimeProvider.System.TimestampFrequency);
+        try
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            // connect(2) on a Unix socket whose backlog is full waits at most SO_SNDTIMEO; sends too.
+            SetTimeout(socket, Libc.SoSndTimeo, AcceptLimit);
+            Connect(socket, socketPath);
+            if (SocketTrust.PeerProblem(socket) is { } badPeer)
             {
-                await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), connecting.Token).ConfigureAwait(false);
-                if (SocketTrust.PeerProblem(socket) is { } badPeer)
-                {
-                    // Checked before the descriptor goes: an impostor must not read the queue file.
-                    return new(DaemonOutcome.NotUsed, null, badPeer);
-                }
-
-                FdPassing.Send(socket, DaemonProtocol.EncodeRequest(request), messageFd);
-                var first = await ReadByteAsync(socket, connecting.Token).ConfigureAwait(false);
-                if (first != DaemonProtocol.Accepted)
-                {
-                    return new(DaemonOutcome.NotUsed, null, first < 0 ? "the daemon closed the connection" : "the daemon refused");
-                }
-
-                await socket.SendAsync(new[] { DaemonProtocol.Go }, SocketFlags.None, connecting.Token).ConfigureAwait(false);
+                // Checked before the descriptor goes: an impostor must not read the queue file.
+                return new(DaemonOutcome.NotUsed, null, badPeer);
             }
-            catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
+
+            FdPassing.Send(socket, DaemonProtocol.EncodeRequest(request), messageFd);
+            var first = ReadByte(socket, Until(acceptBy), allowEnd: true);
+            if (first != DaemonProtocol.Accepted)
             {
+                // A signal shuts the socket down, which reads as the end of the stream here.
                 cancellationToken.ThrowIfCancellationRequested();
-                return new(DaemonOutcome.NotUsed, null, e is OperationCanceledException ? $"no answer from the daemon within {AcceptLimit.TotalSeconds:0}s" : e.Message);
+                return new(DaemonOutcome.NotUsed, null, first < 0 ? "the daemon closed the connection" : "the daemon refused");
             }
+
+            SendByte(socket, DaemonProtocol.Go);
+        }
+        catch (Exception e) when (e is SocketException or EndOfStreamException or TimeoutException)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            return new(DaemonOutcome.NotUsed, null, e is TimeoutException ? $"no answer from the daemon within {AcceptLimit.TotalSeconds:0}s" : e.Message);
         }
 
         // From here the daemon delivers. Until this process confirms the commit, the daemon can send nothing that counts,
@@ -73,17 +101,17 @@ internal static class DaemonClient
         {
             while (true)
             {
-                var frame = await ReadByteAsync(socket, silenceLimit, cancellationToken).ConfigureAwait(false);
+                var frame = ReadByte(socket, silenceLimit, allowEnd: false);
                 switch (frame)
                 {
                     case DaemonProtocol.Alive:
                         continue;
                     case DaemonProtocol.Committing when !committed:
-                        await socket.SendAsync(new[] { DaemonProtocol.Confirm }, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                        SendByte(socket, DaemonProtocol.Confirm);
                         committed = true;
                         continue;
                     case DaemonProtocol.Report:
-                        if (await ReadReportAsync(socket, silenceLimit, cancellationToken).ConfigureAwait(false) is { } report)
+                        if (ReadReport(socket, silenceLimit) is { } report)
                         {
                             return new(DaemonOutcome.Reported, report, "");
                         }
@@ -94,12 +122,17 @@ internal static class DaemonClient
                 break;
             }
         }
-        catch (Exception e) when (e is SocketException or IOException or EndOfStreamException or TimeoutException)
+        catch (Exception e) when (e is SocketException or EndOfStreamException or TimeoutException)
         {
-        }
-        catch (OperationCanceledException) when (committed)
-        {
-            return new(DaemonOutcome.Unknown, null, "stopped while the daemon was sending the message");
+            if (cancellationToken.IsCancellationRequested)
+            {
+                if (committed)
+                {
+                    return new(DaemonOutcome.Unknown, null, "stopped while the daemon was sending the message");
+                }
+
+                throw new OperationCanceledException(cancellationToken);
+            }
         }
 
         return committed
@@ -107,10 +140,47 @@ internal static class DaemonClient
             : new(DaemonOutcome.NotUsed, null, "the daemon was lost before sending the message");
     }
 
-    private static async Task<DeliveryReport?> ReadReportAsync(Socket socket, TimeSpan silenceLimit, CancellationToken cancellationToken)
+    private static void Connect(int socket, string path)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(path);
+        if (bytes.Length > Libc.SunPathLength - 1)
+        {
+            // As UnixDomainSocketEndPoint refused it.
+            throw new ArgumentOutOfRangeException(nameof(path), "the daemon's socket path is too long");
+        }
+
+        var address = stackalloc byte[2 + Libc.SunPathLength];
+        new Span<byte>(address, 2 + Libc.SunPathLength).Clear();
+        *(ushort*)address = Libc.AfUnix;
+        bytes.CopyTo(new Span<byte>(address + 2, bytes.Length));
+        while (Libc.Connect(socket, address, 2 + bytes.Length + 1) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno != Libc.Eintr)
+            {
+                throw errno == Libc.Eagain ? new TimeoutException() : new SocketException(errno);
+            }
+        }
+    }
+
+    private static TimeSpan Until(long deadline) =>
+        TimeSpan.FromSeconds(Math.Max(0, deadline - TimeProvider.System.GetTimestamp()) / (double)TimeProvider.System.TimestampFrequency);
+
+    /// <summary>SO_RCVTIMEO/SO_SNDTIMEO; at least 1 ms (0 would mean: wait for ever).</summary>
+    private static void SetTimeout(int socket, int option, TimeSpan limit)
+    {
+        var microseconds = Math.Max(1000L, (long)Math.Ceiling(limit.TotalMicroseconds));
+        var timeval = stackalloc long[2] { microseconds / 1_000_000, microseconds % 1_000_000 };
+        if (Libc.SetSockOpt(socket, Libc.SolSocket, option, timeval, 2 * sizeof(long)) != 0)
+        {
+            throw new SocketException(Marshal.GetLastPInvokeError());
+        }
+    }
+
+    private static DeliveryReport? ReadReport(int socket, TimeSpan silenceLimit)
     {
         var head = new byte[4];
-        await ReadExactlyAsync(socket, head, silenceLimit, cancellationToken).ConfigureAwait(false);
+        ReadExactly(socket, head, silenceLimit);
         var length = BinaryPrimitives.ReadInt32BigEndian(head);
         if (length is < 2 or > 1 << 24)
         {
@@ -118,48 +188,74 @@ internal static class DaemonClient
         }
 
         var bytes = new byte[length];
-        await ReadExactlyAsync(socket, bytes, silenceLimit, cancellationToken).ConfigureAwait(false);
+        ReadExactly(socket, bytes, silenceLimit);
         return ReportWriter.Parse(bytes);
     }
 
-    private static async Task<int> ReadByteAsync(Socket socket, CancellationToken cancellationToken)
+    /// <summary>One byte; -1 at the end of the stream when <paramref name="allowEnd"/>, else <see cref="EndOfStreamException"/>.</summary>
+    private static int ReadByte(int socket, TimeSpan silenceLimit, bool allowEnd)
     {
-        var one = new byte[1];
-        var n = await socket.ReceiveAsync(one, SocketFlags.None, cancellationToken).ConfigureAwait(false);
-        return n == 0 ? -1 : one[0];
-    }
+        byte one = 0;
+        if (Receive(socket, new Span<byte>(&one, 1), silenceLimit) == 0)
+        {
+            return allowEnd ? -1 : throw new EndOfStreamException();
+        }
 
-    private static async Task<int> ReadByteAsync(Socket socket, TimeSpan silenceLimit, CancellationToken cancellationToken)
-    {
-        var one = new byte[1];
-        await ReadExactlyAsync(socket, one, silenceLimit, cancellationToken).ConfigureAwait(false);
-        return one[0];
+        return one;
     }
 
     /// <summary>Fills the buffer; <see cref="TimeoutException"/> after <paramref name="silenceLimit"/> without a byte.</summary>
-    private static async Task ReadExactlyAsync(Socket socket, byte[] buffer, TimeSpan silenceLimit, CancellationToken cancellationToken)
+    private static void ReadExactly(int socket, byte[] buffer, TimeSpan silenceLimit)
     {
         var read = 0;
         while (read < buffer.Length)
         {
-            using var silence = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            silence.CancelAfter(silenceLimit);
-            int n;
-            try
-            {
-                n = await socket.ReceiveAsync(buffer.AsMemory(read), SocketFlags.None, silence.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw new TimeoutException($"the daemon said nothing for {silenceLimit.TotalSeconds:0}s");
-            }
-
+            var n = Receive(socket, buffer.AsSpan(read), silenceLimit);
             if (n == 0)
             {
                 throw new EndOfStreamException();
             }
 
             read += n;
+        }
+    }
+
+    private static int Receive(int socket, Span<byte> buffer, TimeSpan silenceLimit)
+    {
+        SetTimeout(socket, Libc.SoRcvTimeo, silenceLimit);
+        fixed (byte* data = buffer)
+        {
+            while (true)
+            {
+                var n = Libc.Recv(socket, data, (nuint)buffer.Length, 0);
+                if (n >= 0)
+                {
+                    return (int)n;
+                }
+
+                var errno = Marshal.GetLastPInvokeError();
+                if (errno == Libc.Eagain)
+                {
+                    throw new TimeoutException($"the daemon said nothing for {silenceLimit.TotalSeconds:0}s");
+                }
+
+                if (errno != Libc.Eintr)
+                {
+                    throw new SocketException(errno);
+                }
+            }
+        }
+    }
+
+    private static void SendByte(int socket, byte value)
+    {
+        while (Libc.Send(socket, &value, 1, Libc.MsgNoSignal) != 1)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno != Libc.Eintr)
+            {
+                throw errno == Libc.Eagain ? new TimeoutException() : new SocketException(errno);
+            }
         }
     }
 }

@@ -41,6 +41,7 @@ internal static class DaemonMain
         }
 
         QRemote.Tls.SystemTrust.Hide();
+        QRemote.Dns.ArSoftRandom.Install();
         using var stop = new CancellationTokenSource();
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);

@@ -56,6 +56,15 @@ public static unsafe class FdPassing
     internal static void Send(Socket socket, ReadOnlySpan<byte> payload, ReadOnlySpan<int> fds)
     {
         ArgumentNullException.ThrowIfNull(socket);
+        Send((int)socket.Handle, payload, fds, socket);
+    }
+
+    /// <summary>The same on a blocking descriptor of one's own (the hand-over's client): EAGAIN there is SO_SNDTIMEO
+    /// expiring, a <see cref="SocketException"/>.</summary>
+    public static void Send(int socketFd, ReadOnlySpan<byte> payload, int fd) => Send(socketFd, payload, [fd], null);
+
+    private static void Send(int socketFd, ReadOnlySpan<byte> payload, ReadOnlySpan<int> fds, Socket? socket)
+    {
         var space = sizeof(CmsgHdr) + ((fds.Length * sizeof(int) + 7) & ~7);
         var control = stackalloc byte[space];
         new Span<byte>(control, space).Clear();
@@ -71,7 +80,7 @@ public static unsafe class FdPassing
             {
                 var iov = new IoVec { Base = data + sent, Length = (nuint)(payload.Length - sent) };
                 var msg = new MsgHdr { Iov = &iov, IovLength = 1, Control = sent == 0 ? control : null, ControlLength = sent == 0 ? (nuint)space : 0 };
-                var n = Libc.SendMsg((int)socket.Handle, &msg, 0);
+                var n = Libc.SendMsg(socketFd, &msg, 0);
                 if (n < 0)
                 {
                     var errno = Marshal.GetLastPInvokeError();
@@ -80,7 +89,7 @@ public static unsafe class FdPassing
                         continue;
                     }
 
-                    if (errno == Libc.Eagain)
+                    if (errno == Libc.Eagain && socket is not null)
                     {
                         // .NET keeps its sockets non-blocking underneath.
                         socket.Poll(1_000_000, SelectMode.SelectWrite);

@@ -11,7 +11,7 @@ internal static class HandOver
 {
     /// <summary>The daemon's report; null when this process is to deliver by itself (no daemon, a pipe on stdin, a
     /// refusal, an untrusted socket, a daemon lost before the commit).</summary>
-    public static async Task<DeliveryReport?> TryAsync(CommandLine command, Invocation invocation, CancellationToken cancellationToken)
+    public static DeliveryReport? Try(CommandLine command, Invocation invocation, CancellationToken cancellationToken)
     {
         if (command.Verbose || SocketPath(command.QmailHome, null) is not { } path || StandardInputOffset() is not { } start)
         {
@@ -20,7 +20,7 @@ internal static class HandOver
         }
 
         var request = new DaemonRequest(start, DaemonSettings.Of(command), [invocation.Host, invocation.Sender, .. invocation.Recipients]);
-        var handed = await DaemonClient.DeliverAsync(path, request, 0, cancellationToken).ConfigureAwait(false);
+        var handed = DaemonClient.Deliver(path, request, 0, cancellationToken);
         return handed.Outcome switch
         {
             DaemonOutcome.Reported => handed.Report,

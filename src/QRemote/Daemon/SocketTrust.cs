@@ -28,9 +28,24 @@ internal static class SocketTrust
             return $"the peer's credentials could not be read: {e.Message}";
         }
 
-        var uid = BitConverter.ToUInt32(credentials[4..8]);
-        return Trusted(uid) ? null : $"the peer runs as uid {uid}, neither this process's user ({Libc.Geteuid()}) nor root";
+        return UidProblem(BitConverter.ToUInt32(credentials[4..8]));
     }
+
+    /// <summary>The same for a socket descriptor of one's own (the hand-over's client, which has no <see cref="Socket"/>).</summary>
+    public static unsafe string? PeerProblem(int socketFd)
+    {
+        var credentials = stackalloc uint[3]; // struct ucred: pid, uid, gid
+        var length = 12;
+        if (Libc.GetSockOpt(socketFd, Libc.SolSocket, Libc.SoPeerCred, credentials, &length) != 0 || length != 12)
+        {
+            return "the peer's credentials could not be read";
+        }
+
+        return UidProblem(credentials[1]);
+    }
+
+    private static string? UidProblem(uint uid) =>
+        Trusted(uid) ? null : $"the peer runs as uid {uid}, neither this process's user ({Libc.Geteuid()}) nor root";
 
     /// <summary>Null when <paramref name="socketPath"/>'s directory is a directory of this user's or root's that
     /// neither its group nor others can write; else why not.</summary>

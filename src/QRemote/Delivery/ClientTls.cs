@@ -2,6 +2,7 @@ using System.Security.Cryptography.X509Certificates;
 using QRemote.Dns;
 using QRemote.Qmail;
 using QRemote.Smtp;
+using QRemote.Tls;
 
 namespace QRemote.Delivery;
 

@@ -4,6 +4,7 @@ using MailKit.Net.Smtp;
 using MailKit.Security;
 using QRemote.Qmail;
 using QRemote.Smtp;
+using QRemote.Tls;
 
 namespace QRemote.Delivery;
 

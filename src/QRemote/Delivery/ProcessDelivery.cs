@@ -30,14 +30,16 @@ internal static class ProcessDelivery
             return Reports.ArgumentNotUtf8();
         }
 
-        if (await HandOver.TryAsync(command, invocation, cancellationToken).ConfigureAwait(false) is { } handed)
+        if (HandOver.Try(command, invocation, cancellationToken) is { } handed)
         {
             return handed;
         }
 
         if (!MailRouteResolver.TryLiteral(invocation.Host, out _))
         {
-            // DNS will be needed: its parser's one-time set-up goes on in parallel (DnsTransport.WarmUp).
+            // DNS will be needed: its parser's one-time set-up goes on in parallel (DnsTransport.WarmUp), drawing its
+            // IDs from the kernel rather than from OpenSSL (ArSoftRandom).
+            ArSoftRandom.Install();
             DnsTransport.WarmUp();
         }
 

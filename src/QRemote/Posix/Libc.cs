@@ -62,6 +62,16 @@ internal static unsafe partial class Libc
     public const int ScmRights = 1;
     public const int MsgCtrunc = 0x8;
     public const int MsgCmsgCloexec = 0x40000000;
+    public const int MsgNoSignal = 0x4000;
+    public const ushort AfUnix = 1;
+    public const int SockStream = 1;
+    public const int SockCloexec = 0x80000;
+    public const int SoRcvTimeo = 20;
+    public const int SoSndTimeo = 21;
+    public const int ShutRdWr = 2;
+
+    /// <summary>struct sockaddr_un's sun_path length.</summary>
+    public const int SunPathLength = 108;
 
     /// <summary>struct statx's first fields (its layout is the same on every architecture); the rest is room.</summary>
     [StructLayout(LayoutKind.Sequential)]
@@ -106,6 +116,27 @@ internal static unsafe partial class Libc
 
     [LibraryImport("libc", EntryPoint = "recvmsg", SetLastError = true)]
     public static partial nint RecvMsg(int socket, void* message, int flags);
+
+    [LibraryImport("libc", EntryPoint = "socket", SetLastError = true)]
+    public static partial int Socket(int domain, int type, int protocol);
+
+    [LibraryImport("libc", EntryPoint = "connect", SetLastError = true)]
+    public static partial int Connect(int fd, byte* address, int length);
+
+    [LibraryImport("libc", EntryPoint = "setsockopt", SetLastError = true)]
+    public static partial int SetSockOpt(int fd, int level, int name, void* value, int length);
+
+    [LibraryImport("libc", EntryPoint = "getsockopt", SetLastError = true)]
+    public static partial int GetSockOpt(int fd, int level, int name, void* value, int* length);
+
+    [LibraryImport("libc", EntryPoint = "recv", SetLastError = true)]
+    public static partial nint Recv(int fd, byte* buffer, nuint length, int flags);
+
+    [LibraryImport("libc", EntryPoint = "send", SetLastError = true)]
+    public static partial nint Send(int fd, byte* buffer, nuint length, int flags);
+
+    [LibraryImport("libc", EntryPoint = "shutdown")]
+    public static partial int Shutdown(int fd, int how);
 
     [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
     public static partial int Fcntl(int fd, int command);

@@ -4,7 +4,7 @@ using MailKit.Security;
 using QRemote.Smtp;
 using QRemote.Tests.Infrastructure;
 
-namespace QRemote.Tests;
+namespace QRemote.Tests.Smtp;
 
 /// <summary>
 /// MailKit reads the greeting, EHLO and STARTTLS replies; from MAIL on, <see cref="PipelinedSender"/> reads the replies
@@ -54,8 +54,8 @@ public sealed class ReplyHandOffTests
     public async Task An_unasked_line_after_EHLO_is_a_broken_connection_and_nothing_is_sent()
     {
         using var server = new ScriptedSmtpServer(Address, 0, s => EhloThenAsync(s, "250-scripted\r\n250 PIPELINING\r\n250 unasked\r\n"));
-        var report = await Harness.DeliverAsync("[127.0.0.4]", "s@qremote.test", ["r@example.test"], "Subject: x\n\nbody\n", Harness.Config(timeoutRemote: 5),
-            server.EndPoint.Port);
+        var report = await Harness.DeliverAsync("[127.0.0.4]", "s@qremote.test", ["r@example.test"], "Subject: x\n\nbody\n",
+            new() { Config = Harness.Config(timeoutRemote: 5), SmtpPort = server.EndPoint.Port });
         Assert.That(report, Is.EqualTo("ZConnected to 127.0.0.4 but connection died. (#4.4.2)\n\\0"));
         Assert.That(server.Sessions.Single().Received, Does.Not.Contain("MAIL FROM"));
     }

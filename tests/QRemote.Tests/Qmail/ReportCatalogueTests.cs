@@ -3,7 +3,7 @@ using System.Reflection;
 using System.Text.RegularExpressions;
 using QRemote.Qmail;
 
-namespace QRemote.Tests;
+namespace QRemote.Tests.Qmail;
 
 /// <summary>
 /// docs/reports.md is the catalogue for people, <see cref="Reports"/> the one for the program: every text the code can
