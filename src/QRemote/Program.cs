@@ -1,6 +1,6 @@
-using System.Runtime.InteropServices;
 using QRemote.Daemon;
 using QRemote.Delivery;
+using QRemote.Posix;
 using QRemote.Qmail;
 
 namespace QRemote;
@@ -39,28 +39,18 @@ internal static class Program
             return PersonCommands.Run(command);
         }
 
-        // SIGTERM (an operator stopping qmail, a supervisor) and SIGINT (^C) cancel the delivery: it ends
-        // with a Z report, "Possible duplicate!" if the final dot was already sent, and exit 0.
-        using var stop = new CancellationTokenSource();
-        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-        void Stop(PosixSignalContext context)
-        {
-            context.Cancel = true;
-            stop.Cancel();
-        }
-
+        using var stop = new StopSignals();
         Write(Deliver(command, stop), command.Positional);
         return 0;
     }
 
-    private static DeliveryReport Deliver(CommandLine command, CancellationTokenSource stop)
+    private static DeliveryReport Deliver(CommandLine command, StopSignals stop)
     {
         try
         {
             return ProcessDelivery.RunAsync(command, stop.Token).GetAwaiter().GetResult();
         }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        catch (OperationCanceledException) when (stop.Requested)
         {
             return Reports.Stopped();
         }

@@ -6,20 +6,6 @@ using QRemote.Qmail;
 
 namespace QRemote.Daemon;
 
-/// <summary>How a hand-over to the daemon ended.</summary>
-internal enum DaemonOutcome
-{
-    /// <summary>The daemon did not take the delivery (absent, refused, untrusted, slow, silent, or gone before the
-    /// client confirmed the commit): the process delivers by itself; nothing that counts was sent.</summary>
-    NotUsed,
-    /// <summary>The daemon delivered and reported.</summary>
-    Reported,
-    /// <summary>The daemon was lost after the client confirmed the commit: the outcome is unknown (Z).</summary>
-    Unknown,
-}
-
-internal sealed record DaemonResult(DaemonOutcome Outcome, DeliveryReport? Report, string Why);
-
 /// <summary>The delivery process's side of <see cref="DaemonProtocol"/>. Blocking calls on a descriptor of its own, with
 /// socket timeouts, on purpose: the process that hands over does nothing else, and an awaited socket would start the
 /// thread pool, the timer thread and the sockets' epoll thread for one small exchange (docs/performance.md; even

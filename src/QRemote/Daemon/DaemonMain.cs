@@ -1,5 +1,5 @@
 using System.Reflection;
-using System.Runtime.InteropServices;
+using QRemote.Posix;
 
 namespace QRemote.Daemon;
 
@@ -42,15 +42,7 @@ internal static class DaemonMain
 
         QRemote.Tls.SystemTrust.Hide();
         QRemote.Dns.ArSoftRandom.Install();
-        using var stop = new CancellationTokenSource();
-        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-        void Stop(PosixSignalContext context)
-        {
-            context.Cancel = true;
-            stop.Cancel();
-        }
-
+        using var stop = new StopSignals();
         return DaemonServer.RunAsync(command, stop.Token).GetAwaiter().GetResult();
     }
 }

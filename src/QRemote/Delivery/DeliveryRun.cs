@@ -8,9 +8,6 @@ using Serilog.Events;
 
 namespace QRemote.Delivery;
 
-/// <summary>What the daemon shares between deliveries; null for a delivery of its own.</summary>
-internal sealed record SharedServices(DnsCache Dns, ConnectionCache Connections, Func<Task>? BeforeBody);
-
 /// <summary>
 /// One delivery of an open message, assembled from its settings, with its transcript, trace and log: the one place
 /// a delivery is put together, for the process delivering by itself and for the daemon alike.
