@@ -8,7 +8,7 @@ namespace QRemote;
 /// environment, which is the operator's (qmail-send's), never a remote sender's. As <c>qremote</c> (a person, a
 /// test) options may come before <c>host</c>; as <c>qremote-daemon</c> there are options and no positions.
 /// </summary>
-public sealed record CommandLine
+internal sealed record CommandLine
 {
     public const string DefaultQmailHome = "/var/qmail";
 
@@ -65,7 +65,6 @@ public sealed record CommandLine
 
     private static CommandLine FromEnvironment(Func<string, string?> environment, string? workingDirectory)
     {
-        ArgumentNullException.ThrowIfNull(environment);
         var result = new CommandLine();
         if (HomeFromQueue(workingDirectory) is { } fromQueue)
         {
@@ -103,7 +102,6 @@ public sealed record CommandLine
 
     private static CommandLine Parse(IReadOnlyList<string> args, Func<string, string?> environment, string? workingDirectory, bool daemon)
     {
-        ArgumentNullException.ThrowIfNull(args);
         var result = FromEnvironment(environment, workingDirectory);
         var i = 0;
         for (; i < args.Count && args[i].StartsWith("--", StringComparison.Ordinal); i++)

@@ -10,7 +10,7 @@ namespace QRemote.Daemon;
 /// expired connections once a second, and only while there are any: an idle daemon with an empty cache has
 /// no timer running.
 /// </summary>
-public sealed class ConnectionCache : ISessionCache, IDisposable
+internal sealed class ConnectionCache : ISessionCache, IDisposable
 {
     private readonly ConnectionLimits _limits;
     private readonly TimeProvider _time;
@@ -44,8 +44,6 @@ public sealed class ConnectionCache : ISessionCache, IDisposable
 
     public bool TryPut(string key, SmtpSession session)
     {
-        ArgumentNullException.ThrowIfNull(key);
-        ArgumentNullException.ThrowIfNull(session);
         if (session.Age(_time) >= _limits.ReuseTime || session.LooksClosed())
         {
             return false;
@@ -83,7 +81,6 @@ public sealed class ConnectionCache : ISessionCache, IDisposable
 
     public SmtpSession? TryTake(string key)
     {
-        ArgumentNullException.ThrowIfNull(key);
         while (true)
         {
             SmtpSession? session;

@@ -5,7 +5,7 @@ namespace QRemote.Daemon;
 /// <param name="IdleTime">An idle connection is closed after this (Postfix: smtp_connection_cache_time_limit, 2 s; servers' own idle limits are minutes).</param>
 /// <param name="PerDestination">Idle connections kept for one key (address, port, policy, credentials).</param>
 /// <param name="Total">Idle connections kept in all.</param>
-public sealed record ConnectionLimits(TimeSpan ReuseTime, TimeSpan IdleTime, int PerDestination, int Total)
+internal sealed record ConnectionLimits(TimeSpan ReuseTime, TimeSpan IdleTime, int PerDestination, int Total)
 {
     /// <summary>300 s, 10 s, 20 per destination (qmail's concurrencyremote and Postfix's destination concurrency
     /// default), 100 in all.</summary>

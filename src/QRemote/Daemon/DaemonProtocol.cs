@@ -50,7 +50,6 @@ internal static class DaemonProtocol
     /// position, every one NUL-terminated UTF-8.</summary>
     public static byte[] EncodeRequest(DaemonRequest request)
     {
-        ArgumentNullException.ThrowIfNull(request);
         var body = new MemoryStream();
         Span<byte> offset = stackalloc byte[8];
         BinaryPrimitives.WriteInt64BigEndian(offset, request.Start);
@@ -127,7 +126,6 @@ internal static class DaemonProtocol
 
     public static byte[] EncodeReport(byte[] report)
     {
-        ArgumentNullException.ThrowIfNull(report);
         var frame = new byte[5 + report.Length];
         frame[0] = Report;
         BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(1), report.Length);

@@ -10,7 +10,7 @@ namespace QRemote.Daemon;
 /// sendmsg(2) and recvmsg(2) are called directly, blocking, on the socket's descriptor (used once per
 /// delivery, for one small frame).
 /// </summary>
-public static unsafe class FdPassing
+internal static unsafe class FdPassing
 {
     [StructLayout(LayoutKind.Sequential)]
     private struct IoVec
@@ -55,7 +55,6 @@ public static unsafe class FdPassing
     /// (QRemote sends one; tests send more, as a hostile peer would).</summary>
     internal static void Send(Socket socket, ReadOnlySpan<byte> payload, ReadOnlySpan<int> fds)
     {
-        ArgumentNullException.ThrowIfNull(socket);
         Send((int)socket.Handle, payload, fds, socket);
     }
 
@@ -111,7 +110,6 @@ public static unsafe class FdPassing
     /// <param name="timeout">Microseconds to wait for data.</param>
     public static int Receive(Socket socket, Span<byte> buffer, out int fd, int timeout = 5_000_000)
     {
-        ArgumentNullException.ThrowIfNull(socket);
         fd = -1;
         var control = stackalloc byte[ControlSpace];
         new Span<byte>(control, ControlSpace).Clear();

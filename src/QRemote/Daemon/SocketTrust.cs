@@ -14,7 +14,6 @@ internal static class SocketTrust
     /// <summary>Null when the peer is this process's user or root; else why not.</summary>
     public static string? PeerProblem(Socket socket)
     {
-        ArgumentNullException.ThrowIfNull(socket);
         Span<byte> credentials = stackalloc byte[12]; // struct ucred: pid, uid, gid
         try
         {
@@ -51,7 +50,6 @@ internal static class SocketTrust
     /// neither its group nor others can write; else why not.</summary>
     public static string? DirectoryProblem(string socketPath)
     {
-        ArgumentNullException.ThrowIfNull(socketPath);
         var directory = Path.GetDirectoryName(Path.GetFullPath(socketPath));
         if (string.IsNullOrEmpty(directory))
         {

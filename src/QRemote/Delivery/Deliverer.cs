@@ -12,14 +12,10 @@ namespace QRemote.Delivery;
 /// MX), resolution, then each address in turn until one gives an answer that settles the
 /// delivery. Returns the report; writes nothing.
 /// </summary>
-public static class Deliverer
+internal static class Deliverer
 {
     public static async Task<DeliveryReport> DeliverAsync(Invocation invocation, MessageSource message, DeliveryOptions options, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(invocation);
-        ArgumentNullException.ThrowIfNull(message);
-        ArgumentNullException.ThrowIfNull(options);
-
         // Refused before anything is sent: a partial final line (netqmail finds out half-way
         // through the data; the file is seekable, so we know before MAIL) and an unsendable sender.
         if (!message.Facts.EndsWithNewline)
@@ -87,9 +83,6 @@ public static class Deliverer
     /// opened (TLS policy and its reason, credentials, client certificate, ciphers, source address, HELO name).</summary>
     private static string SessionKey(Destination destination, TlsPolicy policy, QmailConfig config, SmtpRoute? route)
     {
-        ArgumentNullException.ThrowIfNull(destination);
-        ArgumentNullException.ThrowIfNull(policy);
-        ArgumentNullException.ThrowIfNull(config);
         var secret = route?.Password is { } password
             ? Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(password)))
             : "";

@@ -4,7 +4,7 @@ using QRemote.Qmail;
 namespace QRemote.Delivery;
 
 /// <summary>Everything a delivery depends on besides its argv and message; tests replace the parts they need.</summary>
-public sealed record DeliveryOptions
+internal sealed record DeliveryOptions
 {
     public required QmailConfig Config { get; init; }
 

@@ -7,7 +7,7 @@ namespace QRemote.Delivery;
 /// that went, and the time spent in each phase (Postfix's <c>delays=a/b/c/d</c> is the model).
 /// Filled by <see cref="Deliverer"/> as it goes; never consulted for an outcome.
 /// </summary>
-public sealed class DeliveryTrace
+internal sealed class DeliveryTrace
 {
     private readonly List<AddressAttempt> _attempts = [];
 

@@ -3,7 +3,7 @@ using QRemote.Smtp;
 namespace QRemote.Delivery;
 
 /// <summary>Idle SMTP connections kept between deliveries (<see cref="Daemon.ConnectionCache"/>).</summary>
-public interface ISessionCache
+internal interface ISessionCache
 {
     /// <summary>Keeps <paramref name="session"/> for reuse; false when it may not be kept (then the caller closes it).</summary>
     bool TryPut(string key, SmtpSession session);

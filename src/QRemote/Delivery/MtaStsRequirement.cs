@@ -6,7 +6,7 @@ using QRemote.Tls;
 namespace QRemote.Delivery;
 
 /// <summary>Connects <see cref="MtaStsResolver"/> to a delivery: the policy found, as the TLS policy needs it.</summary>
-public static class MtaStsRequirement
+internal static class MtaStsRequirement
 {
     /// <summary>A fetch of a policy is bounded by this much of a delivery (RFC 8461 suggests a minute; a sender
     /// waiting on an unreachable policy host for that long, every delivery, is worse than a deferral's retry).</summary>
@@ -19,8 +19,6 @@ public static class MtaStsRequirement
     public static Func<string, IDnsLookup, CancellationToken, Task<StsRequirement?>> For(QmailConfig config, Lazy<X509Certificate2Collection> roots,
         TimeProvider time, TextWriter? transcript, int httpsPort = 443, bool keepPolicies = true)
     {
-        ArgumentNullException.ThrowIfNull(config);
-        ArgumentNullException.ThrowIfNull(roots);
         var options = new MtaStsOptions(keepPolicies ? config.MtaStsCacheDirectory : null, [], httpsPort, FetchTimeout) { RootsOnDemand = roots };
         return async (domain, dns, cancellationToken) =>
         {

@@ -6,4 +6,4 @@ namespace QRemote.Delivery;
 /// <param name="Cache">Keeps a connection whose transaction ended cleanly, under <paramref name="Key"/>.</param>
 /// <param name="Key">What must match for reuse: address, port, TLS policy, credentials, source address, HELO name.</param>
 /// <param name="BeforeBody">Called right before the message goes out (see <see cref="PipelinedSender"/>).</param>
-public sealed record SessionOptions(ISessionCache? Cache, string Key, Func<Task>? BeforeBody);
+internal sealed record SessionOptions(ISessionCache? Cache, string Key, Func<Task>? BeforeBody);

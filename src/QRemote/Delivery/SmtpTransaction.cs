@@ -17,7 +17,7 @@ namespace QRemote.Delivery;
 /// (<see cref="PipelinedSender"/>), the verdict (<see cref="TransactionVerdict"/>).
 /// </summary>
 /// <param name="credentials">smtproutes credentials (qmail's AUTH patch syntax) for this route, or null.</param>
-public sealed class SmtpTransaction(Invocation invocation, MessageSource message, QmailConfig config, TextWriter? transcript, TimeProvider time, SmtpRoute? credentials = null)
+internal sealed class SmtpTransaction(Invocation invocation, MessageSource message, QmailConfig config, TextWriter? transcript, TimeProvider time, SmtpRoute? credentials = null)
 {
     /// <summary>How much later than <c>timeoutremote</c> MailKit's own timeout fires.</summary>
     private const int BackstopMilliseconds = 10_000;
@@ -38,9 +38,6 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
     /// plain retry after an opportunistic handshake failed.</param>
     public async Task<TransactionOutcome> RunAsync(Socket socket, Destination destination, TlsPolicy policy, SessionOptions? sessionOptions, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(policy);
-        ArgumentNullException.ThrowIfNull(socket);
-        ArgumentNullException.ThrowIfNull(destination);
         var recorder = new ReplyRecorder(transcript, time, TimeSpan.FromSeconds(config.TimeoutRemote), () => Abort(socket));
         var client = new QRemoteSmtpClient(recorder)
         {
@@ -70,9 +67,6 @@ public sealed class SmtpTransaction(Invocation invocation, MessageSource message
     /// when the connection turned out dead before anything that counts was sent (the caller opens a fresh one).</summary>
     public async Task<TransactionOutcome> RunReusedAsync(SmtpSession session, Destination destination, SessionOptions sessionOptions, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(session);
-        ArgumentNullException.ThrowIfNull(destination);
-        ArgumentNullException.ThrowIfNull(sessionOptions);
         session.Recorder.Transcript = transcript;
         transcript?.WriteLine($"reusing the connection to {destination.Address}:{destination.Port} ({session.Transactions} transaction{(session.Transactions == 1 ? "" : "s")}, {session.Age(time).TotalSeconds:0}s old)");
         var tls = session.Tls;

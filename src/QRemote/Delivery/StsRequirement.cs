@@ -7,4 +7,4 @@ namespace QRemote.Delivery;
 /// <param name="MatchesMx">Whether an exchanger name is one of the policy's <c>mx</c> patterns.</param>
 /// <param name="Why">For reports and the log: the domain, the mode, the policy id.</param>
 /// <param name="Roots">The WebPKI roots a certificate must chain to.</param>
-public sealed record StsRequirement(bool Enforce, Func<string, bool> MatchesMx, string Why, X509Certificate2Collection Roots);
+internal sealed record StsRequirement(bool Enforce, Func<string, bool> MatchesMx, string Why, X509Certificate2Collection Roots);

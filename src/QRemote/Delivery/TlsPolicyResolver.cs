@@ -23,7 +23,7 @@ namespace QRemote.Delivery;
 /// <param name="credentials">The smtproutes route when it carries AUTH credentials (else null or a route without them).</param>
 /// <param name="trustBundle">The PEM bundle of system trust roots for credential routes; null: <see cref="SystemTrust.BundlePath"/>
 /// (SSL_CERT_FILE as the process found it, else Debian's bundle).</param>
-public sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResolver resolver, RouteKind route, bool tlsRequiredNo, StsRequirement? sts,
+internal sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResolver resolver, RouteKind route, bool tlsRequiredNo, StsRequirement? sts,
     SmtpRoute? credentials = null, string? trustBundle = null)
 {
     /// <summary>The control file listing relays that may get smtproutes credentials over unverified TLS, one a line.</summary>
@@ -82,7 +82,6 @@ public sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResolve
 
     private async Task<TlsPolicy> DecideAsync(Destination destination, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(destination);
         var local = TlsPolicy.For(controlDirectory, destination.ExchangerName);
         if (local.Mode != TlsMode.Opportunistic)
         {

@@ -3,7 +3,7 @@ namespace QRemote.Dns;
 /// <summary>Whether answers' AD bits are believed, and why (<see cref="ResolverConfig.AdTrust"/>).</summary>
 /// <param name="Trusted">The AD bit is taken as the resolver's word that it validated the answer.</param>
 /// <param name="Reason">Why, for <c>--plan</c> and <c>--show-config</c>.</param>
-public sealed record AdTrust(bool Trusted, string Reason)
+internal sealed record AdTrust(bool Trusted, string Reason)
 {
     public static AdTrust Loopback { get; } = new(true, "loopback resolver");
 

@@ -10,4 +10,4 @@ namespace QRemote.Dns;
 /// <param name="MxSecure">The MX answer was DNSSEC-validated (the AD bit): DANE needs it.</param>
 /// <param name="AddressSecure">The exchanger's A and AAAA answers were DNSSEC-validated (from their own queries: an
 /// additional section is not covered by the AD bit): DANE needs it too (RFC 7672 2.2).</param>
-public sealed record Destination(IPAddress Address, int Port, string ExchangerName, int Preference, bool MxSecure, bool AddressSecure = false);
+internal sealed record Destination(IPAddress Address, int Port, string ExchangerName, int Preference, bool MxSecure, bool AddressSecure = false);

@@ -14,7 +14,7 @@ namespace QRemote.Dns;
 /// <para>The self check (netqmail's ipme) works in the same order: an exchanger that is this host
 /// cuts off its level and every later one, and those are never asked for.</para>
 /// </summary>
-public sealed class DestinationList
+internal sealed class DestinationList
 {
     private readonly IReadOnlyList<Destination>? _fixed;
     private readonly IReadOnlyList<(string Name, int Preference)> _exchangers = [];

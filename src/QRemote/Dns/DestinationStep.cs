@@ -4,7 +4,7 @@ namespace QRemote.Dns;
 
 /// <summary>What <see cref="DestinationList.EnumerateGroupsAsync"/> produces: the next exchanger's addresses, or, as the
 /// last step of an enumeration that found nothing at all to try, why (with its report).</summary>
-public abstract record DestinationStep
+internal abstract record DestinationStep
 {
     private DestinationStep()
     {

@@ -3,7 +3,7 @@ using ARSoft.Tools.Net.Dns;
 namespace QRemote.Dns;
 
 /// <summary>One answer, as received. <see cref="Authentic"/> is the AD bit (the resolver validated it).</summary>
-public sealed record DnsAnswer(DnsStatus Status, DnsMessage? Message, string Detail)
+internal sealed record DnsAnswer(DnsStatus Status, DnsMessage? Message, string Detail)
 {
     public bool Authentic => Message?.IsAuthenticData ?? false;
 

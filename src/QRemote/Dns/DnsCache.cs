@@ -21,7 +21,7 @@ namespace QRemote.Dns;
 /// delivery that was configured with another (<see cref="ResolverKey"/>).
 /// </para>
 /// </summary>
-public sealed class DnsCache
+internal sealed class DnsCache
 {
     /// <summary>
     /// The default budget. The daemon's working set is a few thousand domains a day; a typical answer (an MX set,
@@ -92,7 +92,6 @@ public sealed class DnsCache
     /// ask the same servers in the same order and share answers; any other difference keeps them apart.</summary>
     public static string ResolverKey(ResolverConfig resolver)
     {
-        ArgumentNullException.ThrowIfNull(resolver);
         return string.Join(" ", resolver.Servers.Select(s => s.ToString()));
     }
 
@@ -106,8 +105,6 @@ public sealed class DnsCache
 
     public DnsAnswer? Get(string resolver, string name, RecordType type)
     {
-        ArgumentNullException.ThrowIfNull(resolver);
-        ArgumentNullException.ThrowIfNull(name);
         var key = new Key(resolver, name, type);
         lock (_lock)
         {
@@ -130,9 +127,6 @@ public sealed class DnsCache
 
     public void Put(string resolver, string name, RecordType type, DnsAnswer answer)
     {
-        ArgumentNullException.ThrowIfNull(resolver);
-        ArgumentNullException.ThrowIfNull(name);
-        ArgumentNullException.ThrowIfNull(answer);
         if (TimeToKeep(answer, type) is not { } ttl)
         {
             return;
@@ -166,7 +160,6 @@ public sealed class DnsCache
     /// applied; null when it is not kept at all (a temporary failure, no TTL to go by, a TTL of zero).</summary>
     public static TimeSpan? TimeToKeep(DnsAnswer answer, RecordType type)
     {
-        ArgumentNullException.ThrowIfNull(answer);
         if (answer.Status == DnsStatus.TemporaryFailure || answer.Message is not { } message || TimeToLive(message) is not { } ttl || ttl <= TimeSpan.Zero)
         {
             return null;
@@ -182,7 +175,6 @@ public sealed class DnsCache
     /// nothing about that.</summary>
     public static TimeSpan? TimeToLive(DnsMessage message)
     {
-        ArgumentNullException.ThrowIfNull(message);
         var records = message.AnswerRecords.Concat(message.AuthorityRecords).Where(r => r.RecordType != RecordType.Opt).ToList();
         if (message.AnswerRecords.Count == 0)
         {
@@ -201,7 +193,6 @@ public sealed class DnsCache
     /// </summary>
     public static long EstimateBytes(DnsAnswer answer)
     {
-        ArgumentNullException.ThrowIfNull(answer);
         long bytes = EntryOverhead + (2L * answer.Detail.Length);
         if (answer.Message is { } message)
         {

@@ -19,7 +19,7 @@ namespace QRemote.Dns;
 /// can be believed (a loopback resolver, or <c>options trust-ad</c>): cleared here, no caller can trust it by mistake.</item>
 /// </list>
 /// </summary>
-public sealed class DnsLookup : IDnsLookup
+internal sealed class DnsLookup : IDnsLookup
 {
     private readonly ResolverConfig _config;
     private readonly ConcurrentDictionary<(string, RecordType), Task<DnsAnswer>> _asked = new();
@@ -38,7 +38,6 @@ public sealed class DnsLookup : IDnsLookup
 
     public Task<DnsAnswer> QueryAsync(DomainName name, RecordType type, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(name);
         var key = (name.ToString(false).ToLowerInvariant(), type);
         if (_shared?.Get(_config, key.Item1, type) is { } cached)
         {

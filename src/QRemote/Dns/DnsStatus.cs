@@ -1,7 +1,7 @@
 namespace QRemote.Dns;
 
 /// <summary>How one DNS query ended, from a mail sender's point of view.</summary>
-public enum DnsStatus
+internal enum DnsStatus
 {
     /// <summary>NOERROR: the answer section may still hold nothing of the asked type (NODATA).</summary>
     Ok,

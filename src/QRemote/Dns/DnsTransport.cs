@@ -17,7 +17,7 @@ namespace QRemote.Dns;
 /// case-sensitively. Here a datagram is parsed at its exact length, so a short one is malformed,
 /// a temporary failure.
 /// </summary>
-public static class DnsTransport
+internal static class DnsTransport
 {
     /// <summary>EDNS0 UDP payload size (DNS flag day 2020).</summary>
     public const ushort UdpPayload = 1232;
@@ -25,7 +25,6 @@ public static class DnsTransport
     /// <summary>A query for <paramref name="name"/>/<paramref name="type"/>: RD set, EDNS0 with the DO bit.</summary>
     public static byte[] EncodeQuery(ushort id, DomainName name, RecordType type)
     {
-        ArgumentNullException.ThrowIfNull(name);
         var buffer = new List<byte>(64);
         void U16(int v)
         {
@@ -75,7 +74,6 @@ public static class DnsTransport
     /// answer that is malformed or is not for our question.</summary>
     public static async Task<DnsMessage?> QueryAsync(IPEndPoint server, DomainName name, RecordType type, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(server);
         var id = NewId();
         var query = EncodeQuery(id, name, type);
         var answer = await UdpAsync(server, query, id, name, type, cancellationToken).ConfigureAwait(false);
@@ -163,7 +161,6 @@ public static class DnsTransport
     /// another question, is null.</summary>
     public static DnsMessage? Parse(byte[] bytes, DomainName name, RecordType type)
     {
-        ArgumentNullException.ThrowIfNull(bytes);
         DnsMessage message;
         try
         {

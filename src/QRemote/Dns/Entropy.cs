@@ -8,7 +8,7 @@ namespace QRemote.Dns;
 /// <see cref="RandomNumberGenerator"/> is OpenSSL's on Linux: asking it for two bytes loaded libssl and
 /// libcrypto into every delivery, TLS or not (seen with strace; part of the DNS path's start-up cost).
 /// </summary>
-public static class Entropy
+internal static class Entropy
 {
     public static unsafe ushort NextUInt16()
     {

@@ -4,13 +4,12 @@ using System.Net.NetworkInformation;
 namespace QRemote.Dns;
 
 /// <summary>The interfaces of this host, read once on first use.</summary>
-public sealed class HostLocalAddresses : ILocalAddresses
+internal sealed class HostLocalAddresses : ILocalAddresses
 {
     private readonly Lazy<HashSet<IPAddress>> _addresses = new(Read);
 
     public bool IsLocal(IPAddress address)
     {
-        ArgumentNullException.ThrowIfNull(address);
         if (address.IsIPv4MappedToIPv6)
         {
             address = address.MapToIPv4();

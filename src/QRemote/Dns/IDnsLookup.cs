@@ -4,7 +4,7 @@ using ARSoft.Tools.Net.Dns;
 namespace QRemote.Dns;
 
 /// <summary>Asks one question of the configured resolvers.</summary>
-public interface IDnsLookup
+internal interface IDnsLookup
 {
     Task<DnsAnswer> QueryAsync(DomainName name, RecordType type, CancellationToken cancellationToken);
 }

@@ -12,7 +12,7 @@ namespace QRemote.Dns;
 /// parallel. Never ANY, never the CNAME type: a CNAME chain is read from the answer the MX or
 /// address query already returned, and asked again only where it leaves that answer.
 /// </summary>
-public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddresses, Random random)
+internal sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddresses, Random random)
 {
     /// <summary>The bound on one phase of resolution (the MX answer with its CNAME chain; a relay's addresses;
     /// the canonical names). Each query has its own, shorter deadline besides.</summary>
@@ -23,7 +23,6 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
     /// <summary>Resolves <paramref name="host"/> by MX (a literal goes straight through).</summary>
     public async Task<Resolution> ResolveMxAsync(string host, int port, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(host);
         if (TryLiteral(host, out var literal))
         {
             return Found([new Destination(literal, port, host, 0, false)], RouteKind.Literal);
@@ -114,7 +113,6 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
     /// <summary>Resolves an smtproutes relay: a literal, or a name's A and AAAA records (no MX, as qmail).</summary>
     public async Task<Resolution> ResolveRelayAsync(SmtpRoute route, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(route);
         if (TryLiteral(route.Relay, out var literal))
         {
             return Found([new Destination(literal, route.Port, route.Relay, 0, false)], RouteKind.Smtproutes);
@@ -143,7 +141,6 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
     /// canonicalization), or null when the lookup failed temporarily.</summary>
     public async Task<string?> CanonicalNameAsync(string domain, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(domain);
         if (TryLiteral(domain, out _) || !TryName(domain, out var name))
         {
             return domain;
@@ -165,7 +162,6 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
     /// </summary>
     public async Task<string?> SecureAliasTargetAsync(string exchanger, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(exchanger);
         if (!TryName(exchanger, out var name))
         {
             return null;
@@ -187,7 +183,6 @@ public sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAddre
     /// <summary>Literals: <c>[1.2.3.4]</c>, <c>[IPv6:...]</c>, and a bare dotted quad as qmail accepts.</summary>
     public static bool TryLiteral(string host, out IPAddress address)
     {
-        ArgumentNullException.ThrowIfNull(host);
         address = IPAddress.None;
         if (host.Length > 2 && host[0] == '[' && host[^1] == ']')
         {

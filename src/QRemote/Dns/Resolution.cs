@@ -4,7 +4,7 @@ namespace QRemote.Dns;
 
 /// <summary>Where the mail goes, or why it cannot go anywhere. Failures carry their report: whether a
 /// DNS failure is temporary or permanent is decided here, where it is seen.</summary>
-public abstract record Resolution
+internal abstract record Resolution
 {
     private Resolution()
     {

@@ -8,7 +8,7 @@ namespace QRemote.Dns;
 /// back to public resolvers when the file lists none; an MTA must never switch resolvers
 /// silently, so with no <c>nameserver</c> line we use what libc uses: 127.0.0.1 and ::1.
 /// </summary>
-public sealed record ResolverConfig(IReadOnlyList<IPEndPoint> Servers, TimeSpan Timeout, int Attempts)
+internal sealed record ResolverConfig(IReadOnlyList<IPEndPoint> Servers, TimeSpan Timeout, int Attempts)
 {
     /// <summary>resolv.conf had <c>options trust-ad</c>: the operator vouches for the path to every nameserver.</summary>
     public bool TrustAdOption { get; init; }
@@ -56,7 +56,6 @@ public sealed record ResolverConfig(IReadOnlyList<IPEndPoint> Servers, TimeSpan 
     /// </summary>
     public static ResolverConfig Parse(string text)
     {
-        ArgumentNullException.ThrowIfNull(text);
         var servers = new List<IPEndPoint>();
         var timeout = DefaultTimeout;
         var attempts = DefaultAttempts;
@@ -107,7 +106,6 @@ public sealed record ResolverConfig(IReadOnlyList<IPEndPoint> Servers, TimeSpan 
 
     public static bool TryParseServer(string word, out IPEndPoint server)
     {
-        ArgumentNullException.ThrowIfNull(word);
         server = null!;
         var port = 53;
         var address = word;

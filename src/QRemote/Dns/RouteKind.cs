@@ -2,7 +2,7 @@ namespace QRemote.Dns;
 
 /// <summary>How a delivery's addresses were found. It decides what DNSSEC can vouch for (DANE: the MX answer too,
 /// or only the relay's addresses) and whether MTA-STS applies (MX only); <see cref="Name"/> is what the log shows.</summary>
-public sealed record RouteKind
+internal sealed record RouteKind
 {
     private RouteKind(string name, bool byMx)
     {

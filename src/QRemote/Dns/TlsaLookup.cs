@@ -7,7 +7,7 @@ namespace QRemote.Dns;
 /// <summary>What the TLSA lookup of one exchanger found, for DANE.</summary>
 /// <param name="Records">The secure TLSA records (all of them; <see cref="TlsaAssociation.Usable"/> picks).</param>
 /// <param name="Detail">One line for the trace and the TLS policy's reason.</param>
-public sealed record TlsaLookup(TlsaStatus Status, IReadOnlyList<TlsaAssociation> Records, string Detail)
+internal sealed record TlsaLookup(TlsaStatus Status, IReadOnlyList<TlsaAssociation> Records, string Detail)
 {
     /// <summary>
     /// The TLSA records of <c>_PORT._tcp.EXCHANGER</c> (RFC 7672 2.2), read through any CNAME chain in the answer.
@@ -17,7 +17,6 @@ public sealed record TlsaLookup(TlsaStatus Status, IReadOnlyList<TlsaAssociation
     /// </summary>
     internal static async Task<TlsaLookup> QueryAsync(IDnsLookup dns, string exchanger, int port, Action<string> note, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(exchanger);
         if (!MailRouteResolver.TryName($"_{port.ToString(CultureInfo.InvariantCulture)}._tcp.{exchanger.TrimEnd('.')}", out var name))
         {
             return new TlsaLookup(TlsaStatus.None, [], "not a DNS name");

@@ -1,7 +1,7 @@
 namespace QRemote.Dns;
 
 /// <summary>What a TLSA lookup found, for DANE.</summary>
-public enum TlsaStatus
+internal enum TlsaStatus
 {
     /// <summary>No secure TLSA records: DANE does not apply.</summary>
     None,

@@ -17,14 +17,13 @@ namespace QRemote.Logging;
 /// hand as root must not append to whatever a link planted there points at.
 /// A failure to open or write is swallowed: logging never changes a delivery's outcome.
 /// </summary>
-public sealed class AppendFileSink : ILogEventSink, IDisposable
+internal sealed class AppendFileSink : ILogEventSink, IDisposable
 {
     private readonly ITextFormatter _formatter;
     private readonly int _fd;
 
     public AppendFileSink(string path, ITextFormatter formatter)
     {
-        ArgumentNullException.ThrowIfNull(path);
         _formatter = formatter ?? throw new ArgumentNullException(nameof(formatter));
         _fd = Libc.OpenRegularNoFollow(path, Libc.OWronly | Libc.OCreat | Libc.OAppend, Libc.Mode0640);
     }

@@ -16,17 +16,13 @@ namespace QRemote.Logging;
 /// and the DNS steps come with it. Serilog is only built when <c>control/qremote-log</c> asks for
 /// a log: an unlogged delivery pays nothing for it.
 /// </summary>
-public static partial class DeliveryLog
+internal static partial class DeliveryLog
 {
     private static readonly MessageTemplate Template =
         new MessageTemplateParser().Parse("{Host} {Letter} via {Address}: {Summary}");
 
     public static void Write(LogSettings settings, Invocation invocation, DeliveryReport report, DeliveryTrace trace, TimeSpan total, string? transcript)
     {
-        ArgumentNullException.ThrowIfNull(settings);
-        ArgumentNullException.ThrowIfNull(invocation);
-        ArgumentNullException.ThrowIfNull(report);
-        ArgumentNullException.ThrowIfNull(trace);
         try
         {
             using var sink = new AppendFileSink(settings.Path, new CompactJsonFormatter());
@@ -43,9 +39,6 @@ public static partial class DeliveryLog
     /// <summary>The event itself (public for tests).</summary>
     public static LogEvent Build(LogEventLevel level, Invocation invocation, DeliveryReport report, DeliveryTrace trace, TimeSpan total, string? transcript)
     {
-        ArgumentNullException.ThrowIfNull(invocation);
-        ArgumentNullException.ThrowIfNull(report);
-        ArgumentNullException.ThrowIfNull(trace);
         var last = trace.Attempts.Count > 0 ? trace.Attempts[^1] : null;
         var text = ReportText.Sanitize(report.Text);
         var properties = new List<LogEventProperty>

@@ -8,13 +8,12 @@ namespace QRemote.Logging;
 /// event per delivery) or <c>debug</c> (adds the SMTP transcript and the DNS steps). No file, no
 /// log. The file is opened with mode 0640 and must be writable by qmailr.
 /// </summary>
-public sealed record LogSettings(string Path, LogEventLevel Level)
+internal sealed record LogSettings(string Path, LogEventLevel Level)
 {
     public const string ControlFile = "qremote-log";
 
     public static LogSettings? Load(ControlFiles control)
     {
-        ArgumentNullException.ThrowIfNull(control);
         var line = control.ReadLine(ControlFile);
         if (string.IsNullOrWhiteSpace(line))
         {

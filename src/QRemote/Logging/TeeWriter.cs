@@ -3,7 +3,7 @@ using System.Text;
 namespace QRemote.Logging;
 
 /// <summary>Writes every line to several writers: the --verbose transcript on stderr and the debug log.</summary>
-public sealed class TeeWriter(params TextWriter[] writers) : TextWriter
+internal sealed class TeeWriter(params TextWriter[] writers) : TextWriter
 {
     public override Encoding Encoding => Encoding.UTF8;
 

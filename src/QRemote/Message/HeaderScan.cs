@@ -3,7 +3,7 @@ using System.Text;
 namespace QRemote.Message;
 
 /// <summary>The few things QRemote reads in a message's header, which it otherwise never parses.</summary>
-public static class HeaderScan
+internal static class HeaderScan
 {
     /// <summary>
     /// RFC 8689 section 5: <c>TLS-Required: No</c> in the header asks that TLS policies (DANE, MTA-STS) not stop

@@ -13,7 +13,7 @@ namespace QRemote.Message;
 /// name while the message is in it (O_TMPFILE; else it is unlinked the moment it is created), so a
 /// crash or a kill in the middle leaves nothing behind.
 /// </summary>
-public sealed class MessageSource : IAsyncDisposable
+internal sealed class MessageSource : IAsyncDisposable
 {
     private const int BufferSize = 64 * 1024;
     private readonly Stream _stream;
@@ -53,7 +53,6 @@ public sealed class MessageSource : IAsyncDisposable
     /// <summary>Takes ownership of <paramref name="input"/>; spools it first when it cannot seek.</summary>
     public static async Task<MessageSource> OpenAsync(Stream input, string? temporaryDirectory, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(input);
         Stream stream = input;
         long start;
         if (IsSeekable(input))
@@ -75,7 +74,6 @@ public sealed class MessageSource : IAsyncDisposable
     /// returns the bytes written.</summary>
     public async Task<long> WriteWireFormAsync(Stream destination, bool dotStuff, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(destination);
         _stream.Seek(_start, SeekOrigin.Begin);
         var encoder = new WireEncoder(dotStuff);
         var input = ArrayPool<byte>.Shared.Rent(BufferSize);

@@ -14,7 +14,7 @@ namespace QRemote.Message;
 /// goes to the connection beneath MailKit's stream, see <c>PipelinedSender</c>, so MailKit never sees it to stuff
 /// it); off for BDAT, whose chunk is the message as it is, and for the length scan (SIZE=, BDAT's count).</para>
 /// </summary>
-public sealed class WireEncoder
+internal sealed class WireEncoder
 {
     private bool _afterCr;
     private bool _atLineStart = true;

@@ -7,7 +7,7 @@ namespace QRemote.Qmail;
 /// default"; a file that exists but cannot be read means "defer" (qmail-remote's
 /// <c>Unable to read control files. (#4.3.0)</c>), because guessing could misroute mail.
 /// </summary>
-public sealed class ControlFiles(string directory)
+internal sealed class ControlFiles(string directory)
 {
     public string Directory { get; } = directory;
 

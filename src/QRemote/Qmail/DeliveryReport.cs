@@ -4,7 +4,7 @@ namespace QRemote.Qmail;
 /// The whole status report of one invocation: recipient reports in argv order (none when the
 /// delivery failed before any RCPT), then exactly one message report. Built once, written once.
 /// </summary>
-public sealed record DeliveryReport(IReadOnlyList<RecipientReport> Recipients, MessageLetter Letter, string Text)
+internal sealed record DeliveryReport(IReadOnlyList<RecipientReport> Recipients, MessageLetter Letter, string Text)
 {
     /// <summary>A report that ends the delivery before any recipient was tried.</summary>
     public static DeliveryReport MessageOnly(MessageLetter letter, string text) => new([], letter, text);

@@ -9,12 +9,11 @@ namespace QRemote.Qmail;
 /// <para>Unlike qmail, an address holding CR, LF or NUL is refused: those bytes would end the SMTP
 /// command line and let the rest of the address be read as commands.</para>
 /// </summary>
-public static class EnvelopeAddress
+internal static class EnvelopeAddress
 {
     /// <summary>The wire form, without angle brackets; null when the address cannot be sent safely.</summary>
     public static string? ToWire(string address)
     {
-        ArgumentNullException.ThrowIfNull(address);
         if (address.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0)
         {
             return null;
@@ -33,7 +32,6 @@ public static class EnvelopeAddress
     /// <summary>The domain (after the last <c>@</c>), or null when there is none.</summary>
     public static string? Domain(string address)
     {
-        ArgumentNullException.ThrowIfNull(address);
         var at = address.LastIndexOf('@');
         return at < 0 ? null : address[(at + 1)..];
     }
@@ -41,7 +39,6 @@ public static class EnvelopeAddress
     /// <summary>True when the address needs SMTPUTF8 (RFC 6531): any character beyond ASCII.</summary>
     public static bool NeedsSmtpUtf8(string address)
     {
-        ArgumentNullException.ThrowIfNull(address);
         foreach (var c in address)
         {
             if (c > '\x7f')

@@ -1,7 +1,7 @@
 namespace QRemote.Qmail;
 
 /// <summary>The message letters of qmail-remote(8): exactly one ends every report.</summary>
-public enum MessageLetter
+internal enum MessageLetter
 {
     /// <summary><c>K</c>: the server took the message (2xx after the final dot).</summary>
     Delivered = 'K',

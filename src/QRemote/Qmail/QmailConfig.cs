@@ -5,7 +5,7 @@ namespace QRemote.Qmail;
 /// means its default; one that exists but cannot be read, or a missing <c>helohost</c> with no
 /// <c>me</c> to fall back on, is <see cref="ControlFileException"/> (the caller reports Z #4.3.0).
 /// </summary>
-public sealed record QmailConfig
+internal sealed record QmailConfig
 {
     public const int DefaultTimeoutConnect = 60;
     public const int DefaultTimeoutRemote = 1200;
@@ -50,7 +50,6 @@ public sealed record QmailConfig
 
     public static QmailConfig Load(ControlFiles control)
     {
-        ArgumentNullException.ThrowIfNull(control);
         var settings = new List<ControlSetting>();
 
         var me = control.ReadLine("me");

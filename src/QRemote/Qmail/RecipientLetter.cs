@@ -1,7 +1,7 @@
 namespace QRemote.Qmail;
 
 /// <summary>The per-recipient letters of qmail-remote(8).</summary>
-public enum RecipientLetter
+internal enum RecipientLetter
 {
     /// <summary><c>r</c>: the server accepted the recipient (2xx).</summary>
     Accepted = 'r',

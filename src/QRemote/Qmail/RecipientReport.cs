@@ -1,7 +1,7 @@
 namespace QRemote.Qmail;
 
 /// <summary>What qmail-remote says about one recipient (one argv position).</summary>
-public sealed record RecipientReport(RecipientLetter Letter, string Text)
+internal sealed record RecipientReport(RecipientLetter Letter, string Text)
 {
     public static RecipientReport Accepted { get; } = new(RecipientLetter.Accepted, "");
 }

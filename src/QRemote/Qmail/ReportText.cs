@@ -8,7 +8,7 @@ namespace QRemote.Qmail;
 /// newline (netqmail passes raw bytes through; we do not), and never contain a NUL, which
 /// would end the report early.
 /// </summary>
-public static class ReportText
+internal static class ReportText
 {
     /// <summary>Server text kept per report, as netqmail's 5000-byte smtptext buffer.</summary>
     public const int MaxServerTextBytes = 5000;
@@ -17,7 +17,6 @@ public static class ReportText
     /// replacement character (an undecodable byte), with <c>?</c>.</summary>
     public static string Sanitize(string text)
     {
-        ArgumentNullException.ThrowIfNull(text);
         if (IsClean(text))
         {
             return text;
@@ -67,7 +66,6 @@ public static class ReportText
     /// <summary>Cuts text to at most <paramref name="maxBytes"/> UTF-8 bytes without splitting a character.</summary>
     public static string Truncate(string text, int maxBytes)
     {
-        ArgumentNullException.ThrowIfNull(text);
         if (Encoding.UTF8.GetByteCount(text) <= maxBytes)
         {
             return text;

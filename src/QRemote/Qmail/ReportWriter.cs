@@ -7,12 +7,11 @@ namespace QRemote.Qmail;
 /// its text and a NUL; recipient reports in argv order, then one message report. The bytes are
 /// produced in one buffer and written with one call, so a reader never sees half a report.
 /// </summary>
-public static class ReportWriter
+internal static class ReportWriter
 {
     /// <summary>The exact bytes qmail-rspawn expects.</summary>
     public static byte[] Format(DeliveryReport report)
     {
-        ArgumentNullException.ThrowIfNull(report);
         var output = new MemoryStream();
         foreach (var recipient in report.Recipients)
         {
@@ -70,8 +69,6 @@ public static class ReportWriter
     /// <summary>The same report for a person at a terminal: one line per report, NULs left out.</summary>
     public static string FormatForTerminal(DeliveryReport report, IReadOnlyList<string> recipients)
     {
-        ArgumentNullException.ThrowIfNull(report);
-        ArgumentNullException.ThrowIfNull(recipients);
         var text = new StringBuilder();
         for (var i = 0; i < report.Recipients.Count; i++)
         {

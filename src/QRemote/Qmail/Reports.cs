@@ -9,7 +9,7 @@ namespace QRemote.Qmail;
 /// know them; the few of our own (null MX, bad addresses, message too large) are marked.
 /// Server replies follow as <c>Remote host said: </c> and the reply lines with their codes.
 /// </summary>
-public static class Reports
+internal static class Reports
 {
     // ---- before any connection ------------------------------------------------------------
     public static DeliveryReport InvokedImproperly() => Fail("I (qmail-remote) was invoked improperly. (#5.3.5)\n");
@@ -137,7 +137,6 @@ public static class Reports
     /// <summary>The server's reply as qmail-send shows it: <c>Remote host said: </c> and each line with its code.</summary>
     public static string RemoteHostSaid(string replyLines)
     {
-        ArgumentNullException.ThrowIfNull(replyLines);
         if (replyLines.Length == 0)
         {
             return "";
@@ -150,7 +149,6 @@ public static class Reports
     /// <summary>The peer as netqmail's outhost shows it: the address, no brackets.</summary>
     public static string Host(IPAddress ip)
     {
-        ArgumentNullException.ThrowIfNull(ip);
         return (ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip).ToString();
     }
 
@@ -158,7 +156,6 @@ public static class Reports
     /// non-ASCII character becomes as many <c>?</c> as it has bytes).</summary>
     public static string OutSafe(string s)
     {
-        ArgumentNullException.ThrowIfNull(s);
         var bytes = Encoding.UTF8.GetBytes(s);
         var chars = new char[bytes.Length];
         for (var i = 0; i < bytes.Length; i++)

@@ -9,7 +9,7 @@ namespace QRemote.Qmail;
 /// twice the last line wins. An empty relay means "use MX" and stops the search. Lines without a
 /// colon are ignored, as qmail ignores them.
 /// </summary>
-public sealed class SmtpRoutes
+internal sealed class SmtpRoutes
 {
     private readonly Dictionary<string, SmtpRoute?> _routes;
 
@@ -17,7 +17,6 @@ public sealed class SmtpRoutes
 
     public static SmtpRoutes Parse(IEnumerable<string> lines)
     {
-        ArgumentNullException.ThrowIfNull(lines);
         var routes = new Dictionary<string, SmtpRoute?>(StringComparer.OrdinalIgnoreCase);
         foreach (var line in lines)
         {
@@ -37,7 +36,6 @@ public sealed class SmtpRoutes
     /// <summary>The route for <paramref name="host"/>; null when mail for it goes by MX.</summary>
     public SmtpRoute? Find(string host)
     {
-        ArgumentNullException.ThrowIfNull(host);
         for (var i = 0; i <= host.Length; i++)
         {
             if (i == 0 || i == host.Length || host[i] == '.')

@@ -13,7 +13,7 @@ namespace QRemote.Qmail;
 /// Nothing here ever fails a delivery: a file that is missing, unreadable, unwritable or locked for
 /// too long just means no memory for that attempt.
 /// </summary>
-public sealed class TcpTo
+internal sealed class TcpTo
 {
     /// <summary>qmail's file, relative to the qmail home. Never created by us (nor by qmail-remote).</summary>
     public const string Ipv4File = "queue/lock/tcpto";
@@ -44,7 +44,6 @@ public sealed class TcpTo
 
     public TcpTo(string qmailHome, TimeProvider time, int processId)
     {
-        ArgumentNullException.ThrowIfNull(qmailHome);
         _time = time ?? throw new ArgumentNullException(nameof(time));
         _processId = processId;
         _ipv4Path = Path.Combine(qmailHome, Ipv4File);
@@ -62,7 +61,6 @@ public sealed class TcpTo
     /// <summary>Reads the table before a connection attempt (netqmail's <c>tcpto()</c>).</summary>
     public async Task<TcpToCheck> CheckAsync(IPAddress address, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(address);
         var (key, layout, path) = Select(address);
         _found.Remove(key);
         using var table = await TcpToTable.OpenAsync(path, layout, create: false, LockWait, cancellationToken).ConfigureAwait(false);
@@ -94,7 +92,6 @@ public sealed class TcpTo
     /// </summary>
     public async Task RecordAsync(IPAddress address, bool timedOut, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(address);
         var (key, layout, path) = Select(address);
         if (!timedOut && !_found.Contains(key))
         {

@@ -4,4 +4,4 @@ namespace QRemote.Qmail;
 /// <param name="Skip">Do not try this address now: it timed out at least twice, recently.</param>
 /// <param name="Timeouts">Its count of recent connect timeouts (0 when it is not in the table).</param>
 /// <param name="SecondsSinceLast">Seconds since its last recorded timeout (0 when it is not in the table).</param>
-public readonly record struct TcpToCheck(bool Skip, int Timeouts, long SecondsSinceLast);
+internal readonly record struct TcpToCheck(bool Skip, int Timeouts, long SecondsSinceLast);

@@ -6,4 +6,4 @@ namespace QRemote.Smtp;
 /// <param name="Socket">The connected socket, or null.</param>
 /// <param name="Error">Empty on success; "timed out after Ns", or the socket error's name.</param>
 /// <param name="TimedOut">The attempt timed out (ours, or the kernel's ETIMEDOUT): the only failure tcpto counts.</param>
-public readonly record struct ConnectResult(Socket? Socket, string Error, bool TimedOut);
+internal readonly record struct ConnectResult(Socket? Socket, string Error, bool TimedOut);

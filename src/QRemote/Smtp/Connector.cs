@@ -5,7 +5,7 @@ namespace QRemote.Smtp;
 
 /// <summary>Opens the TCP connection ourselves (MailKit's own connect would resolve the name through the
 /// system resolver), from <c>control/outgoingip</c>'s address when it has one of the family.</summary>
-public static class Connector
+internal static class Connector
 {
     /// <summary>RFC 8305's recommended Connection Attempt Delay.</summary>
     public static readonly TimeSpan AttemptDelay = TimeSpan.FromMilliseconds(250);
@@ -13,7 +13,6 @@ public static class Connector
     /// <summary>A connected socket, or null with why not.</summary>
     public static async Task<ConnectResult> ConnectAsync(IPEndPoint endpoint, TimeSpan timeout, CancellationToken cancellationToken, IReadOnlyList<IPAddress>? sources = null)
     {
-        ArgumentNullException.ThrowIfNull(endpoint);
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
@@ -53,7 +52,6 @@ public static class Connector
     public static async Task<RaceResult> RaceAsync(IReadOnlyList<IPEndPoint> endpoints, TimeSpan attemptDelay, TimeSpan timeout,
         IReadOnlyList<IPAddress>? sources, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(endpoints);
         if (endpoints.Count == 1)
         {
             var only = await ConnectAsync(endpoints[0], timeout, cancellationToken, sources).ConfigureAwait(false);

@@ -16,7 +16,7 @@ namespace QRemote.Smtp;
 /// are read here, from the connection beneath it, and parsed by the recorder alone (with their codes, so nothing has to
 /// be matched up with MailKit's reading). The hand-off needs MailKit's input buffer empty (<see cref="UnreadInput"/>).
 /// </summary>
-public static class PipelinedSender
+internal static class PipelinedSender
 {
     private const string StreamType = "MailKit.Net.Smtp.SmtpStream, MailKit";
 
@@ -69,11 +69,6 @@ public static class PipelinedSender
         MessageSource message, bool pipelining, bool chunking, SendProgress progress, CancellationToken cancellationToken,
         bool reuse = false, Func<Task>? beforeBody = null)
     {
-        ArgumentNullException.ThrowIfNull(client);
-        ArgumentNullException.ThrowIfNull(recorder);
-        ArgumentNullException.ThrowIfNull(recipients);
-        ArgumentNullException.ThrowIfNull(message);
-        ArgumentNullException.ThrowIfNull(progress);
         var smtp = SmtpStreamOf(client) ?? throw new InvalidOperationException("not connected");
         if (UnreadInput(client) > 0)
         {

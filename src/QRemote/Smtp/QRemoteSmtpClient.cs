@@ -13,7 +13,7 @@ namespace QRemote.Smtp;
 /// the MAIL and RCPT replies before DATA (a round trip per delivery), and re-encodes messages unless
 /// worked around.
 /// </summary>
-public sealed class QRemoteSmtpClient : SmtpClient
+internal sealed class QRemoteSmtpClient : SmtpClient
 {
 
     /// <summary>Set for verified TLS (control/tlshosts): the CA certificates the server's must chain to.</summary>
@@ -37,7 +37,6 @@ public sealed class QRemoteSmtpClient : SmtpClient
     /// <param name="names">The reference identifiers, the TLSA base domain first: it is also sent as SNI.</param>
     public void RequireDane(IReadOnlyList<TlsaAssociation> tlsa, IReadOnlyList<string> names, DateTime now)
     {
-        ArgumentNullException.ThrowIfNull(names);
         // RFC 7672 8.1: with DANE the client MUST send SNI, and the name it sends is the TLSA base domain; for an MX
         // host that is a secure CNAME whose TLSA records were found at the alias's target (2.2.2), that is the target,
         // not the name the MX record gave. A server choosing its certificate by SNI must be asked for the name the

@@ -1,4 +1,4 @@
 namespace QRemote.Smtp;
 
 /// <summary>One finished attempt of a race: which endpoint, and how it ended.</summary>
-public readonly record struct RaceAttempt(int Index, ConnectResult Result);
+internal readonly record struct RaceAttempt(int Index, ConnectResult Result);

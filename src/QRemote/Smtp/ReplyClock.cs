@@ -17,7 +17,6 @@ internal sealed class ReplyClock : IDisposable
     /// <param name="expired">Called when a reply or a write is late; null (or an infinite deadline): no clock at all.</param>
     public ReplyClock(TimeProvider time, TimeSpan deadline, Action<string>? expired)
     {
-        ArgumentNullException.ThrowIfNull(time);
         _deadline = deadline;
         if (expired is not null && deadline != Timeout.InfiniteTimeSpan)
         {

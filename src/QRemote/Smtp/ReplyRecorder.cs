@@ -20,7 +20,7 @@ namespace QRemote.Smtp;
 /// <item>the transcript for <c>--verbose</c> and the debug log, without the message itself.</item>
 /// </list>
 /// </summary>
-public sealed class ReplyRecorder : IProtocolLogger
+internal sealed class ReplyRecorder : IProtocolLogger
 {
     /// <summary>The most bytes one reply may have. Real replies are well under 10 KB (a long EHLO, a
     /// multi-line 5xx); 64 KiB leaves room and bounds memory.</summary>
@@ -65,7 +65,6 @@ public sealed class ReplyRecorder : IProtocolLogger
     /// the pending read (MailKit's, or the transaction's own) fails and the transaction ends as "connection died".</param>
     public ReplyRecorder(TextWriter? transcript, TimeProvider time, TimeSpan replyDeadline, Action? giveUp)
     {
-        ArgumentNullException.ThrowIfNull(time);
         _transcript = transcript;
         _giveUp = giveUp;
         _clock = new ReplyClock(time, replyDeadline, giveUp is null ? null : GiveUp);

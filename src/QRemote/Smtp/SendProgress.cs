@@ -1,7 +1,7 @@
 namespace QRemote.Smtp;
 
 /// <summary>What the server answered to one transaction, command by command, as far as it got.</summary>
-public sealed class SendProgress
+internal sealed class SendProgress
 {
     /// <summary>How far the dialogue got: <see cref="SmtpStage.Greeting"/> on a fresh connection, <see cref="SmtpStage.Mail"/>
     /// on a reused one. MailKit drives greeting, EHLO, STARTTLS and AUTH, so for those the stage moves with each

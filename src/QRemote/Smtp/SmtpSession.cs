@@ -6,7 +6,7 @@ namespace QRemote.Smtp;
 /// One SMTP connection past its greeting, EHLO, STARTTLS and AUTH: what a connection cache keeps between
 /// deliveries (<c>qremote --daemon</c>). Owns the socket, MailKit's client and the reply recorder.
 /// </summary>
-public sealed class SmtpSession(Socket socket, QRemoteSmtpClient client, ReplyRecorder recorder, TimeProvider time) : IDisposable
+internal sealed class SmtpSession(Socket socket, QRemoteSmtpClient client, ReplyRecorder recorder, TimeProvider time) : IDisposable
 {
     public Socket Socket { get; } = socket;
 

@@ -2,7 +2,7 @@ namespace QRemote.Smtp;
 
 /// <summary>Where in the SMTP dialogue a transaction stands; decides which report a failure gets. The transaction
 /// owns it (<see cref="SendProgress.Stage"/>) and moves it on as each command goes out.</summary>
-public enum SmtpStage
+internal enum SmtpStage
 {
     /// <summary>Connected, waiting for the greeting: a refusal now is "greeting failed".</summary>
     Greeting,

@@ -5,7 +5,7 @@ namespace QRemote.Tls;
 /// <summary>The chain policy of every certificate chain QRemote builds (STARTTLS, the MTA-STS fetch, DANE-TA): the
 /// given roots and nothing else (never the system store), no downloading of intermediates (no HTTP side trips from
 /// an MTA), no revocation checks (they would go online too).</summary>
-public static class CustomRootPolicy
+internal static class CustomRootPolicy
 {
     public static X509ChainPolicy Create(X509Certificate2Collection? roots)
     {

@@ -12,16 +12,12 @@ namespace QRemote.Tls;
 /// </list>
 /// Pure: takes what the handshake presented, returns null for a match or why not.
 /// </summary>
-public static class DaneCheck
+internal static class DaneCheck
 {
     /// <param name="names">The names a DANE-TA certificate may carry: the MX name and, for a secure alias, its target
     /// (RFC 7672 3.2.2).</param>
     public static string? Verify(IReadOnlyList<TlsaAssociation> records, X509Certificate2 leaf, IReadOnlyList<X509Certificate2> presented, IReadOnlyList<string> names, DateTime now)
     {
-        ArgumentNullException.ThrowIfNull(names);
-        ArgumentNullException.ThrowIfNull(records);
-        ArgumentNullException.ThrowIfNull(leaf);
-        ArgumentNullException.ThrowIfNull(presented);
         var usable = records.Where(r => r.Usable).ToList();
         if (usable.Count == 0)
         {

@@ -1,7 +1,7 @@
 namespace QRemote.Tls;
 
 /// <summary>An MTA-STS policy's <c>mode</c> (RFC 8461 section 5).</summary>
-public enum MtaStsMode
+internal enum MtaStsMode
 {
     /// <summary>The domain withdrew its policy: the caller treats it as no policy at all.</summary>
     None,

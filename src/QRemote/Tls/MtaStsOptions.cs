@@ -10,7 +10,7 @@ namespace QRemote.Tls;
 /// <param name="HttpsPort">The policy host's port: 443 by RFC 8461; another only for tests.</param>
 /// <param name="FetchTimeout">The bound on one fetch, from the policy host's DNS lookup to the last byte of the
 /// body. Default <see cref="DefaultFetchTimeout"/>, the RFC's suggestion.</param>
-public sealed record MtaStsOptions(string? CacheDirectory, X509Certificate2Collection TrustedRoots, int HttpsPort = 443, TimeSpan? FetchTimeout = null)
+internal sealed record MtaStsOptions(string? CacheDirectory, X509Certificate2Collection TrustedRoots, int HttpsPort = 443, TimeSpan? FetchTimeout = null)
 {
     /// <summary>RFC 8461 3.3 suggests one minute.</summary>
     public static readonly TimeSpan DefaultFetchTimeout = TimeSpan.FromSeconds(60);

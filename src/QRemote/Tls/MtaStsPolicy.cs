@@ -11,7 +11,7 @@ namespace QRemote.Tls;
 /// <param name="MaxAge">How long the policy may be used from <paramref name="Fetched"/> (at most <see cref="MaxMaxAgeSeconds"/>).</param>
 /// <param name="Id">The <c>id=</c> of the <c>_mta-sts</c> TXT record the policy was fetched under.</param>
 /// <param name="Fetched">When the policy was fetched.</param>
-public sealed record MtaStsPolicy(MtaStsMode Mode, IReadOnlyList<string> MxPatterns, TimeSpan MaxAge, string Id, DateTimeOffset Fetched)
+internal sealed record MtaStsPolicy(MtaStsMode Mode, IReadOnlyList<string> MxPatterns, TimeSpan MaxAge, string Id, DateTimeOffset Fetched)
 {
     /// <summary>The RFC's ceiling for <c>max_age</c>: 31557600 seconds, one year of 365.25 days.</summary>
     public const long MaxMaxAgeSeconds = 31_557_600;
@@ -33,8 +33,6 @@ public sealed record MtaStsPolicy(MtaStsMode Mode, IReadOnlyList<string> MxPatte
     /// <returns>The policy, or null with <paramref name="error"/> saying (in one line) why not.</returns>
     public static MtaStsPolicy? Parse(string text, string id, DateTimeOffset fetched, out string? error)
     {
-        ArgumentNullException.ThrowIfNull(text);
-        ArgumentNullException.ThrowIfNull(id);
         if (ReadFields(text, out error) is not var (version, mode, maxAge, mx))
         {
             return null;
@@ -161,7 +159,6 @@ public sealed record MtaStsPolicy(MtaStsMode Mode, IReadOnlyList<string> MxPatte
     /// </summary>
     public bool MatchesMx(string host)
     {
-        ArgumentNullException.ThrowIfNull(host);
         var name = (host.EndsWith('.') ? host[..^1] : host).ToLowerInvariant();
         if (name.Length == 0)
         {

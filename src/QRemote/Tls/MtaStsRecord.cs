@@ -4,7 +4,7 @@ namespace QRemote.Tls;
 /// The <c>_mta-sts.DOMAIN</c> TXT record (RFC 8461 section 3.1): <c>v=STSv1; id=...;</c>, which says a domain
 /// has a policy and names its version. Only the id is kept: extensions are ignored, as the RFC asks.
 /// </summary>
-public static class MtaStsRecord
+internal static class MtaStsRecord
 {
     /// <summary>The longest id the grammar allows (1*32 ALPHA / DIGIT).</summary>
     public const int MaxIdLength = 32;
@@ -16,7 +16,6 @@ public static class MtaStsRecord
     /// </summary>
     public static bool IsStsRecord(string text)
     {
-        ArgumentNullException.ThrowIfNull(text);
         if (!text.StartsWith("v=STSv1", StringComparison.Ordinal))
         {
             return false;
@@ -34,7 +33,6 @@ public static class MtaStsRecord
     /// <returns>The id, or null with <paramref name="error"/> saying why the record is not valid.</returns>
     public static string? ParseId(string text, out string? error)
     {
-        ArgumentNullException.ThrowIfNull(text);
         if (!IsStsRecord(text))
         {
             error = "does not start with v=STSv1;";

@@ -16,7 +16,7 @@ namespace QRemote.Tls;
 /// Never throws for DNS, network, file or parse problems: they end as "no policy" (or the cached one) with a
 /// <see cref="MtaStsResult.Detail"/> saying why. Only the caller's own cancellation throws.
 /// </summary>
-public sealed class MtaStsResolver(IDnsLookup dns, MtaStsOptions options, TimeProvider time)
+internal sealed class MtaStsResolver(IDnsLookup dns, MtaStsOptions options, TimeProvider time)
 {
     private readonly IDnsLookup _dns = dns ?? throw new ArgumentNullException(nameof(dns));
     private readonly MtaStsOptions _options = options ?? throw new ArgumentNullException(nameof(options));
@@ -27,7 +27,6 @@ public sealed class MtaStsResolver(IDnsLookup dns, MtaStsOptions options, TimePr
     /// relay's name: RFC 8461 3.3 makes a smart host the policy domain).</summary>
     public async Task<MtaStsResult> GetPolicyAsync(string domain, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(domain);
         if (!TryPolicyDomain(domain, out var name))
         {
             return Result(null, $"{domain} is not a domain name: no policy");

@@ -11,7 +11,7 @@ namespace QRemote.Tls;
 /// which are <see cref="TlsCipherSuite"/>'s values. Operators' existing strings mean exactly what they meant;
 /// the list governs TLS 1.2 (as it did), and TLS 1.3 keeps OpenSSL's default suites, which the expansion includes.
 /// </summary>
-public static partial class OpenSslCiphers
+internal static partial class OpenSslCiphers
 {
     private const string Ssl = "libssl.so.3";
     private const string Crypto = "libcrypto.so.3";
@@ -20,7 +20,6 @@ public static partial class OpenSslCiphers
     /// OpenSSL refuses the expression (it selects nothing) or cannot be loaded.</summary>
     public static IReadOnlyList<TlsCipherSuite>? Expand(string expression, out string? error)
     {
-        ArgumentNullException.ThrowIfNull(expression);
         error = null;
         try
         {

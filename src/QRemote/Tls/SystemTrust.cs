@@ -19,7 +19,7 @@ namespace QRemote.Tls;
 /// <c>Environment.SetEnvironmentVariable</c> does not reach <c>getenv</c>), first thing in Main,
 /// before any thread could read them. The original values are kept to find the bundle.</para>
 /// </summary>
-public static class SystemTrust
+internal static class SystemTrust
 {
     /// <summary>Debian's (and OpenSSL's usual) bundle of every trusted root.</summary>
     public const string DefaultBundle = "/etc/ssl/certs/ca-certificates.crt";

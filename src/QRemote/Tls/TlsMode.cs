@@ -1,7 +1,7 @@
 namespace QRemote.Tls;
 
 /// <summary>How STARTTLS is used for one exchanger.</summary>
-public enum TlsMode
+internal enum TlsMode
 {
     /// <summary>STARTTLS when offered, certificate not verified (RFC 7435); a failed handshake retries in plain text.</summary>
     Opportunistic,

@@ -8,7 +8,7 @@ namespace QRemote.Tls;
 /// relay, or the literal), lower case, without a final dot. Anything else is opportunistic, unless
 /// DANE or MTA-STS says more (<see cref="Delivery.TlsPolicyResolver"/>).
 /// </summary>
-public sealed record TlsPolicy(TlsMode Mode, string? CaFile, string Why)
+internal sealed record TlsPolicy(TlsMode Mode, string? CaFile, string Why)
 {
     /// <summary>DANE: the exchanger's TLSA records (all of them; <see cref="TlsaAssociation.Usable"/> picks).</summary>
     public IReadOnlyList<TlsaAssociation> Tlsa { get; init; } = [];
@@ -28,7 +28,6 @@ public sealed record TlsPolicy(TlsMode Mode, string? CaFile, string Why)
 
     public static TlsPolicy For(string? controlDirectory, string exchanger)
     {
-        ArgumentNullException.ThrowIfNull(exchanger);
         var name = exchanger.TrimEnd('.').ToLowerInvariant();
         if (controlDirectory is null || name.Length == 0 || name.Contains('/', StringComparison.Ordinal) || name.StartsWith('.'))
         {

@@ -7,7 +7,7 @@ namespace QRemote.Tls;
 /// <param name="Usage">0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE.</param>
 /// <param name="Selector">0 the full certificate, 1 its SubjectPublicKeyInfo.</param>
 /// <param name="MatchingType">0 exact, 1 SHA-256, 2 SHA-512.</param>
-public sealed record TlsaAssociation(byte Usage, byte Selector, byte MatchingType, byte[] Data)
+internal sealed record TlsaAssociation(byte Usage, byte Selector, byte MatchingType, byte[] Data)
 {
     public const byte DaneTa = 2;
     public const byte DaneEe = 3;
@@ -21,7 +21,6 @@ public sealed record TlsaAssociation(byte Usage, byte Selector, byte MatchingTyp
     /// <summary>Whether <paramref name="certificate"/> is the one this record names (by selector and matching type).</summary>
     public bool Matches(X509Certificate2 certificate)
     {
-        ArgumentNullException.ThrowIfNull(certificate);
         var selected = Selector == 0 ? certificate.RawData : certificate.PublicKey.ExportSubjectPublicKeyInfo();
         var digest = MatchingType switch
         {

@@ -77,8 +77,6 @@ internal sealed class PostfixServer : IDisposable
 
     public static PostfixServer StartOn(IPAddress address, int port, params (string Name, string Value)[] parameters)
     {
-        ArgumentNullException.ThrowIfNull(address);
-        ArgumentNullException.ThrowIfNull(parameters);
         foreach (var tool in new[] { Postconf, Path.Combine(DaemonDirectory, "master"), Path.Combine(DaemonDirectory, "smtpd") })
         {
             if (!File.Exists(tool))

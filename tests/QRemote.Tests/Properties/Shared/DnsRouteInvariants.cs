@@ -24,7 +24,7 @@ namespace QRemote.Tests.Properties;
 /// <item>the report's bytes pass <see cref="ReportInvariants"/>.</item>
 /// </list>
 /// </summary>
-public static class DnsRouteInvariants
+internal static class DnsRouteInvariants
 {
     public static readonly TimeSpan Bound = TimeSpan.FromSeconds(5);
 
@@ -37,7 +37,6 @@ public static class DnsRouteInvariants
 
     public static Outcome Check(DnsScenario scenario)
     {
-        ArgumentNullException.ThrowIfNull(scenario);
         var dns = new ScriptedDns(scenario);
         var run = Task.Run(() => RunAsync(dns, scenario.ShuffleSeed));
         if (Task.WaitAny([run], Bound * 2) < 0)
@@ -63,14 +62,12 @@ public static class DnsRouteInvariants
     /// <summary>The answers as given, in order: <see cref="Replay"/> of these bytes repeats the run.</summary>
     public static string Describe(IReadOnlyList<ScriptedDns.Asked> queries)
     {
-        ArgumentNullException.ThrowIfNull(queries);
         return $"{queries.Count} queries:\n  " + string.Join("\n  ", queries.Take(40)) + (queries.Count > 40 ? "\n  ..." : "");
     }
 
     /// <summary>A scenario that answers the queries, in order, with exactly these bytes.</summary>
     public static DnsScenario Replay(bool checkQuestion, int shuffleSeed, params string[] hexAnswers)
     {
-        ArgumentNullException.ThrowIfNull(hexAnswers);
         return new DnsScenario([.. hexAnswers.Select(h => AnswerSpec.Raw(Hex.Parse(h)))], checkQuestion, shuffleSeed);
     }
 

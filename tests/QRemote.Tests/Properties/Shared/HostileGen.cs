@@ -5,7 +5,7 @@ using QRemote.Qmail;
 namespace QRemote.Tests.Properties;
 
 /// <summary>The generators behind the properties and the fuzz runner (bench/Fuzz links this file).</summary>
-public static class HostileGen
+internal static class HostileGen
 {
     private static Gen<byte[]> Ascii(params string[] options) => Gen.OneOf(options).Select(s => Encoding.Latin1.GetBytes(s));
 

@@ -4,7 +4,7 @@ using QRemote.Qmail;
 namespace QRemote.Tests.Properties;
 
 /// <summary>A report built from arbitrary texts: recipients' letters and texts, then the message's.</summary>
-public sealed record ReportInput(RecipientLetter[] Letters, string[] Texts, MessageLetter Letter, string Text, string Host)
+internal sealed record ReportInput(RecipientLetter[] Letters, string[] Texts, MessageLetter Letter, string Text, string Host)
 {
     public DeliveryReport ToReport() =>
         new([.. Letters.Select((l, i) => new RecipientReport(l, Texts[i]))], Letter, Text);
@@ -15,7 +15,6 @@ public sealed record ReportInput(RecipientLetter[] Letters, string[] Texts, Mess
     /// <summary>Every UTF-16 unit visible: lone surrogates and controls as \uXXXX.</summary>
     public static string Quote(string s)
     {
-        ArgumentNullException.ThrowIfNull(s);
         var b = new StringBuilder("\"");
         foreach (var c in s)
         {
@@ -40,13 +39,12 @@ public sealed record ReportInput(RecipientLetter[] Letters, string[] Texts, Mess
 /// surrogate), and a text that was clean already comes through unchanged. Also: the terminal form, the
 /// "Remote host said" cut at 5000 bytes, netqmail's outsafe, and decoding server bytes.
 /// </summary>
-public static class ReportInvariants
+internal static class ReportInvariants
 {
     private static readonly UTF8Encoding Strict = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     public static void Check(ReportInput input)
     {
-        ArgumentNullException.ThrowIfNull(input);
         var report = input.ToReport();
         CheckBytes(report, ReportWriter.Format(report));
 
@@ -95,8 +93,6 @@ public static class ReportInvariants
 
     public static void CheckBytes(DeliveryReport report, byte[] bytes)
     {
-        ArgumentNullException.ThrowIfNull(report);
-        ArgumentNullException.ThrowIfNull(bytes);
         var nuls = bytes.Count(b => b == 0);
         if (nuls != report.Recipients.Count + 1 || bytes.Length == 0 || bytes[^1] != 0)
         {
@@ -152,7 +148,6 @@ public static class ReportInvariants
     /// <summary>Valid UTF-16 (no lone surrogate), and no control character but newline, no U+FFFD.</summary>
     public static void CheckClean(string text, string what)
     {
-        ArgumentNullException.ThrowIfNull(text);
         if (!IsClean(text))
         {
             throw new InvariantException($"{what} is not clean: {ReportInput.Quote(text)}");
@@ -161,7 +156,6 @@ public static class ReportInvariants
 
     public static bool IsClean(string text)
     {
-        ArgumentNullException.ThrowIfNull(text);
         for (var i = 0; i < text.Length; i++)
         {
             var c = text[i];

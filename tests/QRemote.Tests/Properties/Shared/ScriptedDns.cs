@@ -6,7 +6,7 @@ namespace QRemote.Tests.Properties;
 
 /// <summary>What the fake server sends for one query: raw bytes as given, or a template rendered for the
 /// question asked and then mutated.</summary>
-public sealed record AnswerSpec(byte[]? RawBytes, DnsTemplate Template, int Seed, Mutation[] Mutations)
+internal sealed record AnswerSpec(byte[]? RawBytes, DnsTemplate Template, int Seed, Mutation[] Mutations)
 {
     public static AnswerSpec Raw(byte[] bytes) => new(bytes, default, 0, []);
 
@@ -22,7 +22,7 @@ public sealed record AnswerSpec(byte[]? RawBytes, DnsTemplate Template, int Seed
 /// checks the answer's question the way <see cref="DnsLookup"/> does.</summary>
 /// <param name="Answers">The answers to the queries in turn; with <paramref name="AddressAnswers"/>, to the MX queries only.</param>
 /// <param name="AddressAnswers">If given, the answers to the A and AAAA queries in turn.</param>
-public sealed record DnsScenario(AnswerSpec[] Answers, bool CheckQuestion, int ShuffleSeed, AnswerSpec[]? AddressAnswers = null)
+internal sealed record DnsScenario(AnswerSpec[] Answers, bool CheckQuestion, int ShuffleSeed, AnswerSpec[]? AddressAnswers = null)
 {
     public override string ToString() =>
         $"check question {CheckQuestion}, shuffle seed {ShuffleSeed}, {(AddressAnswers is null ? "answers" : "MX answers")}:\n  " + string.Join("\n  ", Answers.Select(a => a.ToString()))
@@ -35,7 +35,7 @@ public sealed record DnsScenario(AnswerSpec[] Answers, bool CheckQuestion, int S
 /// query (ARSoft gives null, or throws; both become a temporary failure), NOERROR is <see cref="DnsStatus.Ok"/>,
 /// NXDOMAIN is <see cref="DnsStatus.NoSuchName"/>, any other code a temporary failure.
 /// </summary>
-public sealed class ScriptedDns(DnsScenario scenario) : IDnsLookup
+internal sealed class ScriptedDns(DnsScenario scenario) : IDnsLookup
 {
     /// <summary>A bound far above what any answer can make the resolver ask (MaxChain per name, three lookups
     /// per exchanger): going past it means the resolver does not stop.</summary>
@@ -58,7 +58,6 @@ public sealed class ScriptedDns(DnsScenario scenario) : IDnsLookup
 
     public Task<DnsAnswer> QueryAsync(DomainName name, RecordType type, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(name);
         cancellationToken.ThrowIfCancellationRequested();
         int index;
         AnswerSpec spec;
@@ -93,7 +92,6 @@ public sealed class ScriptedDns(DnsScenario scenario) : IDnsLookup
 
     public static DnsAnswer Answer(byte[] bytes, DomainName name, RecordType type, bool checkQuestion)
     {
-        ArgumentNullException.ThrowIfNull(bytes);
         DnsMessage message;
         try
         {
@@ -126,7 +124,7 @@ public sealed class ScriptedDns(DnsScenario scenario) : IDnsLookup
 }
 
 /// <summary>A broken invariant (as opposed to a crash of the code under test, which is any other exception).</summary>
-public sealed class InvariantException : Exception
+internal sealed class InvariantException : Exception
 {
     public InvariantException()
     {
@@ -143,13 +141,12 @@ public sealed class InvariantException : Exception
     }
 }
 
-public static class Hex
+internal static class Hex
 {
     public static string Of(ReadOnlySpan<byte> bytes) => Convert.ToHexString(bytes).ToLowerInvariant();
 
     public static byte[] Parse(string hex)
     {
-        ArgumentNullException.ThrowIfNull(hex);
         return Convert.FromHexString(string.Concat(hex.Where(char.IsAsciiHexDigit)));
     }
 }

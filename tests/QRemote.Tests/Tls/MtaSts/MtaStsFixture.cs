@@ -71,7 +71,7 @@ public sealed class MtaStsFixture
         Bind.Start(new Dictionary<string, string?> { ["flip.test"] = zone }, new HashSet<string>());
 
     /// <summary>A fresh resolver (so nothing is remembered from other queries) asking <paramref name="resolvConf"/>'s server.</summary>
-    public static IDnsLookup Lookup(string? resolvConf = null) => new DnsLookup(ResolverConfig.Load(resolvConf ?? ResolvConf));
+    internal static IDnsLookup Lookup(string? resolvConf = null) => new DnsLookup(ResolverConfig.Load(resolvConf ?? ResolvConf));
 
     /// <summary>The PEM certificate of a CA ("ca", "otherca") or of a policy host ("policy", "foreign", "wrongname", "wildcard").</summary>
     public static string Certificate(string name) => Cas.TryGetValue(name, out var ca) ? ca.CertificateFile : HostCertificates[name].CertificateFile;
