@@ -115,7 +115,7 @@ internal sealed record CommandLine
 
             var eq = arg.IndexOf('=', StringComparison.Ordinal);
             var name = eq < 0 ? arg : arg[..eq];
-            string? value = eq < 0 ? null : arg[(eq + 1)..];
+            var value = eq < 0 ? null : arg[(eq + 1)..];
             string Value()
             {
                 if (value is not null)
@@ -132,25 +132,21 @@ internal sealed record CommandLine
                 return "";
             }
 
-            switch (name)
+            result = name switch
             {
-                case "--help": result = result with { Help = true }; break;
-                case "--version": result = result with { Version = true }; break;
-                case "--verbose" when !daemon: result = result with { Verbose = true }; break;
-                case "--show-config" when !daemon: result = result with { ShowConfig = true }; break;
-                case "--plan" when !daemon: result = result with { Plan = true }; break;
-                case "--socket" when daemon: result = result with { Socket = Value() }; break;
-                case "--daemon" when !daemon: result = result with { Error = "the daemon is its own program now: run qremote-daemon (docs/daemon.md)" }; break;
-                case "--qmail-home": result = result with { QmailHome = Value() }; break;
-                case "--resolv-conf": result = result with { ResolvConf = Value() }; break;
-                case "--smtp-port":
-                    result = TryPort(Value(), out var port) ? result with { SmtpPort = port } : result with { Error = "--smtp-port needs a port number" };
-                    break;
-                case "--https-port":
-                    result = TryPort(Value(), out var https) ? result with { HttpsPort = https } : result with { Error = "--https-port needs a port number" };
-                    break;
-                default: result = result with { Error = $"unknown option {name}" }; break;
-            }
+                "--help" => result with { Help = true },
+                "--version" => result with { Version = true },
+                "--verbose" when !daemon => result with { Verbose = true },
+                "--show-config" when !daemon => result with { ShowConfig = true },
+                "--plan" when !daemon => result with { Plan = true },
+                "--socket" when daemon => result with { Socket = Value() },
+                "--daemon" when !daemon => result with { Error = "the daemon is its own program now: run qremote-daemon (docs/daemon.md)" },
+                "--qmail-home" => result with { QmailHome = Value() },
+                "--resolv-conf" => result with { ResolvConf = Value() },
+                "--smtp-port" => TryPort(Value(), out var port) ? result with { SmtpPort = port } : result with { Error = "--smtp-port needs a port number" },
+                "--https-port" => TryPort(Value(), out var https) ? result with { HttpsPort = https } : result with { Error = "--https-port needs a port number" },
+                _ => result with { Error = $"unknown option {name}" },
+            };
         }
 
         return result with { Positional = args.Skip(i).ToArray() };

@@ -1,5 +1,4 @@
 using System.Globalization;
-using QRemote.Daemon;
 using QRemote.Dns;
 using QRemote.Logging;
 using QRemote.Message;

@@ -16,12 +16,12 @@ namespace QRemote.Dns;
 /// </summary>
 internal static class ArSoftRandom
 {
-    private static int installed;
+    private static int Installed;
 
     /// <summary>Puts the kernel's generator in ARSoft's place, once per process.</summary>
     public static void Install()
     {
-        if (Interlocked.Exchange(ref installed, 1) == 0)
+        if (Interlocked.Exchange(ref Installed, 1) == 0)
         {
             // The static's initializer only constructs BouncyCastle's wrapper; OpenSSL starts at its first draw.
             IdSource(null) = new SecureRandom(new KernelRandomGenerator());

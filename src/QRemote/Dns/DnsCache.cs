@@ -48,7 +48,7 @@ internal sealed class DnsCache
     public static readonly TimeSpan LongestNegative = TimeSpan.FromHours(1);
 
     private readonly TimeProvider _time;
-    private readonly object _lock = new();
+    private readonly Lock _lock = new();
     private readonly Dictionary<Key, LinkedListNode<Entry>> _index = [];
 
     /// <summary>Most recently used first.</summary>
@@ -193,7 +193,7 @@ internal sealed class DnsCache
     /// </summary>
     public static long EstimateBytes(DnsAnswer answer)
     {
-        long bytes = EntryOverhead + (2L * answer.Detail.Length);
+        var bytes = EntryOverhead + (2L * answer.Detail.Length);
         if (answer.Message is { } message)
         {
             foreach (var record in message.AnswerRecords.Concat(message.AuthorityRecords).Concat(message.AdditionalRecords))

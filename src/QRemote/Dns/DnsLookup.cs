@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Net;
 using ARSoft.Tools.Net;
 using ARSoft.Tools.Net.Dns;
 

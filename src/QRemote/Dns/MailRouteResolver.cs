@@ -84,13 +84,13 @@ internal sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAdd
         }
 
         // An implicit MX whose name does not exist at all is NXDOMAIN, as netqmail reports it.
-        Func<DeliveryReport> noAddress = () => implicitMx && statuses.Count > 0 && statuses.All(s => s == DnsStatus.NoSuchName) ? Reports.NoSuchHost(host) : Reports.NoAddress();
+        DeliveryReport NoAddress() => implicitMx && statuses.Count > 0 && statuses.All(s => s == DnsStatus.NoSuchName) ? Reports.NoSuchHost(host) : Reports.NoAddress();
         var list = new DestinationList(
             ordered,
             Lookup,
             (name, preference, address, secure) => new Destination(address, port, name, preference, mx.Authentic, secure),
             localAddresses,
-            noAddress,
+            NoAddress,
             Note);
         return new Resolution.Found(list, implicitMx ? RouteKind.ImplicitMx : RouteKind.Mx);
     }

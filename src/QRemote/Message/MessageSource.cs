@@ -190,7 +190,7 @@ internal sealed class MessageSource : IAsyncDisposable
             long length = 0, wire = 0;
             var eightBit = false;
             var tlsRequiredNo = false;
-            byte last = (byte)'\n';
+            var last = (byte)'\n';
             int read;
             while ((read = await stream.ReadAsync(buffer.AsMemory(0, BufferSize), cancellationToken).ConfigureAwait(false)) > 0)
             {

@@ -10,7 +10,7 @@ internal sealed class ReplyClock : IDisposable
 {
     private readonly ITimer? _timer;
     private readonly TimeSpan _deadline;
-    private readonly object _gate = new();
+    private readonly Lock _gate = new();
     private int _outstanding = 1; // the greeting
     private bool _writing;
 

@@ -37,7 +37,7 @@ internal sealed class ReplyRecorder : IProtocolLogger
     private readonly Queue<bool> _wellFormed = new();
     private readonly ReplyClock _clock;
     private readonly Action? _giveUp;
-    private readonly object _gate = new();
+    private readonly Lock _gate = new();
     private long _replyBytes;
     private int? _replyCode;
     private bool _replyWellFormed = true;
