@@ -23,8 +23,16 @@ internal static class ArSoftRandom
     {
         if (Interlocked.Exchange(ref Installed, 1) == 0)
         {
-            // The static's initializer only constructs BouncyCastle's wrapper; OpenSSL starts at its first draw.
-            IdSource(null) = new SecureRandom(new KernelRandomGenerator());
+            try
+            {
+                // The static's initializer only constructs BouncyCastle's wrapper; OpenSSL starts at its first draw.
+                IdSource(null) = new SecureRandom(new KernelRandomGenerator());
+            }
+            catch (MissingFieldException)
+            {
+                // Another ARSoft release without this private field: its own generator stays. A start-up saving
+                // must never change a delivery's outcome.
+            }
         }
     }
 
