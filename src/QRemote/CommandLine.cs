@@ -35,6 +35,12 @@ internal sealed record CommandLine
     /// <summary>Resolve only: print the route, the addresses in order and why; connect nowhere.</summary>
     public bool Plan { get; init; }
 
+    /// <summary><c>--selftest [NAME]</c>: whether this binary can deliver as qmail runs it (Qmail/SelfTest.cs).</summary>
+    public bool SelfTest { get; init; }
+
+    /// <summary><c>--selftest-child</c>: the checks as the user the root <c>--selftest</c> started (never given by hand).</summary>
+    public bool SelfTestChild { get; init; }
+
     /// <summary><c>--socket PATH</c> (the daemon's only): its Unix socket (default: control/qremote-daemon's line,
     /// else <see cref="DefaultSocket"/>).</summary>
     public string? Socket { get; init; }
@@ -139,6 +145,8 @@ internal sealed record CommandLine
                 "--verbose" when !daemon => result with { Verbose = true },
                 "--show-config" when !daemon => result with { ShowConfig = true },
                 "--plan" when !daemon => result with { Plan = true },
+                "--selftest" when !daemon => result with { SelfTest = true },
+                "--selftest-child" when !daemon => result with { SelfTest = true, SelfTestChild = true },
                 "--socket" when daemon => result with { Socket = Value() },
                 "--daemon" when !daemon => result with { Error = "the daemon is its own program now: run qremote-daemon (docs/daemon.md)" },
                 "--qmail-home" => result with { QmailHome = Value() },
@@ -181,6 +189,8 @@ internal sealed record CommandLine
           --verbose            the SMTP transcript on stderr (never under qmail)
           --show-config        the control files read, their values and sources; no delivery
           --plan HOST [RECIP]  resolve only: the route, the addresses in order, DNSSEC; no connection
+          --selftest [NAME]    can this binary deliver as qmail runs it (as qmailr when run as root):
+                               control files, a DNS lookup of NAME (default helohost), TLS; exit 0 if so
           --qmail-home DIR     qmail's home (default: HOME when run in HOME/queue/mess, as
                                qmail-rspawn runs it, else /var/qmail; env QREMOTE_QMAIL_HOME)
           --resolv-conf FILE   nameservers (default /etc/resolv.conf; env QREMOTE_RESOLV_CONF)
