@@ -212,7 +212,10 @@ internal static class SelfTest
             SelfTestCheck check;
             try
             {
-                using var certificate = !File.ReadAllText(path).Contains("PRIVATE KEY-----", StringComparison.Ordinal) ? null : X509Certificate2.CreateFromPemFile(path);
+                // A certificate alone is named as such; anything else is left to the loader to refuse.
+                var text = File.ReadAllText(path);
+                using var certificate = text.Contains("CERTIFICATE-----", StringComparison.Ordinal) && !text.Contains("PRIVATE KEY-----", StringComparison.Ordinal)
+                    ? null : X509Certificate2.CreateFromPemFile(path);
                 check = certificate is null || !certificate.HasPrivateKey
                     ? SelfTestCheck.Fail("clientcert.pem", "no private key in it: qmail's TLS patch keeps the key and the certificate in this one file")
                     : SelfTestCheck.Pass("clientcert.pem", $"{certificate.Subject}, with its key, valid until {certificate.NotAfter.ToUniversalTime():yyyy-MM-dd HH:mm}Z{(certificate.NotAfter < DateTime.Now ? " (expired)" : "")}");

@@ -148,7 +148,7 @@ public sealed class SelfTestTests : IDisposable
         Assert.That(Lines(run), Has.Some.Match(@"^FAIL resolver: .*private\.conf cannot be read"));
     }
 
-    [TestCase("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n", "FAIL clientcert.pem: does not load (")]
+    [TestCase("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n", "FAIL clientcert.pem: does not load (")]
     [TestCase("junk\n", "FAIL clientcert.pem: does not load (")]
     [TestCase(null, "FAIL clientcert.pem: no private key in it")]
     public void A_broken_clientcert_pem_fails(string? contents, string line)
