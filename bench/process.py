@@ -22,6 +22,8 @@ here = os.path.dirname(os.path.abspath(__file__))
 ap = argparse.ArgumentParser()
 ap.add_argument("qremote"); ap.add_argument("floor")
 ap.add_argument("--handover", default="", help="qremote-handover, published beside qremote")
+ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                help="one more variable for every process measured, the floor's too (e.g. a DOTNET_GC setting to try)")
 ap.add_argument("--runs", type=int, default=31)
 ap.add_argument("--rate-n", type=int, default=200)
 ap.add_argument("--only", default="")
@@ -128,6 +130,7 @@ open(msg, "wb").write(b"From: a@bench.test\nTo: b@plain.bench.test\nSubject: ben
                       + b"x" * 60 + b"\n")  # 138 bytes, the size the issue measured with
 
 env = {"PATH": "/usr/bin:/bin", "QREMOTE_RESOLV_CONF": resolv, "QREMOTE_SMTP_PORT": str(smtp_port)}
+env.update(e.split("=", 1) for e in args.env)
 home = qmail_home("qmail")
 sock_dir = f"{work}/run"; os.makedirs(sock_dir); os.chmod(sock_dir, 0o700)
 daemon_home = qmail_home("qmail-daemon", f"{sock_dir}/qremote.sock")
