@@ -15,7 +15,7 @@ public sealed class HandOverBinaryTests
 {
     private static readonly IPAddress Address = IPAddress.Parse("127.0.0.13");
     private const string Body = "From: s@qremote.test\nSubject: via qremote-handover\n\n.dotted\nbody\n";
-    private const string Accepted = "r\\0K127.0.0.13 accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0";
+    private const string Accepted = "r\\0K127.0.0.13 accepted message.\nRemote host said: 250 2.0.0 Ok\nTLS: none offered\n\\0";
     private TempQmailHome _home = null!;
     private string _message = "";
     private string _dir = "";
