@@ -19,8 +19,8 @@ namespace QRemote.Tests.Tls;
 [NonParallelizable]
 public sealed class RequireTlsTests : IDisposable
 {
-    private static readonly IPAddress First = IPAddress.Parse("127.0.0.71");
-    private static readonly IPAddress Second = IPAddress.Parse("127.0.0.72");
+    internal static readonly IPAddress First = IPAddress.Parse("127.0.0.71");
+    internal static readonly IPAddress Second = IPAddress.Parse("127.0.0.72");
     private static readonly IPAddress Dead = IPAddress.Parse("127.0.0.73");
     private static readonly IPAddress PolicyAddress = IPAddress.Parse("127.0.0.93");
     private const string Message = "Require-TLS-ESMTP: yes\nSubject: rt\n\nhello\n";
@@ -81,7 +81,7 @@ public sealed class RequireTlsTests : IDisposable
     }
 
     /// <summary>Re-imported with its key, so SslStream on Linux can use it as a server certificate.</summary>
-    private static X509Certificate2 ServerCertificate(Issued issued)
+    internal static X509Certificate2 ServerCertificate(Issued issued)
     {
         using var pem = X509Certificate2.CreateFromPemFile(issued.CertificateFile, issued.KeyFile);
         return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
@@ -91,9 +91,9 @@ public sealed class RequireTlsTests : IDisposable
     /// <param name="Certificate">What it presents after STARTTLS; null: it offers no STARTTLS.</param>
     /// <param name="RequireTls">It offers REQUIRETLS (inside TLS, where RFC 8689 servers offer it).</param>
     /// <param name="SmtpUtf8">It offers SMTPUTF8.</param>
-    private sealed record Exchanger(X509Certificate2? Certificate, bool RequireTls = true, bool SmtpUtf8 = false);
+    internal sealed record Exchanger(X509Certificate2? Certificate, bool RequireTls = true, bool SmtpUtf8 = false);
 
-    private static ScriptedSmtpServer Serve(IPAddress address, int port, Exchanger how) => new(address, port, async s =>
+    internal static ScriptedSmtpServer Serve(IPAddress address, int port, Exchanger how) => new(address, port, async s =>
     {
         await s.SendAsync("220 scripted ESMTP\r\n");
         var secure = false;
@@ -142,7 +142,7 @@ public sealed class RequireTlsTests : IDisposable
     });
 
     /// <summary>A port free on both scripted addresses (the delivery's SMTP port is one for every exchanger).</summary>
-    private static int BothFree()
+    internal static int BothFree()
     {
         for (var attempt = 0; attempt < 20; attempt++)
         {
@@ -177,13 +177,13 @@ public sealed class RequireTlsTests : IDisposable
     }
 
     /// <summary>What the client sent in the server's one session, once the session has ended (QUIT is not waited for).</summary>
-    private static string Wire(ScriptedSmtpServer server)
+    internal static string Wire(ScriptedSmtpServer server)
     {
         WaitFor.Condition(() => server.Sessions.Count == 1 && server.Sessions[0].Received.EndsWith("QUIT\r\n", StringComparison.Ordinal), "the session's QUIT");
         return server.Sessions.Single().Received;
     }
 
-    private const string Opening = "EHLO qremote.test\r\nSTARTTLS\r\nEHLO qremote.test\r\n";
+    internal const string Opening = "EHLO qremote.test\r\nSTARTTLS\r\nEHLO qremote.test\r\n";
 
     private const string Delivered = Opening + "MAIL FROM:<sender@rt.test> REQUIRETLS\r\nRCPT TO:<rcpt@sts.rt.test>\r\nDATA\r\n"
         + "Require-TLS-ESMTP: yes\r\nSubject: rt\r\n\r\nhello\r\n.\r\nQUIT\r\n";
