@@ -71,7 +71,7 @@ public sealed class RequireTlsDaneTests : IDisposable
         using var first = RequireTlsTests.Serve(RequireTlsTests.First, _port, new(_certificate));
         using var second = RequireTlsTests.Serve(RequireTlsTests.Second, _port, new(_certificate));
         var (report, transcript) = await DeliverAsync();
-        Assert.That(report, Is.EqualTo("r\\0K127.0.0.72 accepted message.\nRemote host said: 250 2.0.0 queued\n\\0"), transcript);
+        Assert.That(report, Is.EqualTo("r\\0K127.0.0.72 accepted message.\nRemote host said: 250 2.0.0 queued\nTLS: TLSv1.3, DANE verified\n\\0"), transcript);
         Assert.That(transcript, Does.Contain($"tls policy for mx2.rt.dane.test: Dane (DANE: _{_port}._tcp.mx2.rt.dane.test: 1 secure TLSA record)"));
         WaitFor.Condition(() => first.Sessions.Count == 1, "the first exchanger's session");
         Assert.That(first.Sessions.Single().Received, Is.EqualTo("EHLO qremote.test\r\nSTARTTLS\r\n"), "refused in the handshake: nothing inside TLS");

@@ -195,7 +195,7 @@ public sealed class RequireTlsTests : IDisposable
         using var first = Serve(First, port, new(_good, RequireTls: false));
         using var second = Serve(Second, port, new(_good));
         var (report, transcript) = await DeliverAsync("sts.rt.test", port);
-        Assert.That(report, Is.EqualTo("r\\0K127.0.0.72 accepted message.\nRemote host said: 250 2.0.0 queued\n\\0"), transcript);
+        Assert.That(report, Is.EqualTo("r\\0K127.0.0.72 accepted message.\nRemote host said: 250 2.0.0 queued\nTLS: TLSv1.3, MTA-STS verified\n\\0"), transcript);
         Assert.That(Wire(first), Is.EqualTo(Opening + "QUIT\r\n"), "verified TLS, no REQUIRETLS keyword: nothing of the message");
         Assert.That(Wire(second), Is.EqualTo(Delivered), "REQUIRETLS on MAIL, the header left as it came");
         Assert.That(transcript, Does.Contain("requiretls: Require-TLS-ESMTP: yes"));
@@ -208,7 +208,7 @@ public sealed class RequireTlsTests : IDisposable
         using var first = Serve(First, port, new(_wrongName));
         using var second = Serve(Second, port, new(_good));
         var (report, transcript) = await DeliverAsync("sts.rt.test", port);
-        Assert.That(report, Is.EqualTo("r\\0K127.0.0.72 accepted message.\nRemote host said: 250 2.0.0 queued\n\\0"), transcript);
+        Assert.That(report, Is.EqualTo("r\\0K127.0.0.72 accepted message.\nRemote host said: 250 2.0.0 queued\nTLS: TLSv1.3, MTA-STS verified\n\\0"), transcript);
         WaitFor.Condition(() => first.Sessions.Count == 1, "the first exchanger's session");
         Assert.That(first.Sessions.Single().Received, Is.EqualTo("EHLO qremote.test\r\nSTARTTLS\r\n"), "the handshake refused: nothing inside TLS");
         Assert.That(Wire(second), Is.EqualTo(Delivered));
@@ -261,7 +261,7 @@ public sealed class RequireTlsTests : IDisposable
         using var home = TempQmailHome.Create();
         home.WriteControl("tlshosts/mx2.plain.rt.test.pem", File.ReadAllText(_ca.CertificateFile));
         (report, transcript) = await DeliverAsync("plain.rt.test", port, home: home.Path);
-        Assert.That(report, Is.EqualTo("r\\0K127.0.0.72 accepted message.\nRemote host said: 250 2.0.0 queued\n\\0"), transcript);
+        Assert.That(report, Is.EqualTo("r\\0K127.0.0.72 accepted message.\nRemote host said: 250 2.0.0 queued\nTLS: TLSv1.3, certificate verified\n\\0"), transcript);
         Assert.That(first.Sessions, Is.Empty);
         Assert.That(Wire(second), Is.EqualTo(Delivered.Replace("rcpt@sts.rt.test", "rcpt@plain.rt.test", StringComparison.Ordinal)));
     }
@@ -275,7 +275,7 @@ public sealed class RequireTlsTests : IDisposable
         using var first = Serve(First, port, new(_wrongName));
         using var second = Serve(Second, port, new(_good));
         var (report, transcript) = await DeliverAsync("sts.rt.test", port, "TLS-Required: No\n" + Message);
-        Assert.That(report, Is.EqualTo("r\\0K127.0.0.72 accepted message.\nRemote host said: 250 2.0.0 queued\n\\0"), transcript);
+        Assert.That(report, Is.EqualTo("r\\0K127.0.0.72 accepted message.\nRemote host said: 250 2.0.0 queued\nTLS: TLSv1.3, MTA-STS verified\n\\0"), transcript);
         Assert.That(transcript, Does.Not.Contain("waived"));
         Assert.That(Wire(second), Does.Contain("MAIL FROM:<sender@rt.test> REQUIRETLS\r\n").And.Contain("\r\nTLS-Required: No\r\nRequire-TLS-ESMTP: yes\r\n"));
     }
@@ -287,7 +287,7 @@ public sealed class RequireTlsTests : IDisposable
         using var first = Serve(First, port, new(_good, RequireTls: false));
         using var second = Serve(Second, port, new(_good));
         var (report, transcript) = await DeliverAsync("sts.rt.test", port, requireTls: false);
-        Assert.That(report, Is.EqualTo("r\\0K127.0.0.71 accepted message.\nRemote host said: 250 2.0.0 queued\n\\0"), transcript);
+        Assert.That(report, Is.EqualTo("r\\0K127.0.0.71 accepted message.\nRemote host said: 250 2.0.0 queued\nTLS: TLSv1.3, MTA-STS verified\n\\0"), transcript);
         Assert.That(Wire(first), Is.EqualTo(Opening + "MAIL FROM:<sender@rt.test>\r\nRCPT TO:<rcpt@sts.rt.test>\r\nDATA\r\n"
             + "Require-TLS-ESMTP: yes\r\nSubject: rt\r\n\r\nhello\r\n.\r\nQUIT\r\n"));
         Assert.That(second.Sessions, Is.Empty);
@@ -302,7 +302,7 @@ public sealed class RequireTlsTests : IDisposable
         using var first = Serve(First, port, new(_good));
         using var second = Serve(Second, port, new(_good, SmtpUtf8: true));
         var (report, transcript) = await DeliverAsync("plain.rt.test", port, "Subject: utf8\n\nhello\n", requireTls: false, recipient: "jürgen");
-        Assert.That(report, Is.EqualTo("r\\0K127.0.0.72 accepted message.\nRemote host said: 250 2.0.0 queued\n\\0"), transcript);
+        Assert.That(report, Is.EqualTo("r\\0K127.0.0.72 accepted message.\nRemote host said: 250 2.0.0 queued\nTLS: TLSv1.3, not verified\n\\0"), transcript);
         Assert.That(Wire(first), Is.EqualTo(Opening + "QUIT\r\n"), "nothing of the envelope where it cannot be said");
         Assert.That(Wire(second), Is.EqualTo(Latin1(Opening + "MAIL FROM:<sender@rt.test> SMTPUTF8\r\nRCPT TO:<jürgen@plain.rt.test>\r\nDATA\r\n"
             + "Subject: utf8\r\n\r\nhello\r\n.\r\nQUIT\r\n")));
