@@ -197,6 +197,11 @@ internal static class Deliverer
                 : _unreached || lookupFailed ? Reports.NoConnection() : Reports.RefusedForDifferentReasons());
         }
 
+        /// <summary>The report of the outcome that ends the delivery; a refusal, which is a D only once every exchanger was
+        /// tried, is no answer when a signal stopped the delivery before the others: nothing was sent, so a deferral.</summary>
+        private static DeliveryReport Standing(TransactionOutcome outcome, CancellationToken cancellationToken) =>
+            cancellationToken.IsCancellationRequested && outcome.Refusal != ExchangerRefusal.None ? Reports.Stopped() : outcome.Report;
+
         /// <summary>An outcome that let the next address be tried: a refusal kept apart, anything else as the last deferral.</summary>
         private void Remember(TransactionOutcome outcome)
         {
@@ -298,7 +303,7 @@ internal static class Deliverer
                 Attempt(d, ((char)reused.Report.Letter).ToString() + " (reused connection)");
                 if (cancellationToken.IsCancellationRequested || !reused.TryNextAddress)
                 {
-                    return reused.Report;
+                    return Standing(reused, cancellationToken);
                 }
 
                 Remember(reused);
@@ -334,7 +339,7 @@ internal static class Deliverer
                 // final dot was sent); no other address is tried.
                 if (cancellationToken.IsCancellationRequested || (!outcome.TryNextAddress && !outcome.RetryWithoutTls))
                 {
-                    return outcome.Report;
+                    return Standing(outcome, cancellationToken);
                 }
 
                 Remember(outcome);
