@@ -81,9 +81,11 @@ public sealed class AuthSendersDeliveryTests : IDisposable
         return (report, transcript.ToString());
     }
 
-    /// <summary>The whole report of a message Postfix took: its queue id is Postfix's choice, the rest is exact.</summary>
-    private static void AssertAccepted(string report, string transcript) =>
-        Assert.That(report, Does.Match(@"^r\\0K127\.0\.0\.3 accepted message\.\nRemote host said: 250 2\.0\.0 Ok: 31 bytes queued as [0-9A-F]+\n\\0$"), transcript);
+    /// <summary>The whole report of a message Postfix took: its queue id is Postfix's choice, the rest is exact, the TLS
+    /// line too (verified through control/tlshosts unless <paramref name="tls"/> says otherwise).</summary>
+    private static void AssertAccepted(string report, string transcript, string tls = "TLS: TLSv1.3, certificate verified") =>
+        Assert.That(report, Does.Match(@"^r\\0K127\.0\.0\.3 accepted message\.\nRemote host said: 250 2\.0\.0 Ok: 31 bytes queued as [0-9A-F]+\n"
+            + Regex.Escape(tls) + @"\n\\0$"), transcript);
 
     private static int Connections(PostfixServer postfix) => Regex.Count(postfix.Log, @"(?<!dis)connect from \S+\[127\.0\.0\.77\]");
 
@@ -138,7 +140,7 @@ public sealed class AuthSendersDeliveryTests : IDisposable
         using var senderRelay = PostfixServer.Start(Sasl(_plain!));
         var config = Config("", $"@qremote.test:[127.0.0.3]:{senderRelay.EndPoint.Port}|{User}|{Password}");
         var (report, transcript) = await Deliver(config, "x@other.test", host: "[127.0.0.3]", port: direct.EndPoint.Port);
-        AssertAccepted(report, transcript);
+        AssertAccepted(report, transcript, "TLS: TLSv1.3, not verified");
         direct.WaitForLog("connect from unknown[127.0.0.77]");
         Assert.That(Connections(senderRelay), Is.Zero);
     }
