@@ -29,7 +29,13 @@ internal static class Deliverer
         }
 
         var time = options.Time;
-        var route = options.Config.Routes.Find(invocation.Host);
+        // control/authsenders first (the sender's relay wins over smtproutes), then smtproutes, else MX.
+        var route = options.Config.AuthSenders.RouteFor(invocation.Sender, invocation.Host, options.Config.Routes);
+        if (route is { Source: AuthSenders.FileName })
+        {
+            options.Transcript?.WriteLine($"route: {route} from control/{AuthSenders.FileName}{(route.User is null ? "" : ", with credentials")}");
+        }
+
         var dnsStarted = time.GetTimestamp();
         var dns = new DnsLookup(options.Resolver, options.DnsCache);
         var resolver = new MailRouteResolver(dns, options.LocalAddresses, options.Random) { Transcript = options.Transcript };

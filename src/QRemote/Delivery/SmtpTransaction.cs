@@ -16,7 +16,8 @@ namespace QRemote.Delivery;
 /// <see cref="OpeningFailures"/>), AUTH, the checks before MAIL (<see cref="Envelope"/>), the flight
 /// (<see cref="PipelinedSender"/>), the verdict (<see cref="TransactionVerdict"/>).
 /// </summary>
-/// <param name="credentials">smtproutes credentials (qmail's AUTH patch syntax) for this route, or null.</param>
+/// <param name="credentials">The relay route (smtproutes or authsenders) with its credentials, if any; null by MX. Its port 465
+/// means implicit TLS.</param>
 internal sealed class SmtpTransaction(Invocation invocation, MessageSource message, QmailConfig config, TextWriter? transcript, TimeProvider time, SmtpRoute? credentials = null)
 {
     /// <summary>How much later than <c>timeoutremote</c> MailKit's own timeout fires.</summary>
@@ -98,69 +99,40 @@ internal sealed class SmtpTransaction(Invocation invocation, MessageSource messa
         // MailKit takes greeting, EHLO/HELO and STARTTLS in one call: the stage follows the commands it writes.
         var progress = new SendProgress { Stage = SmtpStage.Greeting };
         session.Recorder.CommandSent = progress.Opened;
+        // A relay on port 465 speaks TLS from the first byte (RFC 8314): under any policy, notlshosts too (nothing
+        // plain listens there); verified when the policy says so, as STARTTLS would be.
+        var implicitTls = credentials is { ImplicitTls: true } && destination.Port == credentials.Port;
         try
         {
             await client.ConnectAsync(session.Socket, UriHost(destination), destination.Port,
-                policy.Required ? SecureSocketOptions.StartTls : policy.Mode != TlsMode.Off ? SecureSocketOptions.StartTlsWhenAvailable : SecureSocketOptions.None,
+                implicitTls ? SecureSocketOptions.SslOnConnect
+                : policy.Required ? SecureSocketOptions.StartTls : policy.Mode != TlsMode.Off ? SecureSocketOptions.StartTlsWhenAvailable : SecureSocketOptions.None,
                 cancellationToken).ConfigureAwait(false);
+        }
+        catch (SslHandshakeException e) when (implicitTls && !policy.Required)
+        {
+            // Opportunistic, but there is no plain text to retry with on this port: a deferral, the next address tried.
+            var why = e.InnerException?.Message ?? e.Message;
+            transcript?.WriteLine($"tls: implicit TLS handshake failed: {why}");
+            session.Tls = "implicit TLS, handshake failed";
+            return (new(Reports.ImplicitTlsFailed(destination.Address, why), TryNextAddress: true), false);
         }
         catch (Exception e) when (OpeningFailures.For(e, progress.Stage, policy, destination.Address, client, session.Recorder, transcript,
             config.RequiresTls(message.Facts)) is { } failure)
         {
             session.Tls = failure.Tls;
-            return (failure.Outcome, false);
+            return (failure.Outcome with { RetryWithoutTls = failure.Outcome.RetryWithoutTls && !implicitTls }, false);
         }
 
         session.Tls = ClientTls.Describe(client, policy);
         session.TlsSummary = ClientTls.Summary(client, policy);
         transcript?.WriteLine($"tls: {session.Tls}");
-        if (await AuthenticateAsync(session, destination, cancellationToken).ConfigureAwait(false) is { } refused)
+        if (await RelayAuthentication.RunAsync(session, destination.Address, credentials, transcript, cancellationToken).ConfigureAwait(false) is { } refused)
         {
             return (refused, false);
         }
 
         return await TransactAsync(session, destination, progress, reuse: false, sessionOptions, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>AUTH with the smtproutes credentials, only inside TLS: never a plain-text password. Null when the
-    /// transaction may go on (authenticated, no credentials, or a relay that offers no AUTH).</summary>
-    private async Task<TransactionOutcome?> AuthenticateAsync(SmtpSession session, Destination destination, CancellationToken cancellationToken)
-    {
-        var client = session.Client;
-        var ip = destination.Address;
-        if (credentials is not { User: { } user, Password: { } password })
-        {
-            return null;
-        }
-
-        if (!client.IsSecure)
-        {
-            await session.QuitAsync().ConfigureAwait(false);
-            return new(Reports.AuthWithoutTls(ip), TryNextAddress: true);
-        }
-
-        if (client.AuthenticationMechanisms.Count == 0)
-        {
-            transcript?.WriteLine("auth: the relay offers no AUTH; sending without");
-            return null;
-        }
-
-        try
-        {
-            await client.AuthenticateAsync(new System.Net.NetworkCredential(user, password), cancellationToken).ConfigureAwait(false);
-            transcript?.WriteLine($"auth: authenticated as {user}");
-            return null;
-        }
-        catch (AuthenticationException e)
-        {
-            var reply = session.Recorder.LastReply ?? SmtpReply.FromMailKit(535, e.Message);
-            await session.QuitAsync().ConfigureAwait(false);
-            return new(DeliveryReport.MessageOnly(MessageLetter.Deferred, Reports.AuthFailed(ip) + Reports.RemoteHostSaid(reply.Lines)), false);
-        }
-        catch (Exception e) when (OpeningFailures.IsConnectionFailure(e))
-        {
-            return new(Reports.ConnectionDied(ip, possibleDuplicate: false, []), TryNextAddress: true);
-        }
     }
 
     /// <summary>From the SIZE check to the last reply: envelope, MAIL, RCPT, DATA or BDAT, the message.</summary>

@@ -22,7 +22,7 @@ namespace QRemote.Delivery;
 /// <para>An smtproutes route with credentials never ends opportunistic: the password goes only to a relay whose
 /// certificate was verified (<see cref="ForCredentials"/>).</para>
 /// </summary>
-/// <param name="credentials">The smtproutes route when it carries AUTH credentials (else null or a route without them).</param>
+/// <param name="credentials">The smtproutes or authsenders route when it carries AUTH credentials (else null or a route without them).</param>
 /// <param name="trustBundle">The PEM bundle of system trust roots for credential routes; null: <see cref="SystemTrust.BundlePath"/>
 /// (SSL_CERT_FILE as the process found it, else Debian's bundle).</param>
 internal sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResolver resolver, RouteKind route, bool tlsRequiredNo, StsRequirement? sts,
@@ -40,7 +40,7 @@ internal sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResol
     public async Task<TlsPolicy> ForAsync(Destination destination, CancellationToken cancellationToken)
     {
         var policy = await DecideAsync(destination, cancellationToken).ConfigureAwait(false);
-        return credentials is { User: not null, Password: not null } ? ForCredentials(policy, destination) : policy;
+        return credentials is { User: not null, Password: not null } ? ForCredentials(policy, destination, credentials.Source) : policy;
     }
 
     /// <summary>
@@ -54,7 +54,7 @@ internal sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResol
     /// <item>with no trust roots to read, the relay is not used (a deferral, #4.7.5).</item>
     /// </list>
     /// </summary>
-    private TlsPolicy ForCredentials(TlsPolicy policy, Destination destination)
+    private TlsPolicy ForCredentials(TlsPolicy policy, Destination destination, string source)
     {
         if (policy.Mode != TlsMode.Opportunistic)
         {
@@ -72,7 +72,7 @@ internal sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResol
             catch (ControlFileException e)
             {
                 // Unreadable: the opt-out cannot be known, so it is not assumed; and nothing is sent on a guess.
-                return new TlsPolicy(TlsMode.Unusable, null, $"smtproutes credentials for {relay}: {e.Message}");
+                return new TlsPolicy(TlsMode.Unusable, null, $"{source} credentials for {relay}: {e.Message}");
             }
 
             if (unverified.Any(l => string.Equals(l.Trim().TrimEnd('.'), relay, StringComparison.OrdinalIgnoreCase)))
@@ -83,9 +83,9 @@ internal sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResol
 
         var bundle = trustBundle ?? SystemTrust.BundlePath;
         return File.Exists(bundle)
-            ? new TlsPolicy(TlsMode.Verified, bundle, $"the system trust roots in {bundle} (smtproutes credentials)")
+            ? new TlsPolicy(TlsMode.Verified, bundle, $"the system trust roots in {bundle} ({source} credentials)")
             : new TlsPolicy(TlsMode.Unusable, null,
-                $"smtproutes credentials for {relay} need a verified relay: no control/tlshosts/{relay.ToLowerInvariant()}.pem, no secure TLSA records, no trust roots at {bundle}");
+                $"{source} credentials for {relay} need a verified relay: no control/tlshosts/{relay.ToLowerInvariant()}.pem, no secure TLSA records, no trust roots at {bundle}");
     }
 
     private async Task<TlsPolicy> DecideAsync(Destination destination, CancellationToken cancellationToken)

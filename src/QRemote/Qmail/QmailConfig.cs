@@ -20,6 +20,9 @@ internal sealed record QmailConfig
 
     public required SmtpRoutes Routes { get; init; }
 
+    /// <summary><c>control/authsenders</c> (s/qmail): routes and credentials by envelope sender, before smtproutes.</summary>
+    public AuthSenders AuthSenders { get; init; } = AuthSenders.Empty;
+
     /// <summary>Seconds to wait for a TCP connection (<c>timeoutconnect</c>).</summary>
     public int TimeoutConnect { get; init; } = DefaultTimeoutConnect;
 
@@ -76,6 +79,10 @@ internal sealed record QmailConfig
         var routes = SmtpRoutes.Parse(routeLines);
         settings.Add(new("smtproutes", routeLines.Count == 0 ? "(none)" : string.Join("; ", routeLines.Select(SmtpRouteDisplay.WithoutPassword)), control.Exists("smtproutes") ? "file" : "missing"));
 
+        var senderLines = control.ReadLines(AuthSenders.FileName);
+        settings.Add(new(AuthSenders.FileName, senderLines.Count == 0 ? "(none)" : string.Join("; ", senderLines.Select(SmtpRouteDisplay.AuthSenderWithoutPassword)),
+            control.Exists(AuthSenders.FileName) ? "file" : "missing"));
+
         var timeoutConnect = Math.Clamp(control.ReadInt("timeoutconnect", DefaultTimeoutConnect), 1, MaxTimeout);
         settings.Add(new("timeoutconnect", timeoutConnect.ToString(System.Globalization.CultureInfo.InvariantCulture), control.Exists("timeoutconnect") ? "file" : "default"));
         var timeoutRemote = Math.Clamp(control.ReadInt("timeoutremote", DefaultTimeoutRemote), 1, MaxTimeout);
@@ -120,6 +127,7 @@ internal sealed record QmailConfig
             MtaStsCacheDirectory = string.IsNullOrWhiteSpace(stsCache) ? DefaultMtaStsCache : stsCache.Trim(),
             HeloHost = heloHost,
             Routes = routes,
+            AuthSenders = AuthSenders.Parse(senderLines),
             TimeoutConnect = timeoutConnect,
             TimeoutRemote = timeoutRemote,
             CanonicalizeRecipients = canonicalize,

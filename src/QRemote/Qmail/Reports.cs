@@ -140,6 +140,14 @@ internal static class Reports
     public static DeliveryReport AuthWithoutTls(IPAddress ip) => Defer(
         $"Connected to {Host(ip)} but TLS was not established, and AUTH credentials are never sent in plain text. (#4.7.0)\n");
 
+    /// <summary>Ours: the relay offers AUTH, but none of the mechanisms QRemote uses (docs/control-files.md); nothing sent.</summary>
+    public static DeliveryReport AuthNoMechanism(IPAddress ip, string offered) => Defer(
+        $"Connected to {Host(ip)} but it offers no AUTH mechanism I use (it offers {ReportText.Sanitize(offered)}). (#4.7.0)\n");
+
+    /// <summary>Ours: a relay on port 465 (implicit TLS, RFC 8314) whose handshake failed; there is no plain text to fall back to.</summary>
+    public static DeliveryReport ImplicitTlsFailed(IPAddress ip, string why) => Defer(
+        $"Connected to {Host(ip)} but the TLS handshake on its implicit-TLS port failed ({ReportText.Sanitize(why)}). (#4.7.0)\n");
+
     /// <summary>Ours: the relay refused our credentials (a deferral, as Postfix's default: the password may be fixed).</summary>
     public static string AuthFailed(IPAddress ip) => $"Connected to {Host(ip)} but authentication was rejected.\n";
 
