@@ -26,14 +26,15 @@ internal static class OpeningFailures
         if (e is NotSupportedException && verified)
         {
             // Required TLS and no STARTTLS offered: never plain text. Another exchanger may do better.
-            return (new(Reports.TlsNotOffered(ip, policy.Why), TryNextAddress: true), "required, not offered");
+            return (new(Reports.TlsNotOffered(ip, policy.Why), TryNextAddress: true) { TlsReport = TlsReportResult.StarttlsNotSupported }, "required, not offered");
         }
 
         if (verified && (e is SslHandshakeException || (e is SmtpCommandException && stage == SmtpStage.StartTls)))
         {
             var why = client.VerificationFailure ?? e.InnerException?.Message ?? e.Message;
             transcript?.WriteLine($"tls: required by {policy.Why}, failed: {why}");
-            return (new(Reports.TlsNotVerified(ip, policy.Why, why), TryNextAddress: true), "required, verification failed");
+            var result = client.VerificationResult is { } seen && seen != TlsReportResult.Success ? seen : TlsReportResult.ValidationFailure;
+            return (new(Reports.TlsNotVerified(ip, policy.Why, why), TryNextAddress: true) { TlsReport = result }, "required, verification failed");
         }
 
         switch (e)

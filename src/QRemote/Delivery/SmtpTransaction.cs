@@ -52,7 +52,8 @@ internal sealed class SmtpTransaction(Invocation invocation, MessageSource messa
         try
         {
             (var outcome, kept) = await OpenAndTransactAsync(session, destination, policy, sessionOptions, cancellationToken).ConfigureAwait(false);
-            return outcome with { Tls = session.Tls };
+            // TLS reporting: a failure seen while opening stands; else the certificate check's verdict, if a policy made one.
+            return outcome with { Tls = session.Tls, TlsReport = outcome.TlsReport ?? (client.IsSecure ? client.VerificationResult : null) };
         }
         finally
         {

@@ -87,7 +87,7 @@ internal sealed class MtaStsFetcher(IDnsLookup dns, MtaStsOptions options, TimeP
         }
         catch (Exception e) when (e is HttpRequestException or IOException or SocketException or AuthenticationException or InvalidOperationException)
         {
-            return Failed(certificateError ?? connectError ?? Innermost(e));
+            return Failed(certificateError ?? connectError ?? Innermost(e)) with { WebPkiInvalid = certificateError is not null };
         }
     }
 
