@@ -52,8 +52,9 @@ internal sealed class SmtpTransaction(Invocation invocation, MessageSource messa
         try
         {
             (var outcome, kept) = await OpenAndTransactAsync(session, destination, policy, sessionOptions, cancellationToken).ConfigureAwait(false);
-            // TLS reporting: a failure seen while opening stands; else the certificate check's verdict, if a policy made one.
-            return outcome with { Tls = session.Tls, TlsReport = outcome.TlsReport ?? (client.IsSecure ? client.VerificationResult : null) };
+            // TLS reporting: a failure seen while opening stands; else the verdict of the certificate check a policy made
+            // (none under opportunistic TLS), which is the handshake's: the session may have ended since.
+            return outcome with { Tls = session.Tls, TlsReport = outcome.TlsReport ?? client.VerificationResult };
         }
         finally
         {
