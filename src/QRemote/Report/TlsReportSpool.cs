@@ -74,7 +74,9 @@ internal sealed class TlsReportSpool(string path)
             return [];
         }
 
+        // The pattern is .NET's, which also matches "PATH" itself for "PATH.*": the names are checked again.
         return Directory.EnumerateFiles(directory, prefix + "*")
+            .Where(f => System.IO.Path.GetFileName(f).StartsWith(prefix, StringComparison.Ordinal))
             .Select(f => (File: f, Suffix: System.IO.Path.GetFileName(f)[prefix.Length..]))
             .Where(f => f.Suffix.Length is > 0 and < 10 && f.Suffix.All(char.IsAsciiDigit))
             .Select(f => (f.File, Number: int.Parse(f.Suffix, NumberStyles.None, CultureInfo.InvariantCulture)))
