@@ -113,6 +113,7 @@ internal sealed class SmtpTransaction(Invocation invocation, MessageSource messa
         }
 
         session.Tls = ClientTls.Describe(client, policy);
+        session.TlsSummary = ClientTls.Summary(client, policy);
         transcript?.WriteLine($"tls: {session.Tls}");
         if (await AuthenticateAsync(session, destination, cancellationToken).ConfigureAwait(false) is { } refused)
         {
@@ -214,7 +215,7 @@ internal sealed class SmtpTransaction(Invocation invocation, MessageSource messa
         }
 
         var kept = await KeepOrQuitAsync(session, progress, sessionOptions).ConfigureAwait(false);
-        return (new(TransactionVerdict.From(progress, envelope, ip), false), kept);
+        return (new(TransactionVerdict.From(progress, envelope, ip, session.TlsSummary), false), kept);
     }
 
     /// <summary>A transaction that ended cleanly leaves a connection worth keeping (a daemon's cache), else QUIT. (In a
