@@ -341,6 +341,31 @@ public sealed class TlsReporterTests : IDisposable
     }
 
     [Test]
+    public void The_published_binary_records_its_delivery_and_mails_the_report()
+    {
+        // The whole chain as installed: control/qremote-tlsrpt read by a delivery process (AOT), one spool line, then
+        // qremote --tls-report building the MimeKit message in the same binary.
+        var (home, spool) = NewHome();
+        using var _ = home;
+        var delivery = ExternalProcess.RunToEnd(PublishedBinary.Path,
+            [$"--qmail-home={home.Path}", $"--resolv-conf={Peers.ResolvConf}", $"--smtp-port={Peers.Port}", "good.rpt.test", "binary@rpt.test", "rcpt@good.rpt.test"],
+            new() { Input = "Subject: binary\n\nhello\n"u8.ToArray(), Timeout = TimeSpan.FromSeconds(30) });
+        Assert.That(delivery.Text, Does.StartWith("r\0K127.0.0.3 accepted message."), delivery.Errors);
+        Assert.That(File.ReadAllText(spool), Does.Contain("\"policy-domain\":\"good.rpt.test\",\"mx-host\":\"mx.good.rpt.test\",\"sending-ip\":\"127.0.0.1\",\"receiving-ip\":\"127.0.0.3\",\"result\":\"success\"}\n"));
+        var report = ExternalProcess.RunToEnd(PublishedBinary.Path,
+            [$"--qmail-home={home.Path}", $"--resolv-conf={Peers.ResolvConf}", "--tls-report", "--day", Day(Today)], new() { Timeout = TimeSpan.FromSeconds(30) });
+        Assert.That(report.ExitCode, Is.Zero, report.Text + report.Errors);
+        Assert.That(report.Text, Does.Contain($"good.rpt.test {Day(Today)}: mailto:tlsrpt@reports.rpt.test: queued by qmail-inject"));
+        var injected = Injected(home).Single();
+        var message = MimeMessage.Load(new MemoryStream(injected.Message));
+        Assert.That(message.Headers["TLS-Required"], Is.EqualTo("No"));
+        var attachment = (MimePart)((Multipart)message.Body!)[1];
+        var gzip = new MemoryStream();
+        attachment.Content!.DecodeTo(gzip);
+        Assert.That(Gunzip(gzip.ToArray()).GetProperty("policies")[0].GetProperty("summary").GetProperty("total-successful-session-count").GetInt64(), Is.EqualTo(1));
+    }
+
+    [Test]
     public async Task Without_the_control_file_there_is_nothing_to_do()
     {
         using var home = TempQmailHome.Create(Me);
