@@ -35,6 +35,15 @@ internal sealed record CommandLine
     /// <summary>Resolve only: print the route, the addresses in order and why; connect nowhere.</summary>
     public bool Plan { get; init; }
 
+    /// <summary><c>--tls-report</c>: aggregate the TLS report spool and send the reports (docs/tls-reporting.md).</summary>
+    public bool TlsReport { get; init; }
+
+    /// <summary><c>--dry-run</c> (with --tls-report): show, send nothing, change nothing.</summary>
+    public bool DryRun { get; init; }
+
+    /// <summary><c>--day YYYY-MM-DD</c> (with --tls-report): that UTC day only.</summary>
+    public DateOnly? Day { get; init; }
+
     /// <summary><c>--socket PATH</c> (the daemon's only): its Unix socket (default: control/qremote-daemon's line,
     /// else <see cref="DefaultSocket"/>).</summary>
     public string? Socket { get; init; }
@@ -139,6 +148,10 @@ internal sealed record CommandLine
                 "--verbose" when !daemon => result with { Verbose = true },
                 "--show-config" when !daemon => result with { ShowConfig = true },
                 "--plan" when !daemon => result with { Plan = true },
+                "--tls-report" when !daemon => result with { TlsReport = true },
+                "--dry-run" when !daemon => result with { DryRun = true },
+                "--day" when !daemon => DateOnly.TryParseExact(Value(), "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day)
+                    ? result with { Day = day } : result with { Error = "--day needs a date, YYYY-MM-DD" },
                 "--socket" when daemon => result with { Socket = Value() },
                 "--daemon" when !daemon => result with { Error = "the daemon is its own program now: run qremote-daemon (docs/daemon.md)" },
                 "--qmail-home" => result with { QmailHome = Value() },
@@ -181,6 +194,9 @@ internal sealed record CommandLine
           --verbose            the SMTP transcript on stderr (never under qmail)
           --show-config        the control files read, their values and sources; no delivery
           --plan HOST [RECIP]  resolve only: the route, the addresses in order, DNSSEC; no connection
+          --tls-report         send the TLS reports (RFC 8460) of the days completed since the last run
+                               (docs/tls-reporting.md); with --dry-run: show them, send nothing;
+                               with --day YYYY-MM-DD: that UTC day only
           --qmail-home DIR     qmail's home (default: HOME when run in HOME/queue/mess, as
                                qmail-rspawn runs it, else /var/qmail; env QREMOTE_QMAIL_HOME)
           --resolv-conf FILE   nameservers (default /etc/resolv.conf; env QREMOTE_RESOLV_CONF)

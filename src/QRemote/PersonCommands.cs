@@ -13,7 +13,7 @@ namespace QRemote;
 internal static class PersonCommands
 {
     public static bool Wanted(CommandLine command) =>
-        command.Help || command.Version || command.ShowConfig || command.Plan || command.Error is not null;
+        command.Help || command.Version || command.ShowConfig || command.Plan || command.TlsReport || command.Error is not null;
 
     public static int Run(CommandLine command)
     {
@@ -38,6 +38,13 @@ internal static class PersonCommands
         if (command.Help)
         {
             stdout.WriteLine(CommandLine.Usage);
+        }
+        else if (command.TlsReport)
+        {
+            return Report.TlsReporter.RunAsync(new Report.TlsReporterOptions
+            {
+                QmailHome = command.QmailHome, Resolver = ResolverConfig.Load(command.ResolvConf), Output = stdout, DryRun = command.DryRun, Day = command.Day,
+            }, CancellationToken.None).GetAwaiter().GetResult();
         }
         else if (command.Plan)
         {

@@ -39,6 +39,7 @@ internal static class Deliverer
         var dnsStarted = time.GetTimestamp();
         var dns = new DnsLookup(options.Resolver, options.DnsCache);
         var resolver = new MailRouteResolver(dns, options.LocalAddresses, options.Random) { Transcript = options.Transcript };
+        options.TlsReport?.Begin(invocation.Host, dns, cancellationToken);
         using var resolutionDeadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         resolutionDeadline.CancelAfter(MailRouteResolver.PhaseDeadline);
         // MTA-STS's TXT lookup goes out with the MX query, not after it: no round trip added to a delivery (and
@@ -230,6 +231,7 @@ internal static class Deliverer
             {
                 // DANE's TLSA lookup failed, or MTA-STS does not list this exchanger: not tried, and never in plain text.
                 _unusable = policy.Why;
+                await (options.TlsReport?.PolicyUnusableAsync(policy, group[0]) ?? Task.CompletedTask).ConfigureAwait(false);
                 foreach (var d in group)
                 {
                     Attempt(d, "skipped: " + policy.Why);
@@ -396,7 +398,13 @@ internal static class Deliverer
             var transactionStarted = _time.GetTimestamp();
             var sessionOptions = options.Connections is null && options.BeforeBody is null ? null
                 : new SessionOptions(options.Connections, SessionKey(destination, policy, options.Config, route), options.BeforeBody);
+            var local = (socket.LocalEndPoint as IPEndPoint)?.Address;
             var outcome = await transaction.RunAsync(socket, destination, policy, sessionOptions, cancellationToken).ConfigureAwait(false);
+            if (options.TlsReport is { } tlsReport && outcome.TlsReport is { } tlsResult)
+            {
+                await tlsReport.SessionAsync(policy, destination, local, tlsResult).ConfigureAwait(false);
+            }
+
             _trace?.Transaction += _time.GetElapsedTime(transactionStarted);
             _trace?.Tls = outcome.Tls;
             Attempt(destination, outcome.RetryWithoutTls ? "TLS handshake failed"

@@ -30,8 +30,8 @@ internal static class OpeningFailures
         {
             // Required TLS and no STARTTLS offered: never plain text. Another exchanger may do better.
             return (requireTls
-                ? new(Reports.RequireTlsNotVerified(ip, policy.Why, "no STARTTLS offered"), TryNextAddress: true, Refusal: ExchangerRefusal.RequireTls)
-                : new(Reports.TlsNotOffered(ip, policy.Why), TryNextAddress: true), "required, not offered");
+                ? new(Reports.RequireTlsNotVerified(ip, policy.Why, "no STARTTLS offered"), TryNextAddress: true, Refusal: ExchangerRefusal.RequireTls) { TlsReport = TlsReportResult.StarttlsNotSupported }
+                : new(Reports.TlsNotOffered(ip, policy.Why), TryNextAddress: true) { TlsReport = TlsReportResult.StarttlsNotSupported }, "required, not offered");
         }
 
         if (verified && (e is SslHandshakeException || (e is SmtpCommandException && stage == SmtpStage.StartTls)))
@@ -39,9 +39,10 @@ internal static class OpeningFailures
             var why = client.VerificationFailure ?? e.InnerException?.Message ?? e.Message;
             transcript?.WriteLine($"tls: required by {policy.Why}, failed: {why}");
             // Only a certificate that was seen and refused is definite; a broken handshake or a refused STARTTLS may mend.
+            var result = client.VerificationResult is { } seen && seen != TlsReportResult.Success ? seen : TlsReportResult.ValidationFailure;
             return (requireTls && client.VerificationFailure is not null
-                ? new(Reports.RequireTlsNotVerified(ip, policy.Why, why), TryNextAddress: true, Refusal: ExchangerRefusal.RequireTls)
-                : new(Reports.TlsNotVerified(ip, policy.Why, why), TryNextAddress: true), "required, verification failed");
+                ? new(Reports.RequireTlsNotVerified(ip, policy.Why, why), TryNextAddress: true, Refusal: ExchangerRefusal.RequireTls) { TlsReport = result }
+                : new(Reports.TlsNotVerified(ip, policy.Why, why), TryNextAddress: true) { TlsReport = result }, "required, verification failed");
         }
 
         switch (e)

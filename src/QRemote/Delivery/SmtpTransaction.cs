@@ -53,7 +53,9 @@ internal sealed class SmtpTransaction(Invocation invocation, MessageSource messa
         try
         {
             (var outcome, kept) = await OpenAndTransactAsync(session, destination, policy, sessionOptions, cancellationToken).ConfigureAwait(false);
-            return outcome with { Tls = session.Tls };
+            // TLS reporting: a failure seen while opening stands; else the verdict of the certificate check a policy made
+            // (none under opportunistic TLS), which is the handshake's: the session may have ended since.
+            return outcome with { Tls = session.Tls, TlsReport = outcome.TlsReport ?? client.VerificationResult };
         }
         finally
         {

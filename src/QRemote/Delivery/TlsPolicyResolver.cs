@@ -119,12 +119,12 @@ internal sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResol
 
             if (tlsa.Status == TlsaStatus.Failed)
             {
-                return new TlsPolicy(TlsMode.Unusable, null, $"DANE: {tlsa.Detail}");
+                return new TlsPolicy(TlsMode.Unusable, null, $"DANE: {tlsa.Detail}") { Report = new(TlsReportPolicyType.Tlsa, [], TlsReportResult.DnssecInvalid) };
             }
 
             if (tlsa.Status == TlsaStatus.Secure)
             {
-                return new TlsPolicy(TlsMode.Dane, null, $"DANE: {tlsa.Detail}") { Tlsa = tlsa.Records, DaneNames = names };
+                return new TlsPolicy(TlsMode.Dane, null, $"DANE: {tlsa.Detail}") { Tlsa = tlsa.Records, DaneNames = names, Report = new(TlsReportPolicyType.Tlsa, tlsa.Records.Select(r => r.ToString()).ToList()) };
             }
         }
 
@@ -141,8 +141,11 @@ internal sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResol
             }
 
             return sts.MatchesMx(destination.ExchangerName)
-                ? new TlsPolicy(TlsMode.MtaSts, null, $"MTA-STS {sts.Why}") { Roots = sts.Roots }
-                : new TlsPolicy(TlsMode.Unusable, null, $"MTA-STS {sts.Why}: {destination.ExchangerName} is not in the policy's mx list");
+                ? new TlsPolicy(TlsMode.MtaSts, null, $"MTA-STS {sts.Why}") { Roots = sts.Roots, Report = new(TlsReportPolicyType.Sts, sts.PolicyLines) }
+                : new TlsPolicy(TlsMode.Unusable, null, $"MTA-STS {sts.Why}: {destination.ExchangerName} is not in the policy's mx list")
+                {
+                    Report = new(TlsReportPolicyType.Sts, sts.PolicyLines, TlsReportResult.ValidationFailure),
+                };
         }
 
         return local;
