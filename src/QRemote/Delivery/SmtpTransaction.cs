@@ -17,7 +17,7 @@ namespace QRemote.Delivery;
 /// (<see cref="PipelinedSender"/>), the verdict (<see cref="TransactionVerdict"/>).
 /// </summary>
 /// <param name="credentials">smtproutes credentials (qmail's AUTH patch syntax) for this route, or null.</param>
-internal sealed class SmtpTransaction(Invocation invocation, MessageSource message, QmailConfig config, TextWriter? transcript, TimeProvider time, SmtpRoute? credentials = null)
+internal sealed partial class SmtpTransaction(Invocation invocation, MessageSource message, QmailConfig config, TextWriter? transcript, TimeProvider time, SmtpRoute? credentials = null)
 {
     /// <summary>How much later than <c>timeoutremote</c> MailKit's own timeout fires.</summary>
     private const int BackstopMilliseconds = 10_000;
@@ -38,16 +38,7 @@ internal sealed class SmtpTransaction(Invocation invocation, MessageSource messa
     /// plain retry after an opportunistic handshake failed.</param>
     public async Task<TransactionOutcome> RunAsync(Socket socket, Destination destination, TlsPolicy policy, SessionOptions? sessionOptions, CancellationToken cancellationToken)
     {
-        var recorder = new ReplyRecorder(transcript, time, TimeSpan.FromSeconds(config.TimeoutRemote), () => Abort(socket));
-        var client = new QRemoteSmtpClient(recorder)
-        {
-            LocalDomain = config.HeloHost,
-            // The recorder's watchdog is the clock that decides (and says why in the transcript); MailKit's own
-            // per-operation timeout is only a backstop, set later so the two never race to end a connection.
-            Timeout = checked((config.TimeoutRemote * 1000) + BackstopMilliseconds),
-            CheckCertificateRevocation = false,
-        };
-        var session = new SmtpSession(socket, client, recorder, time);
+        var session = NewSession(socket);
         var kept = false;
         try
         {
@@ -85,18 +76,45 @@ internal sealed class SmtpTransaction(Invocation invocation, MessageSource messa
         }
     }
 
+    private SmtpSession NewSession(Socket socket)
+    {
+        var recorder = new ReplyRecorder(transcript, time, TimeSpan.FromSeconds(config.TimeoutRemote), () => Abort(socket));
+        var client = new QRemoteSmtpClient(recorder)
+        {
+            LocalDomain = config.HeloHost,
+            // The recorder's watchdog is the clock that decides (and says why in the transcript); MailKit's own
+            // per-operation timeout is only a backstop, set later so the two never race to end a connection.
+            Timeout = checked((config.TimeoutRemote * 1000) + BackstopMilliseconds),
+            CheckCertificateRevocation = false,
+        };
+        return new SmtpSession(socket, client, recorder, time);
+    }
+
     private async Task<(TransactionOutcome Outcome, bool Kept)> OpenAndTransactAsync(SmtpSession session, Destination destination, TlsPolicy policy,
         SessionOptions? sessionOptions, CancellationToken cancellationToken)
     {
+        var progress = new SendProgress { Stage = SmtpStage.Greeting };
+        if (await OpenAsync(session, destination, policy, progress, cancellationToken).ConfigureAwait(false) is { } failed)
+        {
+            return (failed, false);
+        }
+
+        return await TransactAsync(session, destination, progress, reuse: false, sessionOptions, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Greeting, EHLO, STARTTLS, AUTH: null when the session is ready for MAIL, else the outcome.</summary>
+    private async Task<TransactionOutcome?> OpenAsync(SmtpSession session, Destination destination, TlsPolicy policy, SendProgress progress,
+        CancellationToken cancellationToken)
+    {
         var client = session.Client;
+        session.Policy = policy;
         if (policy.Mode != TlsMode.Off && ClientTls.Configure(client, policy, destination, config, time, transcript) is { } unreadable)
         {
             session.Tls = unreadable;
-            return (new(Reports.UnableToReadControlFiles(), TryNextAddress: false), false);
+            return new(Reports.UnableToReadControlFiles(), TryNextAddress: false);
         }
 
         // MailKit takes greeting, EHLO/HELO and STARTTLS in one call: the stage follows the commands it writes.
-        var progress = new SendProgress { Stage = SmtpStage.Greeting };
         session.Recorder.CommandSent = progress.Opened;
         try
         {
@@ -107,17 +125,13 @@ internal sealed class SmtpTransaction(Invocation invocation, MessageSource messa
         catch (Exception e) when (OpeningFailures.For(e, progress.Stage, policy, destination.Address, client, session.Recorder, transcript) is { } failure)
         {
             session.Tls = failure.Tls;
-            return (failure.Outcome, false);
+            return failure.Outcome;
         }
 
         session.Tls = ClientTls.Describe(client, policy);
         transcript?.WriteLine($"tls: {session.Tls}");
-        if (await AuthenticateAsync(session, destination, cancellationToken).ConfigureAwait(false) is { } refused)
-        {
-            return (refused, false);
-        }
-
-        return await TransactAsync(session, destination, progress, reuse: false, sessionOptions, cancellationToken).ConfigureAwait(false);
+        ReadLimits(session, progress);
+        return await AuthenticateAsync(session, destination, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>AUTH with the smtproutes credentials, only inside TLS: never a plain-text password. Null when the
@@ -180,6 +194,12 @@ internal sealed class SmtpTransaction(Invocation invocation, MessageSource messa
         {
             await session.QuitAsync().ConfigureAwait(false);
             return (new(refusal ?? Reports.GivingUp(ip, envelope!.RecipientReports(progress, ip)), false), false);
+        }
+
+        var batches = TransactionBatches.Split(envelope.Mailboxes.Select(m => m.Address).ToList(), session.Limits);
+        if (batches.Count > 1)
+        {
+            return await TransactInBatchesAsync(session, destination, envelope, batches, reuse, sessionOptions, cancellationToken).ConfigureAwait(false);
         }
 
         // MAIL, RCPT, DATA or BDAT, the message: one flight when the server pipelines.
