@@ -1,4 +1,6 @@
 using System.Net;
+using System.Text;
+using System.Text.RegularExpressions;
 using QRemote.Tests.Infrastructure;
 
 namespace QRemote.Tests.Delivery;
@@ -157,5 +159,21 @@ public sealed class ServerLimitsTests
         var report = await Deliver(server, "a@x.test", "b@x.test", "a@X.TEST", "c@x.test");
         Assert.That(report, Is.EqualTo("r\\0r\\0r\\0r\\0" + Accepted(2)));
         Assert.That(server.Received(1), Is.EqualTo(new[] { Opening + Transaction("a@x.test", "b@x.test") + Transaction("c@x.test") + "QUIT\r\n" }));
+    }
+
+    /// <summary>A real server without LIMITS (Postfix's smtp-sink) and many recipients: one transaction, as before.</summary>
+    [Test]
+    public async Task Many_recipients_to_postfix_without_limits_are_one_transaction()
+    {
+        using var sink = SmtpSink.Start();
+        using var recorder = new WireRecorder(sink.EndPoint);
+        var recipients = Enumerable.Range(1, 150).Select(i => $"u{i}@d{i % 9}.test").ToArray();
+        var report = await Harness.DeliverAsync("[127.0.0.1]", "s@qremote.test", recipients, Message, new() { SmtpPort = recorder.EndPoint.Port });
+        recorder.WaitForSessions();
+        Assert.That(report, Is.EqualTo(string.Concat(Enumerable.Repeat("r\\0", 150)) + "K127.0.0.1 accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0"));
+        var client = Encoding.ASCII.GetString(recorder.ClientBytes);
+        Assert.That(recorder.Connections, Is.EqualTo(1));
+        Assert.That(Regex.Matches(client, "^MAIL FROM:", RegexOptions.Multiline), Has.Count.EqualTo(1));
+        Assert.That(client, Does.Contain("MAIL FROM:<s@qremote.test>\r\n" + string.Concat(recipients.Select(r => $"RCPT TO:<{r}>\r\n")) + "DATA\r\n"));
     }
 }
