@@ -151,6 +151,16 @@ public sealed class ServerLimitsTests
         Assert.That(server.Messages, Is.EqualTo(2), "each message once");
     }
 
+    /// <summary>Only the first 5000 bytes of a reply are kept (netqmail's cap): LIMITS past them is not seen, nothing
+    /// is split, and the server's 452 past its limit defers the recipient, as without LIMITS.</summary>
+    [Test]
+    public async Task Limits_past_the_first_5000_bytes_of_the_ehlo_reply_are_not_seen()
+    {
+        using var server = new LimitsSmtpServer(Address, $"250-X-PAD {new string('p', 6000)}\r\n250-LIMITS RCPTMAX=1", rcptMax: 1);
+        var report = await Deliver(server, "a@x.test", "b@x.test");
+        Assert.That(report, Is.EqualTo("r\\0s127.0.0.19 does not like recipient.\nRemote host said: 452 4.5.3 too many recipients\n\\0" + Accepted(1)));
+    }
+
     /// <summary>Two arguments naming one mailbox are one RCPT (as without limits): the split counts mailboxes.</summary>
     [Test]
     public async Task Duplicate_recipients_share_one_rcpt_across_the_split()
