@@ -57,6 +57,32 @@ internal static class ClientTls
         return null;
     }
 
+    /// <summary>The TLS an opened connection has, as the last line of a K report: the protocol as OpenSSL names it and
+    /// what checked the certificate, or why there is none.</summary>
+    public static string Summary(QRemoteSmtpClient client, TlsPolicy policy)
+    {
+        if (!client.IsSecure)
+        {
+            return policy == TlsPolicy.PlainRetry ? Reports.TlsHandshakeFailed()
+                : policy.Mode == TlsMode.Off ? Reports.TlsTurnedOff()
+                : Reports.TlsNotOffered();
+        }
+
+        var protocol = client.SslProtocol switch
+        {
+            System.Security.Authentication.SslProtocols.Tls13 => "TLSv1.3",
+            System.Security.Authentication.SslProtocols.Tls12 => "TLSv1.2",
+            var other => other.ToString(),
+        };
+        return policy.Mode switch
+        {
+            TlsMode.Dane => Reports.TlsVerified(protocol, "DANE"),
+            TlsMode.MtaSts => Reports.TlsVerified(protocol, "MTA-STS"),
+            TlsMode.Verified => Reports.TlsVerified(protocol, "certificate"),
+            _ => Reports.TlsNotVerified(protocol),
+        };
+    }
+
     /// <summary>The TLS an opened connection has, for the transcript and the log: protocol and cipher and whether the
     /// certificate was verified, or why there is none.</summary>
     public static string Describe(QRemoteSmtpClient client, TlsPolicy policy) =>

@@ -307,7 +307,7 @@ internal static class Deliverer
         /// <summary>Opportunistic TLS failed: the same address once more, without TLS.</summary>
         private async Task<TransactionOutcome> RetryWithoutTlsAsync(Destination destination, TransactionOutcome failed, CancellationToken cancellationToken)
         {
-            var plain = new TlsPolicy(TlsMode.Off, null, "retry without TLS after a failed handshake");
+            var plain = TlsPolicy.PlainRetry;
             var retry = await Connector.ConnectAsync(new IPEndPoint(destination.Address, destination.Port), TimeSpan.FromSeconds(options.Config.TimeoutConnect),
                 cancellationToken, options.Config.OutgoingIps).ConfigureAwait(false);
             await RecordAsync(destination, retry.TimedOut, cancellationToken).ConfigureAwait(false);

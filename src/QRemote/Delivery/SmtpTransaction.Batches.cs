@@ -120,7 +120,7 @@ internal sealed partial class SmtpTransaction
             }
             else
             {
-                ledger.Settle(batch, progress);
+                ledger.Settle(batch, progress, session.TlsSummary);
             }
 
             next++;

@@ -129,6 +129,7 @@ internal sealed partial class SmtpTransaction(Invocation invocation, MessageSour
         }
 
         session.Tls = ClientTls.Describe(client, policy);
+        session.TlsSummary = ClientTls.Summary(client, policy);
         transcript?.WriteLine($"tls: {session.Tls}");
         ReadLimits(session, progress);
         return await AuthenticateAsync(session, destination, cancellationToken).ConfigureAwait(false);
@@ -232,7 +233,7 @@ internal sealed partial class SmtpTransaction(Invocation invocation, MessageSour
         }
 
         var kept = await KeepOrQuitAsync(session, progress, sessionOptions).ConfigureAwait(false);
-        return (new(TransactionVerdict.From(progress, envelope, ip), false), kept);
+        return (new(TransactionVerdict.From(progress, envelope, ip, session.TlsSummary), false), kept);
     }
 
     /// <summary>A transaction that ended cleanly leaves a connection worth keeping (a daemon's cache), else QUIT. (In a

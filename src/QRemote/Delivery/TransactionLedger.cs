@@ -20,13 +20,15 @@ internal sealed class TransactionLedger(Envelope envelope, IPAddress ip)
 {
     private readonly RecipientReport?[] _mailboxes = new RecipientReport?[envelope.Mailboxes.Count];
     private SmtpReply? _delivered;
+    private string _deliveredTls = "";
     private string _lastText = "";
 
     /// <summary>Transactions whose outcome is recorded.</summary>
     public int Settled { get; private set; }
 
     /// <summary>A transaction whose replies are in (or whose answers stood before the connection was lost).</summary>
-    public void Settle(IReadOnlyList<int> batch, SendProgress progress)
+    /// <param name="tlsSummary">Its connection's TLS, the last line of a K text (<see cref="ClientTls.Summary"/>).</param>
+    public void Settle(IReadOnlyList<int> batch, SendProgress progress, string tlsSummary)
     {
         Settled++;
         var mail = progress.Mail!;
@@ -50,6 +52,7 @@ internal sealed class TransactionLedger(Envelope envelope, IPAddress ip)
         if (delivered)
         {
             _delivered = last;
+            _deliveredTls = tlsSummary;
         }
 
         for (var k = 0; k < batch.Count; k++)
@@ -87,15 +90,16 @@ internal sealed class TransactionLedger(Envelope envelope, IPAddress ip)
         }
     }
 
-    /// <summary>The report: every argv recipient in order, then K when any transaction delivered, else D when every
-    /// recipient failed permanently, else Z. A mailbox with no outcome recorded is deferred.</summary>
+    /// <summary>The report: every argv recipient in order, then K when any transaction delivered (its text the last
+    /// delivering transaction's, with its connection's TLS), else D when every recipient failed permanently, else Z. A
+    /// mailbox with no outcome recorded is deferred.</summary>
     public DeliveryReport Report()
     {
         var perMailbox = _mailboxes.Select(r => r ?? Reports.NoAnswerForRecipient(ip)).ToList();
         var recipients = envelope.RecipientReports(perMailbox);
         if (_delivered is { } delivered)
         {
-            return new(recipients, MessageLetter.Delivered, Reports.Accepted(ip) + Reports.RemoteHostSaid(delivered.Lines));
+            return new(recipients, MessageLetter.Delivered, Reports.Accepted(ip) + Reports.RemoteHostSaid(delivered.Lines) + _deliveredTls);
         }
 
         var letter = recipients.All(r => r.Letter == RecipientLetter.Rejected) ? MessageLetter.Failed : MessageLetter.Deferred;

@@ -10,7 +10,8 @@ internal static class TransactionVerdict
 {
     /// <summary>The report for a transaction whose replies are all in: the sender refused, every recipient refused,
     /// or the last word (the reply after the dot or to BDAT LAST, else the refusal of DATA).</summary>
-    public static DeliveryReport From(SendProgress progress, Envelope envelope, IPAddress ip)
+    /// <param name="tlsSummary">The last line of a K text: the TLS the message went over (<see cref="ClientTls.Summary"/>).</param>
+    public static DeliveryReport From(SendProgress progress, Envelope envelope, IPAddress ip, string tlsSummary)
     {
         var mail = progress.Mail!;
         if (!PipelinedSender.IsPositive(mail))
@@ -31,7 +32,8 @@ internal static class TransactionVerdict
             : MessageLetter.Deferred;
         var what = letter == MessageLetter.Delivered ? Reports.Accepted(ip)
             : afterMessage ? Reports.FailedAfterMessage(ip) : Reports.DataFailed(ip);
-        return new(envelope.RecipientReports(progress, ip), letter, what + Reports.RemoteHostSaid(last.Lines));
+        return new(envelope.RecipientReports(progress, ip), letter,
+            what + Reports.RemoteHostSaid(last.Lines) + (letter == MessageLetter.Delivered ? tlsSummary : ""));
     }
 
     /// <summary>A connection lost after the server refused the sender, or every recipient, loses nothing: those answers

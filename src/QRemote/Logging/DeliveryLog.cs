@@ -97,7 +97,16 @@ internal static partial class DeliveryLog
     private static string? ServerReply(string text)
     {
         var at = text.IndexOf("Remote host said: ", StringComparison.Ordinal);
-        return at < 0 ? null : text[(at + "Remote host said: ".Length)..].TrimEnd('\n');
+        if (at < 0)
+        {
+            return null;
+        }
+
+        // A K text ends in its TLS line (Reports.TlsVerified and the rest), which is ours, not the server's: every line
+        // the server said starts with its code, so "\nTLS: " can only be that line. The log has it in the Tls field.
+        var reply = text[(at + "Remote host said: ".Length)..];
+        var tls = reply.IndexOf("\nTLS: ", StringComparison.Ordinal);
+        return (tls < 0 ? reply : reply[..tls]).TrimEnd('\n');
     }
 
     private static string? EnhancedCode(string text)

@@ -136,6 +136,25 @@ internal static class Reports
 
     public static string Accepted(IPAddress ip) => $"{Host(ip)} accepted message.\n";
 
+    // Ours: the last line of a K text says what TLS the message went over, so qmail-send's own log shows it without
+    // the JSON log (Postfix logs the same since 3.11). A line of its own keeps qmail's grammar: qmail-send writes each
+    // newline of the text as a slash.
+
+    /// <summary>Ours: TLS with the certificate checked, by <paramref name="how"/> (DANE, MTA-STS, certificate).</summary>
+    public static string TlsVerified(string protocol, string how) => $"TLS: {protocol}, {how} verified\n";
+
+    /// <summary>Ours: opportunistic TLS (RFC 7435), the certificate not checked.</summary>
+    public static string TlsNotVerified(string protocol) => $"TLS: {protocol}, not verified\n";
+
+    /// <summary>Ours: the server did not offer STARTTLS.</summary>
+    public static string TlsNotOffered() => "TLS: none offered\n";
+
+    /// <summary>Ours: control/notlshosts turned TLS off for this exchanger.</summary>
+    public static string TlsTurnedOff() => "TLS: none, turned off by control/notlshosts\n";
+
+    /// <summary>Ours: the opportunistic handshake failed, and the message went in plain text on a second connection.</summary>
+    public static string TlsHandshakeFailed() => "TLS: none, the handshake failed\n";
+
     /// <summary>Ours: an address that holds CR, LF or NUL never reaches the wire.</summary>
     public static RecipientReport BadRecipient() =>
         new(RecipientLetter.Rejected, "Sorry, this recipient address contains a character SMTP cannot carry (CR, LF or NUL). (#5.1.3)\n");

@@ -17,6 +17,9 @@ internal sealed class SmtpSession(Socket socket, QRemoteSmtpClient client, Reply
     /// <summary>What TLS the connection has, for the log.</summary>
     public string Tls { get; set; } = "none";
 
+    /// <summary>What TLS the connection has, as the last line of a K report.</summary>
+    public string TlsSummary { get; set; } = Qmail.Reports.TlsNotOffered();
+
     /// <summary>When the connection was made: a cache reuses it for at most 300 s (Postfix's smtp_connection_reuse_time_limit).</summary>
     public long Opened { get; } = time.GetTimestamp();
 

@@ -26,6 +26,9 @@ internal sealed record TlsPolicy(TlsMode Mode, string? CaFile, string Why)
 
     public static TlsPolicy Opportunistic { get; } = new(TlsMode.Opportunistic, null, "no policy file: opportunistic");
 
+    /// <summary>The second connection after an opportunistic handshake failed: plain text.</summary>
+    public static TlsPolicy PlainRetry { get; } = new(TlsMode.Off, null, "retry without TLS after a failed handshake");
+
     public static TlsPolicy For(string? controlDirectory, string exchanger)
     {
         var name = exchanger.TrimEnd('.').ToLowerInvariant();

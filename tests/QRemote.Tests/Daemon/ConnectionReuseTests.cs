@@ -121,7 +121,7 @@ public sealed class ConnectionReuseTests
         using var cache = new ConnectionCache(ConnectionLimits.Default, TimeProvider.System);
         Assert.That((await Deliver(cache, server.Port)).Report, Does.StartWith("r\\0K"));
         var (second, transcript) = await Deliver(cache, server.Port);
-        Assert.That(second, Is.EqualTo("r\\0K127.0.0.1 accepted message.\nRemote host said: 250 2.0.0 queued\n\\0"));
+        Assert.That(second, Is.EqualTo("r\\0K127.0.0.1 accepted message.\nRemote host said: 250 2.0.0 queued\nTLS: none offered\n\\0"));
         Assert.That(transcript, Does.Contain("the reused connection failed before the message"));
         Assert.That(server.Sessions, Is.EqualTo(2));
         Assert.That(server.Messages, Is.EqualTo(2));
@@ -137,7 +137,7 @@ public sealed class ConnectionReuseTests
         using var cache = new ConnectionCache(ConnectionLimits.Default, TimeProvider.System);
         Assert.That((await Deliver(cache, server.Port)).Report, Does.StartWith("r\\0K"));
         var (second, transcript) = await Deliver(cache, server.Port);
-        Assert.That(second, Is.EqualTo("r\\0K127.0.0.1 accepted message.\nRemote host said: 250 2.0.0 queued\n\\0"));
+        Assert.That(second, Is.EqualTo("r\\0K127.0.0.1 accepted message.\nRemote host said: 250 2.0.0 queued\nTLS: none offered\n\\0"));
         Assert.That(transcript, Does.Contain("S: 502 5.5.2 RSET not implemented"));
         Assert.That(transcript, Does.Contain("RSET refused (502) on the reused connection: opening a fresh one"));
         Assert.That(server.Sessions, Is.EqualTo(2), "the refused RSET's connection given up");

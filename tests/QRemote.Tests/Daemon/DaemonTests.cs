@@ -43,7 +43,7 @@ public sealed class DaemonTests
         {
             var r = Deliver();
             Assert.That(r.Letter, Is.EqualTo('K'), r.Shown);
-            Assert.That(r.Shown, Does.Match(@"^r\\0K127\.0\.0\.3 accepted message\.\nRemote host said: 250 2\.0\.0 Ok: \d+ bytes queued as [0-9A-F]+\n\\0$"));
+            Assert.That(r.Shown, Does.Match(@"^r\\0K127\.0\.0\.3 accepted message\.\nRemote host said: 250 2\.0\.0 Ok: \d+ bytes queued as [0-9A-F]+\nTLS: none offered\n\\0$"));
         }
 
         WaitFor.Condition(() => postfix.Log.Split('\n').Count(l => l.Contains("to=<rcpt@example.test>", StringComparison.Ordinal)) == 3, "three messages in Postfix");
@@ -61,7 +61,7 @@ public sealed class DaemonTests
         Route(sink.EndPoint);
         File.WriteAllText(_home.Control("qremote-daemon"), Path.Combine(_home.Path, "no-such.sock") + "\n");
         var r = Deliver();
-        Assert.That(r.Shown, Is.EqualTo("r\\0K127.0.0.12 accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0"));
+        Assert.That(r.Shown, Is.EqualTo("r\\0K127.0.0.12 accepted message.\nRemote host said: 250 2.0.0 Ok\nTLS: none offered\n\\0"));
     }
 
     [Test]
@@ -82,7 +82,7 @@ public sealed class DaemonTests
         try
         {
             var r = Deliver();
-            Assert.That(r.Shown, Is.EqualTo("r\\0K127.0.0.12 accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0"));
+            Assert.That(r.Shown, Is.EqualTo("r\\0K127.0.0.12 accepted message.\nRemote host said: 250 2.0.0 Ok\nTLS: none offered\n\\0"));
             Assert.That(accepted.Wait(1000), "the process did try the silent daemon first");
             accepted.Result.Dispose();
         }
@@ -137,7 +137,7 @@ public sealed class DaemonTests
         Assert.That(stalled.Wait(20_000), "the daemon's transaction reached MAIL");
         daemon.Kill();
         var r = delivery.Result;
-        Assert.That(r.Shown, Is.EqualTo("r\\0K127.0.0.12 accepted message.\nRemote host said: 250 2.0.0 queued by the second session\n\\0"));
+        Assert.That(r.Shown, Is.EqualTo("r\\0K127.0.0.12 accepted message.\nRemote host said: 250 2.0.0 queued by the second session\nTLS: none offered\n\\0"));
         Assert.That(sessions, Is.EqualTo(2));
     }
 

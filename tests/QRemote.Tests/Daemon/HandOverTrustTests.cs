@@ -12,7 +12,7 @@ namespace QRemote.Tests.Daemon;
 public sealed class HandOverTrustTests
 {
     private static readonly IPAddress Address = IPAddress.Parse("127.0.0.12");
-    private const string Accepted = "r\\0K127.0.0.12 accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0";
+    private const string Accepted = "r\\0K127.0.0.12 accepted message.\nRemote host said: 250 2.0.0 Ok\nTLS: none offered\n\\0";
     private TempQmailHome _home = null!;
     private string _message = "";
     private string _dir = "";

@@ -19,7 +19,7 @@ public sealed class MailMaxReuseTests
     private static string Transaction(string recipient) =>
         $"MAIL FROM:<s@qremote.test>\r\nRCPT TO:<{recipient}>\r\nDATA\r\nSubject: x\r\n\r\nbody\r\n.\r\n";
 
-    private static string Accepted(int n) => $"r\\0K127.0.0.21 accepted message.\nRemote host said: 250 2.0.0 queued as {n}\n\\0";
+    private static string Accepted(int n) => $"r\\0K127.0.0.21 accepted message.\nRemote host said: 250 2.0.0 queued as {n}\nTLS: none offered\n\\0";
 
     [Test]
     public async Task A_connection_that_reached_mailmax_is_not_handed_out_again()
@@ -49,10 +49,10 @@ public sealed class MailMaxReuseTests
         using var server = new LimitsSmtpServer(Address, "250-LIMITS MAILMAX=3 RCPTMAX=1", mailMax: 3, rcptMax: 1);
         using var cache = new ConnectionCache(ConnectionLimits.Default, TimeProvider.System);
         Assert.That(await Deliver(cache, server, "a@x.test", "b@x.test"),
-            Is.EqualTo("r\\0r\\0K127.0.0.21 accepted message.\nRemote host said: 250 2.0.0 queued as 2\n\\0"));
+            Is.EqualTo("r\\0r\\0K127.0.0.21 accepted message.\nRemote host said: 250 2.0.0 queued as 2\nTLS: none offered\n\\0"));
         Assert.That(cache.Count, Is.EqualTo(1));
         Assert.That(await Deliver(cache, server, "c@x.test", "d@x.test"),
-            Is.EqualTo("r\\0r\\0K127.0.0.21 accepted message.\nRemote host said: 250 2.0.0 queued as 4\n\\0"));
+            Is.EqualTo("r\\0r\\0K127.0.0.21 accepted message.\nRemote host said: 250 2.0.0 queued as 4\nTLS: none offered\n\\0"));
         Assert.That(cache.Reused, Is.EqualTo(1));
         Assert.That(cache.Count, Is.EqualTo(1), "the second connection, one transaction of three");
         cache.Dispose();

@@ -25,7 +25,7 @@ public sealed class HostileInputTests
         using var sink = SmtpSink.StartOn(Sink, FreePort.Tcp(Sink));
         var recipients = Enumerable.Range(0, 10_000).Select(i => $"r{i}@example.test").ToArray();
         var report = await Harness.DeliverAsync("[127.0.0.5]", "s@qremote.test", recipients, "Subject: many\n\nb\n", new() { SmtpPort = sink.EndPoint.Port });
-        Assert.That(report, Is.EqualTo(string.Concat(Enumerable.Repeat("r\\0", 10_000)) + "K127.0.0.5 accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0"));
+        Assert.That(report, Is.EqualTo(string.Concat(Enumerable.Repeat("r\\0", 10_000)) + "K127.0.0.5 accepted message.\nRemote host said: 250 2.0.0 Ok\nTLS: none offered\n\\0"));
         WaitFor.Condition(() => sink.Dumps().Count == 1, "the dump");
         Assert.That(sink.Dumps()[0].Split('\n').Count(l => l.StartsWith("X-Rcpt-Args: ", StringComparison.Ordinal)), Is.EqualTo(10_000));
     }
@@ -45,6 +45,6 @@ public sealed class HostileInputTests
     {
         using var sink = SmtpSink.StartOn(Sink, FreePort.Tcp(Sink));
         var report = await Harness.DeliverAsync("[127.0.0.5]", "s@qremote.test", ["ok@example.test", "bad@x..y"], "Subject: x\n\nb\n", new() { SmtpPort = sink.EndPoint.Port });
-        Assert.That(report, Is.EqualTo("r\\0hSorry, this recipient address is not valid SMTP syntax. (#5.1.3)\n\\0K127.0.0.5 accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0"));
+        Assert.That(report, Is.EqualTo("r\\0hSorry, this recipient address is not valid SMTP syntax. (#5.1.3)\n\\0K127.0.0.5 accepted message.\nRemote host said: 250 2.0.0 Ok\nTLS: none offered\n\\0"));
     }
 }

@@ -23,7 +23,7 @@ public sealed class ServerLimitsTests
     private static string Transaction(params string[] recipients) =>
         "MAIL FROM:<s@qremote.test>\r\n" + string.Concat(recipients.Select(r => $"RCPT TO:<{r}>\r\n")) + "DATA\r\n" + Body;
 
-    private static string Accepted(int n) => $"K127.0.0.19 accepted message.\nRemote host said: 250 2.0.0 queued as {n}\n\\0";
+    private static string Accepted(int n) => $"K127.0.0.19 accepted message.\nRemote host said: 250 2.0.0 queued as {n}\nTLS: none offered\n\\0";
 
     [TestCase(true)]
     [TestCase(false)]
@@ -180,7 +180,7 @@ public sealed class ServerLimitsTests
         var recipients = Enumerable.Range(1, 150).Select(i => $"u{i}@d{i % 9}.test").ToArray();
         var report = await Harness.DeliverAsync("[127.0.0.1]", "s@qremote.test", recipients, Message, new() { SmtpPort = recorder.EndPoint.Port });
         recorder.WaitForSessions();
-        Assert.That(report, Is.EqualTo(string.Concat(Enumerable.Repeat("r\\0", 150)) + "K127.0.0.1 accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0"));
+        Assert.That(report, Is.EqualTo(string.Concat(Enumerable.Repeat("r\\0", 150)) + "K127.0.0.1 accepted message.\nRemote host said: 250 2.0.0 Ok\nTLS: none offered\n\\0"));
         var client = Encoding.ASCII.GetString(recorder.ClientBytes);
         Assert.That(recorder.Connections, Is.EqualTo(1));
         Assert.That(Regex.Matches(client, "^MAIL FROM:", RegexOptions.Multiline), Has.Count.EqualTo(1));

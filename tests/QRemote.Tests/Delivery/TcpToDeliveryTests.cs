@@ -17,7 +17,7 @@ public sealed class TcpToDeliveryTests
     private const string Message = "Subject: tcpto\n\nhello\n";
     private static readonly DateTimeOffset Start = DateTimeOffset.FromUnixTimeSeconds(1_700_000_000);
 
-    private static string Accepted(string ip) => $"r\\0K{ip} accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0";
+    private static string Accepted(string ip) => $"r\\0K{ip} accepted message.\nRemote host said: 250 2.0.0 Ok\nTLS: none offered\n\\0";
 
     [Test]
     public async Task A_dead_exchanger_is_counted_twice_then_skipped_and_the_backup_gets_the_mail_at_once()

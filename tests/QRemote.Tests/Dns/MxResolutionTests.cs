@@ -25,7 +25,7 @@ public sealed partial class MxResolutionTests
         Harness.DeliverAsync(domain, "s@qremote.test", [$"rcpt@{domain}"], System.Text.Encoding.UTF8.GetBytes(Message),
             new() { SmtpPort = 1, ResolvConf = DnsFixture.ResolvConf });
 
-    private static string Accepted(string ip) => $"r\\0K{ip} accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0";
+    private static string Accepted(string ip) => $"r\\0K{ip} accepted message.\nRemote host said: 250 2.0.0 Ok\nTLS: none offered\n\\0";
 
     [Test]
     public async Task Plain_mx_is_delivered() =>

@@ -43,7 +43,7 @@ public sealed class EntryPointTests
         {
             var r = QmailRspawn.Run(_home.Path, _message, [host, "", $"x@{host}"]);
             Assert.That(r.ExitCode, Is.Zero, host);
-            Assert.That(r.Shown, Is.EqualTo("r\\0K127.0.0.12 accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0"), host);
+            Assert.That(r.Shown, Is.EqualTo("r\\0K127.0.0.12 accepted message.\nRemote host said: 250 2.0.0 Ok\nTLS: none offered\n\\0"), host);
         }
 
         WaitFor.Condition(() => sink.Dumps().Count == OptionNames.Length, "every message at the sink");
@@ -57,7 +57,7 @@ public sealed class EntryPointTests
         File.WriteAllText(_home.Control("smtproutes"), $"example.test:[{Address}]:{sink.EndPoint.Port}\n");
         var r = QmailRspawn.Run(_home.Path, _message, ["example.test", "--help", "--daemon@example.test", "--version"]);
         // "--version" has no @: the server decides about it; smtp-sink takes any recipient.
-        Assert.That(r.Shown, Is.EqualTo("r\\0r\\0K127.0.0.12 accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0"));
+        Assert.That(r.Shown, Is.EqualTo("r\\0r\\0K127.0.0.12 accepted message.\nRemote host said: 250 2.0.0 Ok\nTLS: none offered\n\\0"));
     }
 
     [Test]

@@ -48,7 +48,7 @@ public sealed class LoadTests
         {
             using var sink = SmtpSink.StartOn(Address, FreePort.Tcp(Address));
             var reports = RunAll(home.Path, message, sink.EndPoint.Port);
-            Assert.That(reports.Values, Has.All.EqualTo("r\0K127.0.0.7 accepted message.\nRemote host said: 250 2.0.0 Ok\n\0"));
+            Assert.That(reports.Values, Has.All.EqualTo("r\0K127.0.0.7 accepted message.\nRemote host said: 250 2.0.0 Ok\nTLS: none offered\n\0"));
             WaitFor.Condition(() => sink.Dumps().Count == Deliveries, $"{Deliveries} dumps");
             var received = sink.Dumps().Select(d => d.Split('\n').First(l => l.StartsWith("X-Rcpt-Args: ", StringComparison.Ordinal))).ToHashSet();
             Assert.That(received, Has.Count.EqualTo(Deliveries), "each message exactly once");
@@ -113,7 +113,7 @@ public sealed class LoadTests
             {
                 Assert.That(report, Is.EqualTo(refused.Contains(i)
                     ? "h127.0.0.7 does not like recipient.\nRemote host said: 550 5.1.1 no such user\n\0DGiving up on 127.0.0.7.\n\0"
-                    : "r\0K127.0.0.7 accepted message.\nRemote host said: 250 2.0.0 queued\n\0"), $"delivery {i}");
+                    : "r\0K127.0.0.7 accepted message.\nRemote host said: 250 2.0.0 queued\nTLS: none offered\n\0"), $"delivery {i}");
             }
 
             Assert.That(accepted, Has.Count.EqualTo(Deliveries - refused.Count));

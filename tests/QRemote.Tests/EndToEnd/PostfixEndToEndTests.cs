@@ -20,7 +20,7 @@ public sealed class PostfixEndToEndTests
 
             var r = QmailRspawn.Run(home.Path, message, ["example.test", "s@qremote.test", "rcpt@example.test"]);
             Assert.That(r.Letter, Is.EqualTo('K'), r.Shown);
-            Assert.That(r.Shown, Does.Match(@"^r\\0K127\.0\.0\.3 accepted message\.\nRemote host said: 250 2\.0\.0 Ok: \d+ bytes queued as [0-9A-F]+\n\\0$"));
+            Assert.That(r.Shown, Does.Match(@"^r\\0K127\.0\.0\.3 accepted message\.\nRemote host said: 250 2\.0\.0 Ok: \d+ bytes queued as [0-9A-F]+\nTLS: none offered\n\\0$"));
             postfix.WaitForLog("to=<rcpt@example.test>, relay=none");
         }
         finally

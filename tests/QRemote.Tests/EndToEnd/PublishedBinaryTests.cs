@@ -61,7 +61,7 @@ public sealed class PublishedBinaryTests
         }
     }
 
-    private static string Accepted(string ip) => $"r\\0K{ip} accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0";
+    private static string Accepted(string ip) => $"r\\0K{ip} accepted message.\nRemote host said: 250 2.0.0 Ok\nTLS: none offered\n\\0";
 
     [Test]
     public void Plain_mx()

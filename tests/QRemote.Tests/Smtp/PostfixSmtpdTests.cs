@@ -60,7 +60,7 @@ public sealed class PostfixSmtpdTests
 
         // Postfix offers CHUNKING, so the message went as BDAT; Postfix's reply to BDAT LAST counts the bytes.
         var ids = AssertReport(report,
-            $"r\\0K127.0.0.3 accepted message.\nRemote host said: 250 2.0.0 Ok: {MessageWireLength} bytes queued as {{QID}}\n\\0");
+            $"r\\0K127.0.0.3 accepted message.\nRemote host said: 250 2.0.0 Ok: {MessageWireLength} bytes queued as {{QID}}\nTLS: none offered\n\\0");
         postfix.WaitForLog($"{ids[0]}: removed");
         Assert.That(postfix.Log, Does.Contain($"{ids[0]}: to=<rcpt@example.test>, relay=none,").And.Contain("status=sent (example.test)"));
         AssertSessionCommands(postfix, "ehlo=1 mail=1 rcpt=1 bdat=1 quit=1 commands=5");
@@ -74,7 +74,7 @@ public sealed class PostfixSmtpdTests
         var report = await Deliver(postfix, ["rcpt@example.test"], Dotted, recorder);
         recorder.WaitForSessions();
 
-        AssertReport(report, $"r\\0K127.0.0.1 accepted message.\nRemote host said: 250 2.0.0 Ok: {DottedWire.Length} bytes queued as {{QID}}\n\\0");
+        AssertReport(report, $"r\\0K127.0.0.1 accepted message.\nRemote host said: 250 2.0.0 Ok: {DottedWire.Length} bytes queued as {{QID}}\nTLS: none offered\n\\0");
         Assert.That(Latin1.GetString(recorder.ServerBytes), Does.Contain("\r\n250 CHUNKING\r\n"));
         Assert.That(Latin1.GetString(recorder.ClientBytes), Is.EqualTo(
             "EHLO qremote.test\r\n" +
@@ -93,7 +93,7 @@ public sealed class PostfixSmtpdTests
         var report = await Deliver(postfix, ["rcpt@example.test"], Dotted, recorder);
         recorder.WaitForSessions();
 
-        AssertReport(report, "r\\0K127.0.0.1 accepted message.\nRemote host said: 250 2.0.0 Ok: queued as {QID}\n\\0");
+        AssertReport(report, "r\\0K127.0.0.1 accepted message.\nRemote host said: 250 2.0.0 Ok: queued as {QID}\nTLS: none offered\n\\0");
         Assert.That(Latin1.GetString(recorder.ServerBytes), Does.Not.Contain("CHUNKING"));
         Assert.That(Latin1.GetString(recorder.ClientBytes), Is.EqualTo(
             "EHLO qremote.test\r\n" +
@@ -115,7 +115,7 @@ public sealed class PostfixSmtpdTests
             "r\\0" +
             "h127.0.0.3 does not like recipient.\nRemote host said: 554 5.7.1 <reject@example.test>: Recipient address rejected: no such user\n\\0" +
             "s127.0.0.3 does not like recipient.\nRemote host said: 450 4.7.1 <defer@example.test>: Recipient address rejected: try later\n\\0" +
-            $"K127.0.0.3 accepted message.\nRemote host said: 250 2.0.0 Ok: {MessageWireLength} bytes queued as {{QID}}\n\\0");
+            $"K127.0.0.3 accepted message.\nRemote host said: 250 2.0.0 Ok: {MessageWireLength} bytes queued as {{QID}}\nTLS: none offered\n\\0");
         postfix.WaitForLog($"{ids[0]}: removed");
         Assert.That(postfix.Log, Does.Contain($"{ids[0]}: to=<ok@example.test>, relay=none,"));
         Assert.That(postfix.Log, Does.Not.Contain("to=<reject@example.test>, relay").And.Not.Contain("to=<defer@example.test>, relay"));
@@ -156,7 +156,7 @@ public sealed class PostfixSmtpdTests
         var report = await Deliver(postfix, ["jörg@example.test"], Message, recorder);
         recorder.WaitForSessions();
 
-        var ids = AssertReport(report, $"r\\0K127.0.0.1 accepted message.\nRemote host said: 250 2.0.0 Ok: {MessageWireLength} bytes queued as {{QID}}\n\\0");
+        var ids = AssertReport(report, $"r\\0K127.0.0.1 accepted message.\nRemote host said: 250 2.0.0 Ok: {MessageWireLength} bytes queued as {{QID}}\nTLS: none offered\n\\0");
         Assert.That(Latin1.GetString(recorder.ServerBytes), Does.Contain("\r\n250-SMTPUTF8\r\n"));
         var lines = Encoding.UTF8.GetString(recorder.ClientBytes).Split("\r\n");
         Assert.That(lines.Single(l => l.StartsWith("MAIL FROM:", StringComparison.Ordinal)), Is.EqualTo($"MAIL FROM:<{Sender}> SMTPUTF8 SIZE={MessageWireLength}"));
@@ -185,7 +185,7 @@ public sealed class PostfixSmtpdTests
         using var postfix = StartPostfix(("smtpd_discard_ehlo_keywords", "pipelining"));
         var report = await Deliver(postfix, ["a@example.test", "b@example.test", "c@example.test"], Message);
 
-        AssertReport(report, $"r\\0r\\0r\\0K127.0.0.3 accepted message.\nRemote host said: 250 2.0.0 Ok: {MessageWireLength} bytes queued as {{QID}}\n\\0");
+        AssertReport(report, $"r\\0r\\0r\\0K127.0.0.3 accepted message.\nRemote host said: 250 2.0.0 Ok: {MessageWireLength} bytes queued as {{QID}}\nTLS: none offered\n\\0");
         AssertSessionCommands(postfix, "ehlo=1 mail=1 rcpt=3 bdat=1 quit=1 commands=7");
     }
 

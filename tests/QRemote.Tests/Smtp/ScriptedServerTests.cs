@@ -91,7 +91,7 @@ public sealed class ScriptedServerTests
                 "h127.0.0.4 does not like recipient.\nRemote host said: 550 5.1.1 no such user\n\\0" +
                 "h127.0.0.4 does not like recipient.\nRemote host said: 550 5.1.1 no such user\n\\0" +
                 "r\\0" +
-                "K127.0.0.4 accepted message.\nRemote host said: 250 2.0.0 queued\n\\0"));
+                "K127.0.0.4 accepted message.\nRemote host said: 250 2.0.0 queued\nTLS: none offered\n\\0"));
             var received = server.Sessions.Single().Received;
             Assert.That(received, Does.Contain("MAIL FROM:<s@qremote.test>\r\nRCPT TO:<User@Example.test>\r\nRCPT TO:<user@example.test>\r\nDATA\r\n"),
                 "two RCPTs: one per mailbox, in the order first seen");
@@ -118,7 +118,7 @@ public sealed class ScriptedServerTests
                 "h127.0.0.4 does not like recipient.\nRemote host said: 550 5.1.1 no such user\n\\0" +
                 "s127.0.0.4 does not like recipient.\nRemote host said: 451 4.2.0 try later\n\\0" +
                 "r\\0" +
-                "K127.0.0.4 accepted message.\nRemote host said: 250 2.0.0 queued as 42\n\\0"));
+                "K127.0.0.4 accepted message.\nRemote host said: 250 2.0.0 queued as 42\nTLS: none offered\n\\0"));
             Assert.That(server.Sessions.Single().Received, Does.Contain("RCPT TO:<good@x.test>\r\nRCPT TO:<bad@x.test>\r\nRCPT TO:<later@x.test>\r\n"));
         }
     }
@@ -135,7 +135,7 @@ public sealed class ScriptedServerTests
         }));
         using (server)
         {
-            Assert.That(report, Is.EqualTo("r\\0K127.0.0.4 accepted message.\nRemote host said: 251 2.0.0 forwarded\n\\0"));
+            Assert.That(report, Is.EqualTo("r\\0K127.0.0.4 accepted message.\nRemote host said: 251 2.0.0 forwarded\nTLS: none offered\n\\0"));
         }
     }
 
@@ -347,7 +347,7 @@ public sealed class ScriptedServerTests
         {
             Assert.That(report, Is.EqualTo(
                 "r\\0hSorry, this recipient address contains a character SMTP cannot carry (CR, LF or NUL). (#5.1.3)\n\\0" +
-                "K127.0.0.4 accepted message.\nRemote host said: 250 ok\n\\0"));
+                "K127.0.0.4 accepted message.\nRemote host said: 250 ok\nTLS: none offered\n\\0"));
             Assert.That(server.Sessions.Single().Received, Does.Not.Contain("RSET"));
         }
     }

@@ -129,7 +129,7 @@ public sealed class SessionEndTests : IDisposable
             new() { SmtpPort = ((IPEndPoint)listener.LocalEndpoint).Port, Transcript = TextWriter.Synchronized(transcript) });
         await done.Task.WaitAsync(TimeSpan.FromSeconds(10));
         listener.Stop();
-        Assert.That(report, Is.EqualTo("r\\0K127.0.0.4 accepted message.\nRemote host said: 250 2.0.0 queued\n\\0"));
+        Assert.That(report, Is.EqualTo("r\\0K127.0.0.4 accepted message.\nRemote host said: 250 2.0.0 queued\nTLS: TLSv1.2, not verified\n\\0"));
         Assert.That(events, Is.EqualTo(new[] { "EHLO", "MAIL", "RCPT", "DATA", "QUIT", "EOF", "last record: alert" }));
     }
 

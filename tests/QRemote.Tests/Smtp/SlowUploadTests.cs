@@ -66,7 +66,7 @@ public sealed class SlowUploadTests
         }, receiveBuffer: 64 * 1024);
         var transcript = new StringWriter();
         var report = await DeliverAsync(message, server, transcript);
-        Assert.That(report, Is.EqualTo("r\\0K127.0.0.4 accepted message.\nRemote host said: 250 2.0.0 queued\n\\0"));
+        Assert.That(report, Is.EqualTo("r\\0K127.0.0.4 accepted message.\nRemote host said: 250 2.0.0 queued\nTLS: none offered\n\\0"));
         Assert.That(received, Is.EqualTo(wire), "the exact bytes, as one BDAT LAST chunk");
         // Over the one-flight threshold the chunk waits for the MAIL and RCPT replies.
         var commands = server.Sessions.Single().Received;
@@ -104,7 +104,7 @@ public sealed class SlowUploadTests
         }, receiveBuffer: 64 * 1024);
         var transcript = new StringWriter();
         var report = await DeliverAsync(message, server, transcript);
-        Assert.That(report, Is.EqualTo("r\\0K127.0.0.4 accepted message.\nRemote host said: 250 2.0.0 queued\n\\0"));
+        Assert.That(report, Is.EqualTo("r\\0K127.0.0.4 accepted message.\nRemote host said: 250 2.0.0 queued\nTLS: none offered\n\\0"));
         Assert.That(received, Is.EqualTo(wire.Concat(".\r\n"u8.ToArray()).ToArray()), "the exact bytes and the final dot");
     }
 

@@ -22,14 +22,14 @@ public sealed class SmtpSinkReplyTests
     [Test]
     public async Task Accepted_message_reports_r_then_K_with_the_servers_reply()
     {
-        Assert.That(await Deliver([]), Is.EqualTo("r\\0K127.0.0.2 accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0"));
+        Assert.That(await Deliver([]), Is.EqualTo("r\\0K127.0.0.2 accepted message.\nRemote host said: 250 2.0.0 Ok\nTLS: none offered\n\\0"));
     }
 
     [Test]
     public async Task Duplicate_recipients_each_get_a_report_in_argv_order()
     {
         Assert.That(await Deliver([], "a@example.test", "A@EXAMPLE.TEST", "b@example.test", "a@example.test"),
-            Is.EqualTo("r\\0r\\0r\\0r\\0K127.0.0.2 accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0"));
+            Is.EqualTo("r\\0r\\0r\\0r\\0K127.0.0.2 accepted message.\nRemote host said: 250 2.0.0 Ok\nTLS: none offered\n\\0"));
     }
 
     [TestCase("", "<>")]
@@ -40,7 +40,7 @@ public sealed class SmtpSinkReplyTests
     {
         using var sink = SmtpSink.StartOn(Sink, FreePort.Tcp(Sink));
         var report = await Harness.DeliverAsync("[127.0.0.2]", sender, ["rcpt@example.test"], Message, new() { SmtpPort = sink.EndPoint.Port });
-        Assert.That(report, Is.EqualTo("r\\0K127.0.0.2 accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0"));
+        Assert.That(report, Is.EqualTo("r\\0K127.0.0.2 accepted message.\nRemote host said: 250 2.0.0 Ok\nTLS: none offered\n\\0"));
         WaitFor.Condition(() => sink.Dumps().Count == 1, "the dump");
         Assert.That(sink.Dumps()[0], Does.Contain($"X-Mail-Args: {mailArgs}\n"));
     }
@@ -79,7 +79,7 @@ public sealed class SmtpSinkReplyTests
     [Test]
     public async Task Ehlo_refused_falls_back_to_helo()
     {
-        Assert.That(await Deliver(["-f", "EHLO"]), Is.EqualTo("r\\0K127.0.0.2 accepted message.\nRemote host said: 250 2.0.0 Ok\n\\0"));
+        Assert.That(await Deliver(["-f", "EHLO"]), Is.EqualTo("r\\0K127.0.0.2 accepted message.\nRemote host said: 250 2.0.0 Ok\nTLS: none offered\n\\0"));
     }
 
     [Test]

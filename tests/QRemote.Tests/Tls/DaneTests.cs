@@ -124,6 +124,7 @@ public sealed class DaneTests : IDisposable
         var sender = $"{usage.ToLowerInvariant()}@dane.test";
         var (report, transcript) = await DeliverAsync(domain, sender);
         Assert.That(report, Does.StartWith("r\\0K127.0.0.3 accepted message.\nRemote host said: 250 2.0.0 Ok"), usage);
+        Assert.That(report, Does.EndWith("\nTLS: TLSv1.3, DANE verified\n\\0"), "the K text says how the certificate was checked");
         Assert.That(transcript, Does.Contain($"tls policy for mx.{domain}: Dane (DANE: _{_port}._tcp.mx.{domain}: 1 secure TLSA record)"));
         Assert.That(transcript, Does.Match(@"tls: Tls1[23] \w+, certificate verified \(DANE"));
         Postfix.WaitForLog($"from=<{sender}>");
@@ -175,6 +176,7 @@ public sealed class DaneTests : IDisposable
         var (report, transcript) = await DeliverAsync("bad.dane.test", "waived@dane.test", "TLS-Required: No\nSubject: dane\n\nhello\n");
         Assert.That(report, Does.StartWith("r\\0K127.0.0.3 accepted message."));
         Assert.That(transcript, Does.Contain("DANE waived by TLS-Required: No"));
+        Assert.That(report, Does.EndWith("\nTLS: TLSv1.3, not verified\n\\0"));
         Postfix.WaitForLog("from=<waived@dane.test>");
     }
 

@@ -95,6 +95,7 @@ public sealed class MtaStsDeliveryTests : IDisposable
         Assert.That(transcript, Does.Contain("mta-sts: enforce.sts.test: enforce, id 20261125"));
         Assert.That(transcript, Does.Contain("tls policy for mx.enforce.sts.test: MtaSts (MTA-STS enforce for enforce.sts.test, id 20261125)"));
         Assert.That(transcript, Does.Match(@"tls: Tls1[23] \w+, certificate verified \(MTA-STS"));
+        Assert.That(report, Does.EndWith("\nTLS: TLSv1.3, MTA-STS verified\n\\0"));
         _postfix!.WaitForLog("from=<enforce@sts.test>");
     }
 

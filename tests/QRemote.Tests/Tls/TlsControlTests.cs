@@ -223,7 +223,7 @@ public sealed class TlsControlTests : IDisposable
         using var mitm = ManInTheMiddle(SelfSigned("127.0.0.1"));
         var config = Harness.Config($"elsewhere.test:[127.0.0.1]:{mitm.EndPoint.Port} {User} {Password}");
         var (report, _) = await Deliver(config, "elsewhere.test", 25, Home(("qremote-auth-unverified", "# relays on our own wire\nother.example\n[127.0.0.1]\n")));
-        Assert.That(report, Is.EqualTo("r\\0K127.0.0.1 accepted message.\nRemote host said: 250 2.0.0 queued\n\\0"));
+        Assert.That(report, Is.EqualTo("r\\0K127.0.0.1 accepted message.\nRemote host said: 250 2.0.0 queued\nTLS: TLSv1.3, not verified\n\\0"));
         Assert.That(mitm.Sessions.Single().Received, Does.Contain("\r\nAUTH PLAIN " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"\0{User}\0{Password}")) + "\r\n"));
 
         // Listing another relay only changes nothing for this one.

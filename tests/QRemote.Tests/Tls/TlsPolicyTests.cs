@@ -62,7 +62,9 @@ public sealed class TlsPolicyTests
         RequireTls("ca");
         var port = FreePort.Tcp(Address);
         using var postfix = Postfix(port, "server");
-        Assert.That(await Deliver(port), Does.StartWith("r\\0K127.0.0.10 accepted message."));
+        var report = await Deliver(port);
+        Assert.That(report, Does.StartWith("r\\0K127.0.0.10 accepted message."));
+        Assert.That(report, Does.EndWith("\nTLS: TLSv1.3, certificate verified\n\\0"));
         postfix.WaitForLog("starttls=1");
     }
 
@@ -95,7 +97,9 @@ public sealed class TlsPolicyTests
         File.WriteAllText(_home.Control("notlshosts", Mx), "");
         var port = FreePort.Tcp(Address);
         using var postfix = Postfix(port, "server");
-        Assert.That(await Deliver(port), Does.StartWith("r\\0K127.0.0.10 accepted message."));
+        var report = await Deliver(port);
+        Assert.That(report, Does.StartWith("r\\0K127.0.0.10 accepted message."));
+        Assert.That(report, Does.EndWith("\nTLS: none, turned off by control/notlshosts\n\\0"));
         postfix.WaitForLog("disconnect from");
         Assert.That(postfix.Log, Does.Not.Contain("starttls"));
     }
@@ -105,7 +109,9 @@ public sealed class TlsPolicyTests
     {
         var port = FreePort.Tcp(Address);
         using var postfix = Postfix(port, "wrongname"); // a certificate no one could verify
-        Assert.That(await Deliver(port), Does.StartWith("r\\0K127.0.0.10 accepted message."));
+        var report = await Deliver(port);
+        Assert.That(report, Does.StartWith("r\\0K127.0.0.10 accepted message."));
+        Assert.That(report, Does.EndWith("\nTLS: TLSv1.3, not verified\n\\0"));
         postfix.WaitForLog("starttls=1");
     }
 }

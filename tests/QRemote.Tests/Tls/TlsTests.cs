@@ -96,7 +96,7 @@ public sealed class TlsTests : IDisposable
             }));
         var report = await Harness.DeliverAsync("[127.0.0.4]", "s@qremote.test", ["r@example.test"], "Subject: x\n\nb\n",
             new() { SmtpPort = server.EndPoint.Port });
-        Assert.That(report, Is.EqualTo("r\\0K127.0.0.4 accepted message.\nRemote host said: 250 2.0.0 queued in plain text\n\\0"));
+        Assert.That(report, Is.EqualTo("r\\0K127.0.0.4 accepted message.\nRemote host said: 250 2.0.0 queued in plain text\nTLS: none, the handshake failed\n\\0"));
         Assert.That(sessions, Is.EqualTo(2), "one failed TLS session, one plain retry");
     }
 
