@@ -43,6 +43,7 @@ internal sealed partial class SmtpTransaction
         var connections = 1;
         var reset = reuse;
         var next = 0;
+        var retried = -1;
         // The daemon's commit (its client is told the outcome may be unknown from here) happens once, before the first message.
         var committed = false;
         Func<Task>? beforeBody = sessionOptions?.BeforeBody is not { } hook ? null : async () =>
@@ -106,15 +107,17 @@ internal sealed partial class SmtpTransaction
                 return (new(Reports.ConnectionDied(ip, possibleDuplicate: false, []), TryNextAddress: true, ReuseFailed: true), false);
             }
 
-            if (resetRefused || (lost && !SettledBeforeLoss(progress, batch.Count) && nothingSent))
+            if (nothingSent && retried != next && !SettledBeforeLoss(progress, batch.Count))
             {
-                // Nothing of this transaction counts: it goes again, on another connection.
+                // Nothing of this transaction counts: it goes again, once, on another connection (a server that drops
+                // every connection there gets its recipients deferred, not ten connections).
+                retried = next;
                 await session.QuitAsync().ConfigureAwait(false);
                 session = null;
                 continue;
             }
 
-            if (lost && !SettledBeforeLoss(progress, batch.Count))
+            if (resetRefused || (lost && !SettledBeforeLoss(progress, batch.Count)))
             {
                 ledger.Lost(batch, progress);
             }
@@ -125,7 +128,7 @@ internal sealed partial class SmtpTransaction
 
             next++;
             reset = progress.Final is null;
-            if (lost || progress is { Data.Code: 354, Final: null })
+            if (lost || resetRefused || progress is { Data.Code: 354, Final: null })
             {
                 // Gone, or a data phase left open on purpose (nothing may follow on it): the next transaction needs another.
                 await session.QuitAsync().ConfigureAwait(false);
@@ -165,8 +168,18 @@ internal sealed partial class SmtpTransaction
     private async Task<(SmtpSession? Session, string? Why)> ReconnectAsync(Destination destination, Tls.TlsPolicy policy, CancellationToken cancellationToken)
     {
         transcript?.WriteLine($"another connection to {destination.Address}:{destination.Port} for the transactions left");
-        var connected = await Connector.ConnectAsync(new IPEndPoint(destination.Address, destination.Port), TimeSpan.FromSeconds(config.TimeoutConnect),
-            cancellationToken, config.OutgoingIps).ConfigureAwait(false);
+        ConnectResult connected;
+        try
+        {
+            connected = await Connector.ConnectAsync(new IPEndPoint(destination.Address, destination.Port), TimeSpan.FromSeconds(config.TimeoutConnect),
+                cancellationToken, config.OutgoingIps).ConfigureAwait(false);
+        }
+        catch (Exception e) when (OpeningFailures.IsConnectionFailure(e))
+        {
+            // Stopped by a signal while connecting: what the earlier transactions achieved stands in the report.
+            return (null, Reports.NoConnection().Text);
+        }
+
         if (connected.Socket is null)
         {
             transcript?.WriteLine($"connect: {connected.Error}");

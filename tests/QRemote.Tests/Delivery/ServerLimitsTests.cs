@@ -151,6 +151,20 @@ public sealed class ServerLimitsTests
         Assert.That(server.Messages, Is.EqualTo(2), "each message once");
     }
 
+    /// <summary>A server that drops every connection at MAIL: each transaction goes again once, then its recipients
+    /// are deferred; two transactions, four connections, nothing delivered, nothing failed.</summary>
+    [Test]
+    public async Task A_transaction_lost_twice_before_its_message_is_deferred()
+    {
+        using var server = new LimitsSmtpServer(Address, "250-LIMITS RCPTMAX=1", dropAfterMessages: 0);
+        var report = await Deliver(server, "a@x.test", "b@x.test");
+        const string noAnswer = "s127.0.0.19 gave no answer for this recipient.\n\\0";
+        Assert.That(report, Is.EqualTo(noAnswer + noAnswer + "ZConnected to 127.0.0.19 but connection died. (#4.4.2)\n\\0"));
+        var received = server.Received(4);
+        Assert.That(received, Has.All.EqualTo(Opening + "MAIL FROM:<s@qremote.test>\r\n"), "each session read up to the dropped MAIL");
+        Assert.That(server.Messages, Is.Zero);
+    }
+
     /// <summary>Only the first 5000 bytes of a reply are kept (netqmail's cap): LIMITS past them is not seen, nothing
     /// is split, and the server's 452 past its limit defers the recipient, as without LIMITS.</summary>
     [Test]
