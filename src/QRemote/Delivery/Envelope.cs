@@ -69,9 +69,14 @@ internal sealed class Envelope(MailboxAddress sender, bool needsSmtpUtf8, Recipi
         return (new Envelope(sender, needsUtf8, local, keys, mailboxes), null);
     }
 
+    /// <summary>Whether an envelope that a server without SMTPUTF8 cannot take (<see cref="For"/> gave a refusal, or no
+    /// mailbox) would go to one that offers it: then this refusal is one another exchanger may not give.</summary>
+    public static bool SendableWithSmtpUtf8(Invocation invocation, IPAddress ip) => For(invocation, utf8: true, ip).Envelope is { Mailboxes.Count: > 0 };
+
     /// <summary>MAIL's ESMTP parameters, each with a leading space: SMTPUTF8 when an address needs it, BODY=8BITMIME for
-    /// 8-bit text, SIZE= whenever the server takes it.</summary>
-    public string MailParameters(MessageFacts facts, SmtpCapabilities capabilities)
+    /// 8-bit text, SIZE= whenever the server takes it, REQUIRETLS when the message is under it (RFC 8689; the caller
+    /// has checked that the server offers it, over verified TLS).</summary>
+    public string MailParameters(MessageFacts facts, SmtpCapabilities capabilities, bool requireTls = false)
     {
         var parameters = new System.Text.StringBuilder();
         if (capabilities.HasFlag(SmtpCapabilities.UTF8) && NeedsSmtpUtf8)
@@ -87,6 +92,11 @@ internal sealed class Envelope(MailboxAddress sender, bool needsSmtpUtf8, Recipi
         if (capabilities.HasFlag(SmtpCapabilities.Size))
         {
             parameters.Append(System.Globalization.CultureInfo.InvariantCulture, $" SIZE={facts.WireLength}");
+        }
+
+        if (requireTls)
+        {
+            parameters.Append(" REQUIRETLS");
         }
 
         return parameters.ToString();

@@ -87,7 +87,7 @@ internal sealed partial class SmtpTransaction
             try
             {
                 var client = session.Client;
-                await PipelinedSender.SendAsync(client, session.Recorder, envelope.Sender.Address, envelope.MailParameters(message.Facts, client.Capabilities),
+                await PipelinedSender.SendAsync(client, session.Recorder, envelope.Sender.Address, envelope.MailParameters(message.Facts, client.Capabilities, config.RequiresTls(message.Facts)),
                     batch.Select(j => envelope.Mailboxes[j].Address).ToList(), message, client.Capabilities.HasFlag(SmtpCapabilities.Pipelining),
                     client.Capabilities.HasFlag(SmtpCapabilities.Chunking), progress, cancellationToken, reset, beforeBody).ConfigureAwait(false);
             }
@@ -191,6 +191,13 @@ internal sealed partial class SmtpTransaction
         {
             session.Dispose();
             return (null, failed.Report.Text);
+        }
+
+        if (config.RequiresTls(message.Facts) && !(session.Client.IsSecure && session.Client.Capabilities.HasFlag(SmtpCapabilities.RequireTLS)))
+        {
+            // REQUIRETLS (RFC 8689), as for the first connection: the new one must offer it inside TLS too.
+            await session.QuitAsync().ConfigureAwait(false);
+            return (null, Reports.RequireTlsNotOffered(destination.Address).Text);
         }
 
         return (session, null);

@@ -122,7 +122,8 @@ internal sealed partial class SmtpTransaction(Invocation invocation, MessageSour
                 policy.Required ? SecureSocketOptions.StartTls : policy.Mode != TlsMode.Off ? SecureSocketOptions.StartTlsWhenAvailable : SecureSocketOptions.None,
                 cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (OpeningFailures.For(e, progress.Stage, policy, destination.Address, client, session.Recorder, transcript) is { } failure)
+        catch (Exception e) when (OpeningFailures.For(e, progress.Stage, policy, destination.Address, client, session.Recorder, transcript,
+            config.RequiresTls(message.Facts)) is { } failure)
         {
             session.Tls = failure.Tls;
             return failure.Outcome;
@@ -182,6 +183,15 @@ internal sealed partial class SmtpTransaction(Invocation invocation, MessageSour
     {
         var client = session.Client;
         var ip = destination.Address;
+        var requireTls = config.RequiresTls(message.Facts);
+
+        // REQUIRETLS (RFC 8689): the exchanger's policy was verified before connecting (Deliverer); the server must also
+        // offer the keyword, inside TLS. Checked first: a server that cannot take the message at all is skipped.
+        if (requireTls && !(client.IsSecure && client.Capabilities.HasFlag(SmtpCapabilities.RequireTLS)))
+        {
+            await session.QuitAsync().ConfigureAwait(false);
+            return (new(Reports.RequireTlsNotOffered(ip), TryNextAddress: true, Refusal: ExchangerRefusal.RequireTls), false);
+        }
 
         // SIZE (RFC 1870): a message over the advertised limit is refused here, before MAIL.
         if (client.Capabilities.HasFlag(SmtpCapabilities.Size) && client.MaxSize > 0 && message.Facts.WireLength > client.MaxSize)
@@ -194,7 +204,10 @@ internal sealed partial class SmtpTransaction(Invocation invocation, MessageSour
         if (envelope is null || envelope.Mailboxes.Count == 0)
         {
             await session.QuitAsync().ConfigureAwait(false);
-            return (new(refusal ?? Reports.GivingUp(ip, envelope!.RecipientReports(progress, ip)), false), false);
+            // Nothing to send only for want of SMTPUTF8: another exchanger that offers it is tried before this is the answer.
+            var utf8Elsewhere = !client.Capabilities.HasFlag(SmtpCapabilities.UTF8) && Envelope.SendableWithSmtpUtf8(invocation, ip);
+            return (new(refusal ?? Reports.GivingUp(ip, envelope!.RecipientReports(progress, ip)), TryNextAddress: utf8Elsewhere,
+                Refusal: utf8Elsewhere ? ExchangerRefusal.SmtpUtf8 : ExchangerRefusal.None), false);
         }
 
         var batches = TransactionBatches.Split(envelope.Mailboxes.Select(m => m.Address).ToList(), session.Limits);
@@ -206,7 +219,7 @@ internal sealed partial class SmtpTransaction(Invocation invocation, MessageSour
         // MAIL, RCPT, DATA or BDAT, the message: one flight when the server pipelines.
         try
         {
-            await PipelinedSender.SendAsync(client, session.Recorder, envelope.Sender.Address, envelope.MailParameters(message.Facts, client.Capabilities),
+            await PipelinedSender.SendAsync(client, session.Recorder, envelope.Sender.Address, envelope.MailParameters(message.Facts, client.Capabilities, requireTls),
                 envelope.Mailboxes.Select(m => m.Address).ToList(), message, client.Capabilities.HasFlag(SmtpCapabilities.Pipelining),
                 client.Capabilities.HasFlag(SmtpCapabilities.Chunking), progress, cancellationToken, reuse, sessionOptions?.BeforeBody).ConfigureAwait(false);
         }

@@ -16,7 +16,9 @@ namespace QRemote.Delivery;
 /// <item>opportunistic STARTTLS (RFC 7435).</item>
 /// </list>
 /// A message with <c>TLS-Required: No</c> (RFC 8689 5) turns DANE and MTA-STS into opportunistic TLS; the
-/// operator's own files still apply.
+/// operator's own files still apply. A message under REQUIRETLS (<c>Require-TLS-ESMTP: yes</c> with
+/// <c>control/qremote-requiretls</c>) is never waived so: RFC 8689 4 has REQUIRETLS win, and the caller passes
+/// <paramref name="tlsRequiredNo"/> false for it; it goes only to exchangers <see cref="QualifiesForRequireTls"/> says.
 /// <para>An smtproutes route with credentials never ends opportunistic: the password goes only to a relay whose
 /// certificate was verified (<see cref="ForCredentials"/>).</para>
 /// </summary>
@@ -28,6 +30,12 @@ internal sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResol
 {
     /// <summary>The control file listing relays that may get smtproutes credentials over unverified TLS, one a line.</summary>
     public const string AuthUnverifiedFile = "qremote-auth-unverified";
+
+    /// <summary>RFC 8689 4.2.1: a message under REQUIRETLS goes only over TLS whose certificate is verified, to a server
+    /// found securely: DANE (secure MX and TLSA), MTA-STS enforce (the exchanger in the HTTPS-fetched policy), or the
+    /// operator's own word for that host (control/tlshosts, or an smtproutes relay with credentials verified against the
+    /// system roots). Opportunistic TLS, MTA-STS testing and notlshosts do not qualify.</summary>
+    public static bool QualifiesForRequireTls(TlsPolicy policy) => policy.Required;
 
     public async Task<TlsPolicy> ForAsync(Destination destination, CancellationToken cancellationToken)
     {

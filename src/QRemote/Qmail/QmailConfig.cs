@@ -30,6 +30,13 @@ internal sealed record QmailConfig
     /// on only when <c>control/qremote-canonicalize</c> holds 1.</summary>
     public bool CanonicalizeRecipients { get; init; }
 
+    /// <summary>Honour <c>Require-TLS-ESMTP: yes</c> in a message's header as MAIL's REQUIRETLS (RFC 8689, docs/tls.md): on
+    /// only when <c>control/qremote-requiretls</c> holds 1.</summary>
+    public bool RequireTls { get; init; }
+
+    /// <summary>Whether this message's delivery is under REQUIRETLS: the switch is on and the header asks for it.</summary>
+    public bool RequiresTls(Message.MessageFacts facts) => RequireTls && facts.RequireTlsEsmtp;
+
     /// <summary><c>control/clientcert.pem</c> (qmail's TLS patch): the certificate and key offered to servers that ask,
     /// when the file exists. Read when a handshake needs it.</summary>
     public string? ClientCertificatePath { get; init; }
@@ -77,6 +84,9 @@ internal sealed record QmailConfig
         var canonicalize = control.ReadInt("qremote-canonicalize", 0) == 1;
         settings.Add(new("qremote-canonicalize", canonicalize ? "1" : "0", control.Exists("qremote-canonicalize") ? "file" : "default"));
 
+        var requireTls = control.ReadInt("qremote-requiretls", 0) == 1;
+        settings.Add(new("qremote-requiretls", requireTls ? "1" : "0", control.Exists("qremote-requiretls") ? "file" : "default"));
+
         var clientCert = control.Exists("clientcert.pem") ? Path.Combine(control.Directory, "clientcert.pem") : null;
         settings.Add(new("clientcert.pem", clientCert ?? "(none)", clientCert is null ? "missing" : "file"));
         var ciphers = control.ReadLine("tlsclientciphers");
@@ -113,6 +123,7 @@ internal sealed record QmailConfig
             TimeoutConnect = timeoutConnect,
             TimeoutRemote = timeoutRemote,
             CanonicalizeRecipients = canonicalize,
+            RequireTls = requireTls,
             Settings = settings,
         };
     }

@@ -114,6 +114,25 @@ internal static class Reports
     public static DeliveryReport TlsNotVerified(IPAddress ip, string policy, string why) => Defer(
         $"Connected to {Host(ip)} but its TLS certificate did not verify against {policy} ({ReportText.Sanitize(why)}). (#4.7.1)\n");
 
+    /// <summary>Ours (RFC 8689): the message is under REQUIRETLS (docs/tls.md) and this exchanger has no verified TLS policy;
+    /// it was not tried. The delivery's report only when every exchanger refused it so.</summary>
+    public static DeliveryReport RequireTlsNoPolicy(string exchanger) => Fail(
+        $"Sorry, {OutSafe(exchanger)} has no verified TLS policy (DANE, MTA-STS enforce or control/tlshosts): REQUIRETLS support required (RFC 8689). (#5.7.30)\n");
+
+    /// <summary>Ours (RFC 8689): under REQUIRETLS, the server offered no STARTTLS or its certificate did not verify; nothing
+    /// was sent.</summary>
+    public static DeliveryReport RequireTlsNotVerified(IPAddress ip, string policy, string why) => Fail(
+        $"Connected to {Host(ip)} but its TLS did not verify against {policy} ({ReportText.Sanitize(why)}): REQUIRETLS support required (RFC 8689). (#5.7.30)\n");
+
+    /// <summary>Ours (RFC 8689): under REQUIRETLS, verified TLS, and the server does not offer REQUIRETLS; nothing was sent.</summary>
+    public static DeliveryReport RequireTlsNotOffered(IPAddress ip) => Fail(
+        $"Connected to {Host(ip)} but it does not offer REQUIRETLS: REQUIRETLS support required (RFC 8689). (#5.7.30)\n");
+
+    /// <summary>Ours: every exchanger refused the message before it was sent, but not all for the same reason (one lacks
+    /// SMTPUTF8, another REQUIRETLS): a deferral, since no one reason is certain to hold.</summary>
+    public static DeliveryReport RefusedForDifferentReasons() => Defer(
+        "Sorry, every mail exchanger refused this message before it was sent, not all for the same reason (SMTPUTF8, REQUIRETLS). (#4.4.0)\n");
+
     /// <summary>Ours: the daemon took the delivery and went away after the message started to go out.</summary>
     public static DeliveryReport DaemonOutcomeUnknown() => Defer(
         "The QRemote daemon went away while sending the message; the outcome is unknown. Possible duplicate! (#4.3.0)\n");
