@@ -18,7 +18,7 @@ namespace QRemote.Delivery;
 /// </summary>
 /// <param name="credentials">The relay route (smtproutes or authsenders) with its credentials, if any; null by MX. Its port 465
 /// means implicit TLS.</param>
-internal sealed class SmtpTransaction(Invocation invocation, MessageSource message, QmailConfig config, TextWriter? transcript, TimeProvider time, SmtpRoute? credentials = null)
+internal sealed partial class SmtpTransaction(Invocation invocation, MessageSource message, QmailConfig config, TextWriter? transcript, TimeProvider time, SmtpRoute? credentials = null)
 {
     /// <summary>How much later than <c>timeoutremote</c> MailKit's own timeout fires.</summary>
     private const int BackstopMilliseconds = 10_000;
@@ -39,23 +39,14 @@ internal sealed class SmtpTransaction(Invocation invocation, MessageSource messa
     /// plain retry after an opportunistic handshake failed.</param>
     public async Task<TransactionOutcome> RunAsync(Socket socket, Destination destination, TlsPolicy policy, SessionOptions? sessionOptions, CancellationToken cancellationToken)
     {
-        var recorder = new ReplyRecorder(transcript, time, TimeSpan.FromSeconds(config.TimeoutRemote), () => Abort(socket));
-        var client = new QRemoteSmtpClient(recorder)
-        {
-            LocalDomain = config.HeloHost,
-            // The recorder's watchdog is the clock that decides (and says why in the transcript); MailKit's own
-            // per-operation timeout is only a backstop, set later so the two never race to end a connection.
-            Timeout = checked((config.TimeoutRemote * 1000) + BackstopMilliseconds),
-            CheckCertificateRevocation = false,
-        };
-        var session = new SmtpSession(socket, client, recorder, time);
+        var session = NewSession(socket);
         var kept = false;
         try
         {
             (var outcome, kept) = await OpenAndTransactAsync(session, destination, policy, sessionOptions, cancellationToken).ConfigureAwait(false);
             // TLS reporting: a failure seen while opening stands; else the verdict of the certificate check a policy made
             // (none under opportunistic TLS), which is the handshake's: the session may have ended since.
-            return outcome with { Tls = session.Tls, TlsReport = outcome.TlsReport ?? client.VerificationResult };
+            return outcome with { Tls = session.Tls, TlsReport = outcome.TlsReport ?? session.Client.VerificationResult };
         }
         finally
         {
@@ -88,18 +79,45 @@ internal sealed class SmtpTransaction(Invocation invocation, MessageSource messa
         }
     }
 
+    private SmtpSession NewSession(Socket socket)
+    {
+        var recorder = new ReplyRecorder(transcript, time, TimeSpan.FromSeconds(config.TimeoutRemote), () => Abort(socket));
+        var client = new QRemoteSmtpClient(recorder)
+        {
+            LocalDomain = config.HeloHost,
+            // The recorder's watchdog is the clock that decides (and says why in the transcript); MailKit's own
+            // per-operation timeout is only a backstop, set later so the two never race to end a connection.
+            Timeout = checked((config.TimeoutRemote * 1000) + BackstopMilliseconds),
+            CheckCertificateRevocation = false,
+        };
+        return new SmtpSession(socket, client, recorder, time);
+    }
+
     private async Task<(TransactionOutcome Outcome, bool Kept)> OpenAndTransactAsync(SmtpSession session, Destination destination, TlsPolicy policy,
         SessionOptions? sessionOptions, CancellationToken cancellationToken)
     {
+        var progress = new SendProgress { Stage = SmtpStage.Greeting };
+        if (await OpenAsync(session, destination, policy, progress, cancellationToken).ConfigureAwait(false) is { } failed)
+        {
+            return (failed, false);
+        }
+
+        return await TransactAsync(session, destination, progress, reuse: false, sessionOptions, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Greeting, EHLO, STARTTLS, AUTH: null when the session is ready for MAIL, else the outcome.</summary>
+    private async Task<TransactionOutcome?> OpenAsync(SmtpSession session, Destination destination, TlsPolicy policy, SendProgress progress,
+        CancellationToken cancellationToken)
+    {
         var client = session.Client;
+        session.Policy = policy;
         if (policy.Mode != TlsMode.Off && ClientTls.Configure(client, policy, destination, config, time, transcript) is { } unreadable)
         {
             session.Tls = unreadable;
-            return (new(Reports.UnableToReadControlFiles(), TryNextAddress: false), false);
+            return new(Reports.UnableToReadControlFiles(), TryNextAddress: false);
         }
 
         // MailKit takes greeting, EHLO/HELO and STARTTLS in one call: the stage follows the commands it writes.
-        var progress = new SendProgress { Stage = SmtpStage.Greeting };
         session.Recorder.CommandSent = progress.Opened;
         // A relay on port 465 speaks TLS from the first byte (RFC 8314): under any policy, notlshosts too (nothing
         // plain listens there); verified when the policy says so, as STARTTLS would be.
@@ -117,24 +135,20 @@ internal sealed class SmtpTransaction(Invocation invocation, MessageSource messa
             var why = e.InnerException?.Message ?? e.Message;
             transcript?.WriteLine($"tls: implicit TLS handshake failed: {why}");
             session.Tls = "implicit TLS, handshake failed";
-            return (new(Reports.ImplicitTlsFailed(destination.Address, why), TryNextAddress: true), false);
+            return new(Reports.ImplicitTlsFailed(destination.Address, why), TryNextAddress: true);
         }
         catch (Exception e) when (OpeningFailures.For(e, progress.Stage, policy, destination.Address, client, session.Recorder, transcript,
             config.RequiresTls(message.Facts)) is { } failure)
         {
             session.Tls = failure.Tls;
-            return (failure.Outcome with { RetryWithoutTls = failure.Outcome.RetryWithoutTls && !implicitTls }, false);
+            return failure.Outcome with { RetryWithoutTls = failure.Outcome.RetryWithoutTls && !implicitTls };
         }
 
         session.Tls = ClientTls.Describe(client, policy);
         session.TlsSummary = ClientTls.Summary(client, policy);
         transcript?.WriteLine($"tls: {session.Tls}");
-        if (await RelayAuthentication.RunAsync(session, destination.Address, credentials, transcript, cancellationToken).ConfigureAwait(false) is { } refused)
-        {
-            return (refused, false);
-        }
-
-        return await TransactAsync(session, destination, progress, reuse: false, sessionOptions, cancellationToken).ConfigureAwait(false);
+        ReadLimits(session, progress);
+        return await RelayAuthentication.RunAsync(session, destination.Address, credentials, transcript, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>From the SIZE check to the last reply: envelope, MAIL, RCPT, DATA or BDAT, the message.</summary>
@@ -168,6 +182,12 @@ internal sealed class SmtpTransaction(Invocation invocation, MessageSource messa
             var utf8Elsewhere = !client.Capabilities.HasFlag(SmtpCapabilities.UTF8) && Envelope.SendableWithSmtpUtf8(invocation, ip);
             return (new(refusal ?? Reports.GivingUp(ip, envelope!.RecipientReports(progress, ip)), TryNextAddress: utf8Elsewhere,
                 Refusal: utf8Elsewhere ? ExchangerRefusal.SmtpUtf8 : ExchangerRefusal.None), false);
+        }
+
+        var batches = TransactionBatches.Split(envelope.Mailboxes.Select(m => m.Address).ToList(), session.Limits);
+        if (batches.Count > 1)
+        {
+            return await TransactInBatchesAsync(session, destination, envelope, batches, reuse, sessionOptions, cancellationToken).ConfigureAwait(false);
         }
 
         // MAIL, RCPT, DATA or BDAT, the message: one flight when the server pipelines.

@@ -91,6 +91,12 @@ internal static class Reports
     public static RecipientReport NoAnswerForRecipient(IPAddress ip) =>
         new(RecipientLetter.Deferred, $"{Host(ip)} gave no answer for this recipient.\n");
 
+    /// <summary>Ours (RFC 9422): the server's LIMITS MAILMAX had this delivery open as many connections as one delivery
+    /// may (<c>SmtpTransaction.MaxConnections</c>); the recipients left are deferred, not tried.</summary>
+    public static RecipientReport TransactionsPerConnectionExhausted(IPAddress ip) =>
+        new(RecipientLetter.Deferred,
+            $"{Host(ip)} takes few transactions per connection (LIMITS MAILMAX) and this delivery opened as many connections as it may; this recipient was not tried. (#4.5.3)\n");
+
     public static DeliveryReport GivingUp(IPAddress ip, IReadOnlyList<RecipientReport> recipients) =>
         new(recipients, MessageLetter.Failed, $"Giving up on {Host(ip)}.\n");
 
