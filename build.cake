@@ -1,7 +1,7 @@
 // QRemote's build script (Cake 7). Run with:  dotnet tool restore && dotnet cake --target=<Target>
 //
 //   Build    dotnet build QRemote.sln -c Release
-//   Publish  Native AOT binary for linux-x64 -> artifacts/publish/qremote
+//   Publish  Native AOT binaries for linux-x64 -> artifacts/publish/qremote and qremote-handover
 //   Test     (default) Publish, then dotnet test with a TRX log; ends with "N passed, N failed"
 //   Demo     Publish, then deliver a sample message to a loopback smtp-sink, as qmail-rspawn would
 //   Bench    Publish, bench/LockStep and bench/Floor published, then bash bench/run.sh (every bench script, rtt.sh, bench/Micro)
@@ -29,6 +29,9 @@ var project = root.CombineWithFilePath("src/QRemote/QRemote.csproj");
 var artifacts = root.Combine("artifacts");
 var publishDir = artifacts.Combine("publish");
 var binary = publishDir.CombineWithFilePath("qremote");
+// The small qmail-remote for hosts that run qremote-daemon (docs/daemon.md): published beside qremote, which it execs.
+var handOverProject = root.CombineWithFilePath("src/QRemote.HandOver/QRemote.HandOver.csproj");
+var handOverBinary = publishDir.CombineWithFilePath("qremote-handover");
 var testResults = artifacts.Combine("test-results");
 var installDeps = root.CombineWithFilePath("scripts/install-deps.sh");
 
@@ -166,11 +169,19 @@ Task("Publish")
     });
 
     if (!FileExists(binary)) throw new CakeException($"publish did not produce {binary.FullPath}");
+    DotNetPublish(handOverProject.FullPath, new DotNetPublishSettings
+    {
+        Configuration = configuration,
+        Runtime = "linux-x64",
+        OutputDirectory = publishDir,
+        MSBuildSettings = msbuild,
+    });
+    if (!FileExists(handOverBinary)) throw new CakeException($"publish did not produce {handOverBinary.FullPath}");
     // The daemon is the same binary under its own program name (docs/daemon.md).
     var daemonLink = System.IO.Path.Combine(publishDir.FullPath, "qremote-daemon");
     if (System.IO.File.Exists(daemonLink) || new System.IO.FileInfo(daemonLink).LinkTarget is not null) System.IO.File.Delete(daemonLink);
     System.IO.File.CreateSymbolicLink(daemonLink, "qremote");
-    Information($"published {binary.FullPath} ({new System.IO.FileInfo(binary.FullPath).Length / 1024} KiB)");
+    Information($"published {binary.FullPath} ({new System.IO.FileInfo(binary.FullPath).Length / 1024} KiB) and {handOverBinary.FullPath} ({new System.IO.FileInfo(handOverBinary.FullPath).Length / 1024} KiB)");
 });
 
 // The code style the .editorconfig raises to warning, checked for the whole solution. EnforceCodeStyleInBuild is on

@@ -7,9 +7,13 @@ floor: a Native AOT hello world (bench/Floor) published with qremote's options, 
 
 Scenarios: floor; literal ([127.0.0.2], no DNS) to smtp-sink; MX (plain.bench.test through BIND9, signed zone) to
 smtp-sink; STARTTLS ([127.0.0.3], a TLS-offering server); hand-over (qremote-daemon running, the MX domain; the
-daemon's own CPU per delivery from /proc is shown beside it); then 200 MX deliveries one at a time and 10 at a time.
+daemon's own CPU per delivery from /proc is shown beside it); with --handover, the same hand-over made by qremote-handover
+(the small binary an operator points qmail-remote at while the daemon runs: "handover-bin"), and qremote-handover with
+no daemon configured, so it execs qremote for the MX delivery ("fallback-mx": both images' cost, one process); then 200
+MX deliveries one at a time and 10 at a time.
 
-Usage: bench/process.py QREMOTE_BINARY FLOOR_BINARY [--runs N] [--only a,b] [--json FILE]   (bench/process.sh builds both)
+Usage: bench/process.py QREMOTE_BINARY FLOOR_BINARY [--handover QREMOTE_HANDOVER_BINARY] [--runs N] [--only a,b] [--json FILE]
+(bench/process.sh builds all three; qremote-handover must sit beside qremote, as installed)
 Root is not needed (named and smtp-sink run as the caller; as root smtp-sink drops to nobody).
 """
 import argparse, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time
@@ -17,6 +21,9 @@ import argparse, json, os, shutil, signal, socket, statistics, subprocess, sys, 
 here = os.path.dirname(os.path.abspath(__file__))
 ap = argparse.ArgumentParser()
 ap.add_argument("qremote"); ap.add_argument("floor")
+ap.add_argument("--handover", default="", help="qremote-handover, published beside qremote")
+ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                help="one more variable for every process measured, the floor's too (e.g. a DOTNET_GC setting to try)")
 ap.add_argument("--runs", type=int, default=31)
 ap.add_argument("--rate-n", type=int, default=200)
 ap.add_argument("--only", default="")
@@ -115,11 +122,15 @@ for _ in range(200):
 bindir = f"{work}/bin"; os.makedirs(bindir)
 os.symlink(os.path.abspath(args.qremote), f"{bindir}/qmail-remote")
 os.symlink(os.path.abspath(args.qremote), f"{bindir}/qremote-daemon")
+small_bindir = f"{work}/bin-handover"; os.makedirs(small_bindir)
+if args.handover:
+    os.symlink(os.path.abspath(args.handover), f"{small_bindir}/qmail-remote")
 msg = f"{work}/msg"
 open(msg, "wb").write(b"From: a@bench.test\nTo: b@plain.bench.test\nSubject: bench\nMessage-Id: <1@bench.test>\n\n"
                       + b"x" * 60 + b"\n")  # 138 bytes, the size the issue measured with
 
 env = {"PATH": "/usr/bin:/bin", "QREMOTE_RESOLV_CONF": resolv, "QREMOTE_SMTP_PORT": str(smtp_port)}
+env.update(e.split("=", 1) for e in args.env)
 home = qmail_home("qmail")
 sock_dir = f"{work}/run"; os.makedirs(sock_dir); os.chmod(sock_dir, 0o700)
 daemon_home = qmail_home("qmail-daemon", f"{sock_dir}/qremote.sock")
@@ -150,6 +161,12 @@ scenarios = {
     "starttls": ([f"{bindir}/qmail-remote", "[127.0.0.3]", "a@bench.test", "b@example.org"], f"{home}/queue/mess", b"K127.0.0.3"),
     "handover": ([f"{bindir}/qmail-remote", "plain.bench.test", "a@bench.test", "b@plain.bench.test"], f"{daemon_home}/queue/mess", b"K127.0.0.2"),
 }
+if args.handover:
+    scenarios["handover-bin"] = ([f"{small_bindir}/qmail-remote", "plain.bench.test", "a@bench.test", "b@plain.bench.test"],
+                                 f"{daemon_home}/queue/mess", b"K127.0.0.2")
+    scenarios["fallback-mx"] = ([f"{small_bindir}/qmail-remote", "plain.bench.test", "a@bench.test", "b@plain.bench.test"],
+                                f"{home}/queue/mess", b"K127.0.0.2")
+with_daemon = ("handover", "handover-bin")
 results = {}
 daemon = None
 if args.serve:
@@ -169,7 +186,7 @@ try:
             continue
         environment = env if name != "starttls" else {**env, "QREMOTE_SMTP_PORT": str(tls_port)}
         extra = ""
-        if name == "handover":
+        if name in with_daemon and daemon is None:
             daemon = start([f"{bindir}/qremote-daemon", f"--qmail-home={daemon_home}"], env=env, cwd="/",
                            stderr=open(f"{work}/daemon.err", "w"))
             for _ in range(200):
@@ -179,9 +196,9 @@ try:
                 sys.exit("qremote-daemon did not start: " + open(f"{work}/daemon.err").read())
         for _ in range(3):  # warm: page cache, BIND's first answers, the daemon's cached connection
             run_once(argv, cwd, environment, expect)
-        before = daemon_cpu_ms(daemon.pid) if name == "handover" else 0
+        before = daemon_cpu_ms(daemon.pid) if name in with_daemon else 0
         runs = [run_once(argv, cwd, environment, expect) for _ in range(args.runs)]
-        if name == "handover":
+        if name in with_daemon:
             extra = f"  (daemon: {(daemon_cpu_ms(daemon.pid) - before) / args.runs:.2f} ms CPU per delivery)"
         cpu, faults, rss, wall = (statistics.median(r[i] for r in runs) for i in range(4))
         results[name] = {"cpu_ms": cpu, "page_faults": faults, "peak_rss_mb": rss, "wall_ms": wall, "extra": extra}
@@ -213,10 +230,10 @@ floor = results["floor"]
 cpus = os.cpu_count()
 print(f"{cpus} CPUs, {open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}; "
       f"median of {args.runs} runs each; message {os.path.getsize(msg) if os.path.exists(msg) else 138} bytes")
-print(f"{'':10} {'CPU ms':>8} {'x floor':>8} {'faults':>8} {'x floor':>8} {'RSS MB':>7} {'x floor':>8} {'wall ms':>8} {'x floor':>8}")
+print(f"{'':12} {'CPU ms':>8} {'x floor':>8} {'faults':>8} {'x floor':>8} {'RSS MB':>7} {'x floor':>8} {'wall ms':>8} {'x floor':>8}")
 for name, r in results.items():
     if name.startswith("rate"): continue
-    print(f"{name:10} {r['cpu_ms']:8.2f} {r['cpu_ms'] / floor['cpu_ms']:8.2f} {r['page_faults']:8.0f} {r['page_faults'] / floor['page_faults']:8.2f} "
+    print(f"{name:12} {r['cpu_ms']:8.2f} {r['cpu_ms'] / floor['cpu_ms']:8.2f} {r['page_faults']:8.0f} {r['page_faults'] / floor['page_faults']:8.2f} "
           f"{r['peak_rss_mb']:7.2f} {r['peak_rss_mb'] / floor['peak_rss_mb']:8.2f} {r['wall_ms']:8.2f} {r['wall_ms'] / floor['wall_ms']:8.2f}{r['extra']}")
 for parallel in (1, 10):
     if f"rate{parallel}" in results:

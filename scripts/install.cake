@@ -6,7 +6,7 @@ using System.Diagnostics;
 // ---------------------------------------------------------------------------------------------
 // Install and Uninstall: QRemote in place of qmail's qmail-remote (docs/install.md).
 //
-//   dotnet cake --target=Install   [--qmail-home=/var/qmail] [--prefix=/usr/local/libexec/qremote]
+//   dotnet cake --target=Install   [--qmail-home=/var/qmail] [--prefix=/usr/local/libexec/qremote] [--link=qremote-handover]
 //   dotnet cake --target=Uninstall [--qmail-home=/var/qmail] [--prefix=/usr/local/libexec/qremote]
 //
 // Install copies the published binary to PREFIX/qremote, keeps qmail's own QMAILHOME/bin/qmail-remote
@@ -14,11 +14,14 @@ using System.Diagnostics;
 // renames qmail-remote.orig back over the symlink and removes PREFIX/qremote. qmail-rspawn may start
 // a delivery at any moment, so every step it could see is a single rename(2): the original is kept
 // by a hard link (it never leaves qmail-remote before the symlink replaces it), the symlink and the
-// binary are made under temporary names in their own directory and renamed into place. Both targets
+// binary are made under temporary names in their own directory and renamed into place. PREFIX/qremote-handover, the small
+// qmail-remote for hosts that run qremote-daemon (docs/daemon.md), is installed beside qremote; --link=qremote-handover
+// points qmail-remote at it instead of at qremote (it execs qremote whenever there is no daemon to hand over to). Both targets
 // are idempotent: a second run finds nothing to do and says so.
 
 var qmailHomeArgument = Argument("qmail-home", "/var/qmail");
 var prefixArgument = Argument("prefix", "/usr/local/libexec/qremote");
+var linkArgument = Argument("link", "qremote");
 // The user qmail-rspawn runs qmail-remote as: the selftest runs as it (qmail built with other user names, and tests).
 var qmailUserArgument = Argument("qmail-user", "qmailr");
 
@@ -34,6 +37,8 @@ class InstallPaths
     public string Orig;       // QMAILHOME/bin/qmail-remote.orig
     public string Prefix;     // PREFIX
     public string Installed;  // PREFIX/qremote
+    public string HandOver;   // PREFIX/qremote-handover
+    public string Linked;     // what qmail-remote links to: Installed or HandOver (--link)
 }
 
 InstallPaths GetInstallPaths()
@@ -44,6 +49,7 @@ InstallPaths GetInstallPaths()
     var home = Full(qmailHomeArgument);
     var bin = System.IO.Path.Combine(home, "bin");
     var prefix = Full(prefixArgument);
+    if (linkArgument is not ("qremote" or "qremote-handover")) throw new CakeException("--link is qremote or qremote-handover");
     return new InstallPaths
     {
         Home = home,
@@ -52,6 +58,8 @@ InstallPaths GetInstallPaths()
         Orig = System.IO.Path.Combine(bin, "qmail-remote.orig"),
         Prefix = prefix,
         Installed = System.IO.Path.Combine(prefix, "qremote"),
+        HandOver = System.IO.Path.Combine(prefix, "qremote-handover"),
+        Linked = System.IO.Path.Combine(prefix, linkArgument),
     };
 }
 
@@ -76,12 +84,14 @@ string RealPath(string path) => Capture("realpath", "-e", "--", path);
 
 // Whether the symlink at `link` leads to our installed binary: by its text, or (when both exist) by
 // the file it finally resolves to.
-bool LinksToInstalled(string link, InstallPaths p)
+bool LinksToInstalled(string link, InstallPaths p) => LinksTo(link, p.Installed) || LinksTo(link, p.HandOver);
+
+bool LinksTo(string link, string target)
 {
     if (PathKind(link) != "symlink") return false;
-    if (LinkTargetFull(link) == p.Installed) return true;
+    if (LinkTargetFull(link) == target) return true;
     var a = RealPath(link);
-    var b = RealPath(p.Installed);
+    var b = RealPath(target);
     return a is not null && a == b;
 }
 
@@ -144,11 +154,13 @@ string PlanInstall(InstallPaths p)
 
     switch (remote)
     {
-        case "symlink" when LinksToInstalled(p.Remote, p):
+        case "symlink" when LinksTo(p.Remote, p.Linked):
             return "linked";
+        case "symlink" when LinksToInstalled(p.Remote, p):
+            return "relink";   // to QRemote's other binary (--link changed)
         case "symlink":
             if (orig == "missing") return "keep-original";
-            if (System.IO.Path.GetFileName(LinkTargetText(p.Remote)) == "qremote") return "relink";
+            if (System.IO.Path.GetFileName(LinkTargetText(p.Remote)) is "qremote" or "qremote-handover") return "relink";
             throw new CakeException(
                 $"{p.Remote} is a symlink to {LinkTargetText(p.Remote)}, and {p.Orig} exists too. Install never overwrites " +
                 $"{System.IO.Path.GetFileName(p.Orig)} and does not know what that symlink is: decide which qmail-remote to keep " +
@@ -355,6 +367,48 @@ Task("Install")
         throw new CakeException($"{daemonLink} exists and is not a symlink; move it away and run Install again");
     }
 
+    // PREFIX/qremote-handover: copied as qremote was, then checked through its exec of the qremote beside it.
+    if (!FileExists(handOverBinary)) throw new CakeException($"{handOverBinary.FullPath} does not exist: run the Publish target first");
+    if (PathKind(p.HandOver) == "file" && SameBytes(handOverBinary.FullPath, p.HandOver) && System.IO.File.GetUnixFileMode(p.HandOver) == Mode0755
+        && (!root || OwnerOf(p.HandOver) == "0:0"))
+    {
+        Say($"install: {p.HandOver} is up to date");
+    }
+    else
+    {
+        if (PathKind(p.HandOver) == "directory") throw new CakeException($"{p.HandOver} is a directory; move it away and run Install again");
+        var temp = System.IO.Path.Combine(p.Prefix, $".qremote-handover.install-{Environment.ProcessId}");
+        if (PathKind(temp) != "missing") System.IO.File.Delete(temp);
+        try
+        {
+            System.IO.File.Copy(handOverBinary.FullPath, temp);
+            System.IO.File.SetUnixFileMode(temp, Mode0755);
+            if (root && Run("chown", "0:0", "--", temp) != 0) throw new CakeException($"chown 0:0 {temp} failed");
+            // Under the person name it hands nothing over: it execs PREFIX/qremote, which prints its version.
+            var named = System.IO.Directory.CreateTempSubdirectory("qremote-install-check-").FullName;
+            int rc;
+            string version;
+            try
+            {
+                System.IO.File.CreateSymbolicLink(System.IO.Path.Combine(named, "qremote"), temp);
+                rc = RunQuiet(System.IO.Path.Combine(named, "qremote"), out version, "--version");
+            }
+            finally
+            {
+                System.IO.Directory.Delete(named, recursive: true);
+            }
+            if (rc != 0 || !version.StartsWith("qremote ", StringComparison.Ordinal))
+                throw new CakeException($"the copied qremote-handover does not run {p.Installed} (exit {rc}: {version}); nothing was changed in {p.Bin}");
+            System.IO.File.Move(temp, p.HandOver, overwrite: true);
+            Say($"install: copied {p.HandOver} (mode 0755{(root ? ", owner root" : "")})");
+            changes++;
+        }
+        finally
+        {
+            if (PathKind(temp) != "missing") System.IO.File.Delete(temp);
+        }
+    }
+
     // As qmailr, when there is one: the binary must run as the user qmail-rspawn runs it as.
     if (root && Capture("id", "-u", "qmailr") is not null && FindProgram("runuser") is string runuser)
     {
@@ -397,7 +451,7 @@ Task("Install")
     // 3. qmail-remote -> PREFIX/qremote: a symlink made under a temporary name in QMAILHOME/bin and renamed over it.
     if (plan == "linked")
     {
-        Say($"install: {p.Remote} already links to {p.Installed}");
+        Say($"install: {p.Remote} already links to {p.Linked}");
     }
     else
     {
@@ -405,7 +459,7 @@ Task("Install")
         var before = previous is null ? "" : $" (it linked to {LinkTargetText(p.Remote)})";
         var temp = System.IO.Path.Combine(p.Bin, $".qmail-remote.qremote-{Environment.ProcessId}");
         if (PathKind(temp) != "missing") System.IO.File.Delete(temp);
-        System.IO.File.CreateSymbolicLink(temp, p.Installed);
+        System.IO.File.CreateSymbolicLink(temp, p.Linked);
         try
         {
             System.IO.File.Move(temp, p.Remote, overwrite: true);
@@ -414,8 +468,8 @@ Task("Install")
         {
             if (PathKind(temp) != "missing") System.IO.File.Delete(temp);
         }
-        if (!LinksToInstalled(p.Remote, p)) throw new CakeException($"{p.Remote} does not link to {p.Installed} after the rename");
-        Say($"install: {p.Remote} -> {p.Installed}{before}");
+        if (!LinksTo(p.Remote, p.Linked)) throw new CakeException($"{p.Remote} does not link to {p.Linked} after the rename");
+        Say($"install: {p.Remote} -> {p.Linked}{before}");
         if (previous is not null && plan == "relink" && System.IO.File.Exists(previous))
             Say($"install: the previous binary {previous} was left in place; nothing runs it from {p.Bin} any more");
         changes++;
@@ -501,11 +555,16 @@ Task("Uninstall")
                 System.IO.File.Delete(daemonLink);
                 Say($"uninstall: removed {daemonLink}");
             }
+            if (PathKind(p.HandOver) == "file")
+            {
+                System.IO.File.Delete(p.HandOver);
+                Say($"uninstall: removed {p.HandOver}");
+            }
         }
     }
     if (System.IO.Directory.Exists(p.Prefix))
     {
-        foreach (var leftover in System.IO.Directory.GetFiles(p.Prefix, ".qremote.install-*"))
+        foreach (var leftover in System.IO.Directory.GetFiles(p.Prefix, ".qremote.install-*").Concat(System.IO.Directory.GetFiles(p.Prefix, ".qremote-handover.install-*")))
         {
             System.IO.File.Delete(leftover);
             Say($"uninstall: removed the leftover {leftover}");

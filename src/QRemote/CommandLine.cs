@@ -35,6 +35,15 @@ internal sealed record CommandLine
     /// <summary>Resolve only: print the route, the addresses in order and why; connect nowhere.</summary>
     public bool Plan { get; init; }
 
+    /// <summary><c>--tls-report</c>: aggregate the TLS report spool and send the reports (docs/tls-reporting.md).</summary>
+    public bool TlsReport { get; init; }
+
+    /// <summary><c>--dry-run</c> (with --tls-report): show, send nothing, change nothing.</summary>
+    public bool DryRun { get; init; }
+
+    /// <summary><c>--day YYYY-MM-DD</c> (with --tls-report): that UTC day only.</summary>
+    public DateOnly? Day { get; init; }
+
     /// <summary><c>--selftest [NAME]</c>: whether this binary can deliver as qmail runs it (Qmail/SelfTest.cs).</summary>
     public bool SelfTest { get; init; }
 
@@ -145,6 +154,10 @@ internal sealed record CommandLine
                 "--verbose" when !daemon => result with { Verbose = true },
                 "--show-config" when !daemon => result with { ShowConfig = true },
                 "--plan" when !daemon => result with { Plan = true },
+                "--tls-report" when !daemon => result with { TlsReport = true },
+                "--dry-run" when !daemon => result with { DryRun = true },
+                "--day" when !daemon => DateOnly.TryParseExact(Value(), "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day)
+                    ? result with { Day = day } : result with { Error = "--day needs a date, YYYY-MM-DD" },
                 "--selftest" when !daemon => result with { SelfTest = true },
                 "--selftest-child" when !daemon => result with { SelfTest = true, SelfTestChild = true },
                 "--socket" when daemon => result with { Socket = Value() },
@@ -189,6 +202,9 @@ internal sealed record CommandLine
           --verbose            the SMTP transcript on stderr (never under qmail)
           --show-config        the control files read, their values and sources; no delivery
           --plan HOST [RECIP]  resolve only: the route, the addresses in order, DNSSEC; no connection
+          --tls-report         send the TLS reports (RFC 8460) of the days completed since the last run
+                               (docs/tls-reporting.md); with --dry-run: show them, send nothing;
+                               with --day YYYY-MM-DD: that UTC day only
           --selftest [NAME]    can this binary deliver as qmail runs it (as qmailr when run as root):
                                control files, a DNS lookup of NAME (default helohost), TLS; exit 0 if so
           --qmail-home DIR     qmail's home (default: HOME when run in HOME/queue/mess, as

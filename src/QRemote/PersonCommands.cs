@@ -13,7 +13,7 @@ namespace QRemote;
 internal static class PersonCommands
 {
     public static bool Wanted(CommandLine command) =>
-        command.Help || command.Version || command.ShowConfig || command.Plan || command.SelfTest || command.Error is not null;
+        command.Help || command.Version || command.ShowConfig || command.Plan || command.TlsReport || command.SelfTest || command.Error is not null;
 
     public static int Run(CommandLine command)
     {
@@ -42,6 +42,13 @@ internal static class PersonCommands
         else if (command.SelfTest)
         {
             return SelfTest.Run(command, stdout);
+        }
+        else if (command.TlsReport)
+        {
+            return Report.TlsReporter.RunAsync(new Report.TlsReporterOptions
+            {
+                QmailHome = command.QmailHome, Resolver = ResolverConfig.Load(command.ResolvConf), Output = stdout, DryRun = command.DryRun, Day = command.Day,
+            }, CancellationToken.None).GetAwaiter().GetResult();
         }
         else if (command.Plan)
         {

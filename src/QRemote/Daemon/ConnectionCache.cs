@@ -6,7 +6,8 @@ namespace QRemote.Daemon;
 /// <summary>
 /// Idle SMTP connections between deliveries, keyed by everything that must match for reuse (address, port,
 /// TLS policy and why, credentials, source address, HELO name: <see cref="Deliverer"/> makes the key), so two
-/// policies to one exchanger never share one. Bounded by <see cref="ConnectionLimits"/>. A sweep closes
+/// policies to one exchanger never share one. Bounded by <see cref="ConnectionLimits"/>, and by the server's own
+/// <c>MAILMAX</c> (RFC 9422 LIMITS): a connection that has carried that many transactions is not kept. A sweep closes
 /// expired connections once a second, and only while there are any: an idle daemon with an empty cache has
 /// no timer running.
 /// </summary>
@@ -44,8 +45,9 @@ internal sealed class ConnectionCache : ISessionCache, IDisposable
 
     public bool TryPut(string key, SmtpSession session)
     {
-        if (session.Age(_time) >= _limits.ReuseTime || session.LooksClosed())
+        if (session.Age(_time) >= _limits.ReuseTime || !session.MayStartTransaction || session.LooksClosed())
         {
+            // Too old, or the server's MAILMAX (RFC 9422 LIMITS) reached: the next delivery opens a new connection.
             return false;
         }
 
@@ -101,7 +103,7 @@ internal sealed class ConnectionCache : ISessionCache, IDisposable
                 }
             }
 
-            if (Expired(session) || session.LooksClosed())
+            if (Expired(session) || !session.MayStartTransaction || session.LooksClosed())
             {
                 session.Close();
                 continue;

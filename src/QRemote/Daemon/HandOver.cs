@@ -9,11 +9,15 @@ namespace QRemote.Daemon;
 /// </summary>
 internal static class HandOver
 {
+    /// <summary>Set by qremote-handover when it execs qremote after a hand-over it could not make: qremote then
+    /// delivers by itself at once, as after its own attempt, instead of waiting for the daemon a second time.</summary>
+    public const string TriedVariable = "QREMOTE_HANDOVER_TRIED";
+
     /// <summary>The daemon's report; null when this process is to deliver by itself (no daemon, a pipe on stdin, a
     /// refusal, an untrusted socket, a daemon lost before the commit).</summary>
     public static DeliveryReport? Try(CommandLine command, Invocation invocation, CancellationToken cancellationToken)
     {
-        if (command.Verbose || SocketPath(command.QmailHome, null) is not { } path || StandardInputOffset() is not { } start)
+        if (command.Verbose || Environment.GetEnvironmentVariable(TriedVariable) is not null || SocketPath(command.QmailHome, null) is not { } path || StandardInputOffset() is not { } start)
         {
             // --verbose: a person asking for the transcript wants this delivery's own dialogue on their terminal.
             return null;

@@ -29,10 +29,17 @@ internal static class Deliverer
         }
 
         var time = options.Time;
-        var route = options.Config.Routes.Find(invocation.Host);
+        // control/authsenders first (the sender's relay wins over smtproutes), then smtproutes, else MX.
+        var route = options.Config.AuthSenders.RouteFor(invocation.Sender, invocation.Host, options.Config.Routes);
+        if (route is { Source: AuthSenders.FileName })
+        {
+            options.Transcript?.WriteLine($"route: {route} from control/{AuthSenders.FileName}{(route.User is null ? "" : ", with credentials")}");
+        }
+
         var dnsStarted = time.GetTimestamp();
         var dns = new DnsLookup(options.Resolver, options.DnsCache);
         var resolver = new MailRouteResolver(dns, options.LocalAddresses, options.Random) { Transcript = options.Transcript };
+        options.TlsReport?.Begin(invocation.Host, dns, cancellationToken);
         using var resolutionDeadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         resolutionDeadline.CancelAfter(MailRouteResolver.PhaseDeadline);
         // MTA-STS's TXT lookup goes out with the MX query, not after it: no round trip added to a delivery (and
@@ -74,9 +81,16 @@ internal static class Deliverer
 
         var control = options.QmailHome is null ? null : Path.Combine(options.QmailHome, "control");
         var sts = stsLookup is null || found.Route != RouteKind.Mx ? null : await stsLookup.ConfigureAwait(false);
-        var policies = new TlsPolicyResolver(control, resolver, found.Route, message.Facts.TlsRequiredNo, sts, route);
+        // REQUIRETLS (RFC 8689) wins over TLS-Required: No (section 4: with REQUIRETLS the header field is ignored).
+        var requireTls = options.Config.RequiresTls(message.Facts);
+        if (requireTls)
+        {
+            options.Transcript?.WriteLine("requiretls: Require-TLS-ESMTP: yes (control/qremote-requiretls): only verified TLS to servers offering REQUIRETLS");
+        }
+
+        var policies = new TlsPolicyResolver(control, resolver, found.Route, message.Facts.TlsRequiredNo && !requireTls, sts, route);
         var transaction = new SmtpTransaction(invocation, message, options.Config, options.Transcript, time, route);
-        return await new AddressAttempts(options, route, policies, transaction).RunAsync(found.Destinations, cancellationToken).ConfigureAwait(false);
+        return await new AddressAttempts(options, route, policies, transaction, requireTls).RunAsync(found.Destinations, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>What must be equal for a connection to be reused: where it goes, and everything that decided how it was
@@ -125,8 +139,10 @@ internal static class Deliverer
     }
 
     /// <summary>Each exchanger in turn, each of its addresses, until one gives an answer that settles the delivery: its
-    /// TLS policy, tcpto's verdict, a cached connection, the connection race, the transaction, the plain retry.</summary>
-    private sealed class AddressAttempts(DeliveryOptions options, SmtpRoute? route, TlsPolicyResolver policies, SmtpTransaction transaction)
+    /// TLS policy, tcpto's verdict, a cached connection, the connection race, the transaction, the plain retry. A refusal
+    /// another exchanger may not give (<see cref="ExchangerRefusal"/>) settles nothing: it is the report only when every
+    /// exchanger gave one of the same kind and none was out of reach.</summary>
+    private sealed class AddressAttempts(DeliveryOptions options, SmtpRoute? route, TlsPolicyResolver policies, SmtpTransaction transaction, bool requireTls)
     {
         private readonly DeliveryTrace? _trace = options.Trace;
         private readonly TimeProvider _time = options.Time;
@@ -135,6 +151,9 @@ internal static class Deliverer
         private string? _unusable;
         private DeliveryReport? _nothingToTry;
         private int _tried;
+        private DeliveryReport? _refused;
+        private readonly HashSet<ExchangerRefusal> _refusals = [];
+        private bool _unreached;
 
         public async Task<DeliveryReport> RunAsync(DestinationList destinations, CancellationToken cancellationToken)
         {
@@ -163,8 +182,44 @@ internal static class Deliverer
                 lookupStarted = _time.GetTimestamp();
             }
 
+            if (_refused is not null)
+            {
+                return Final(destinations.TemporaryFailureSeen);
+            }
+
             return _last ?? (_unusable is not null ? Reports.TlsPolicyUnusable(_unusable)
                 : _tried == 0 ? _nothingToTry ?? Reports.NoAddress() : Reports.NoConnection());
+        }
+
+        /// <summary>After refusals another exchanger might not have given: D only when every exchanger refused for the
+        /// same reason; any doubt (an exchanger out of reach, a deferral, an address lookup that failed, two reasons) is a Z.</summary>
+        private DeliveryReport Final(bool lookupFailed)
+        {
+            if (_last is null && _unusable is null && !_unreached && !lookupFailed && _refusals.Count == 1)
+            {
+                return _refused!;
+            }
+
+            return _last ?? (_unusable is not null ? Reports.TlsPolicyUnusable(_unusable)
+                : _unreached || lookupFailed ? Reports.NoConnection() : Reports.RefusedForDifferentReasons());
+        }
+
+        /// <summary>The report of the outcome that ends the delivery; a refusal, which is a D only once every exchanger was
+        /// tried, is no answer when a signal stopped the delivery before the others: nothing was sent, so a deferral.</summary>
+        private static DeliveryReport Standing(TransactionOutcome outcome, CancellationToken cancellationToken) =>
+            cancellationToken.IsCancellationRequested && outcome.Refusal != ExchangerRefusal.None ? Reports.Stopped() : outcome.Report;
+
+        /// <summary>An outcome that let the next address be tried: a refusal kept apart, anything else as the last deferral.</summary>
+        private void Remember(TransactionOutcome outcome)
+        {
+            if (outcome.Refusal == ExchangerRefusal.None)
+            {
+                _last = outcome.Report;
+                return;
+            }
+
+            _refused = outcome.Report;
+            _refusals.Add(outcome.Refusal);
         }
 
         /// <summary>One exchanger's addresses under its TLS policy; the report when it settles the delivery, else null.</summary>
@@ -176,11 +231,24 @@ internal static class Deliverer
             {
                 // DANE's TLSA lookup failed, or MTA-STS does not list this exchanger: not tried, and never in plain text.
                 _unusable = policy.Why;
+                await (options.TlsReport?.PolicyUnusableAsync(policy, group[0]) ?? Task.CompletedTask).ConfigureAwait(false);
                 foreach (var d in group)
                 {
                     Attempt(d, "skipped: " + policy.Why);
                 }
 
+                return null;
+            }
+
+            if (requireTls && !TlsPolicyResolver.QualifiesForRequireTls(policy))
+            {
+                // RFC 8689 4.2.1: no verified TLS to be had here, so not even a connection; the next exchanger may have it.
+                foreach (var d in group)
+                {
+                    Attempt(d, "skipped: REQUIRETLS needs a verified TLS policy");
+                }
+
+                Remember(new(Reports.RequireTlsNoPolicy(group[0].ExchangerName), TryNextAddress: true, Refusal: ExchangerRefusal.RequireTls));
                 return null;
             }
 
@@ -206,6 +274,7 @@ internal static class Deliverer
                 {
                     options.Transcript?.WriteLine($"skip {new IPEndPoint(d.Address, d.Port)}: {recent.Timeouts} recent connect timeouts, the last {recent.SecondsSinceLast}s ago (tcpto)");
                     Attempt(d, "skipped: tcpto");
+                    _unreached = true;
                 }
                 else
                 {
@@ -242,10 +311,10 @@ internal static class Deliverer
                 Attempt(d, ((char)reused.Report.Letter).ToString() + " (reused connection)");
                 if (cancellationToken.IsCancellationRequested || !reused.TryNextAddress)
                 {
-                    return reused.Report;
+                    return Standing(reused, cancellationToken);
                 }
 
-                _last = reused.Report;
+                Remember(reused);
                 remaining.Remove(d);
                 return null;
             }
@@ -278,10 +347,10 @@ internal static class Deliverer
                 // final dot was sent); no other address is tried.
                 if (cancellationToken.IsCancellationRequested || (!outcome.TryNextAddress && !outcome.RetryWithoutTls))
                 {
-                    return outcome.Report;
+                    return Standing(outcome, cancellationToken);
                 }
 
-                _last = outcome.Report;
+                Remember(outcome);
             }
 
             return null;
@@ -299,6 +368,7 @@ internal static class Deliverer
                 await RecordAsync(remaining[index], result.TimedOut, cancellationToken).ConfigureAwait(false);
                 options.Transcript?.WriteLine($"connect {new IPEndPoint(remaining[index].Address, remaining[index].Port)}: {result.Error}");
                 Attempt(remaining[index], "connect: " + result.Error);
+                _unreached = true;
             }
 
             return race;
@@ -314,6 +384,7 @@ internal static class Deliverer
             if (retry.Socket is null)
             {
                 Attempt(destination, "connect: " + retry.Error);
+                _unreached = true;
                 return failed;
             }
 
@@ -327,10 +398,17 @@ internal static class Deliverer
             var transactionStarted = _time.GetTimestamp();
             var sessionOptions = options.Connections is null && options.BeforeBody is null ? null
                 : new SessionOptions(options.Connections, SessionKey(destination, policy, options.Config, route), options.BeforeBody);
+            var local = (socket.LocalEndPoint as IPEndPoint)?.Address;
             var outcome = await transaction.RunAsync(socket, destination, policy, sessionOptions, cancellationToken).ConfigureAwait(false);
+            if (options.TlsReport is { } tlsReport && outcome.TlsReport is { } tlsResult)
+            {
+                await tlsReport.SessionAsync(policy, destination, local, tlsResult).ConfigureAwait(false);
+            }
+
             _trace?.Transaction += _time.GetElapsedTime(transactionStarted);
             _trace?.Tls = outcome.Tls;
-            Attempt(destination, outcome.RetryWithoutTls ? "TLS handshake failed" : ((char)outcome.Report.Letter).ToString());
+            Attempt(destination, outcome.RetryWithoutTls ? "TLS handshake failed"
+                : outcome.Refusal != ExchangerRefusal.None ? $"refused: {outcome.Refusal}" : ((char)outcome.Report.Letter).ToString());
             return outcome;
         }
 

@@ -34,6 +34,9 @@ internal sealed record DeliveryOptions
     /// DNS lookups; null: MTA-STS is not consulted.</summary>
     public Func<string, IDnsLookup, CancellationToken, Task<StsRequirement?>>? MtaSts { get; init; }
 
+    /// <summary>Records the TLS results for TLS reporting (control/qremote-tlsrpt); null: nothing is recorded.</summary>
+    public QRemote.Tls.TlsReportRecorder? TlsReport { get; init; }
+
     /// <summary>Answers kept across deliveries (the daemon's); null: every delivery asks.</summary>
     public DnsCache? DnsCache { get; init; }
 

@@ -27,6 +27,7 @@ internal static class DeliveryRun
         };
         var trace = log is null && !command.Verbose ? null : new DeliveryTrace();
         var started = TimeProvider.System.GetTimestamp();
+        var tlsReport = QRemote.Tls.TlsReportTarget.Load(command.QmailHome) is { } target ? new QRemote.Tls.TlsReportRecorder(target, TimeProvider.System) : null;
         var options = new DeliveryOptions
         {
             Config = config,
@@ -36,7 +37,8 @@ internal static class DeliveryRun
             Trace = trace,
             QmailHome = command.QmailHome, // tcpto: queue/lock/tcpto, as netqmail's
             MtaSts = MtaStsRequirement.For(config, new Lazy<System.Security.Cryptography.X509Certificates.X509Certificate2Collection>(() => QRemote.Tls.SystemTrust.LoadRoots()),
-                TimeProvider.System, transcript, command.HttpsPort),
+                TimeProvider.System, transcript, command.HttpsPort, tlsReport: tlsReport),
+            TlsReport = tlsReport,
             DnsCache = shared?.Dns,
             Connections = shared?.Connections,
             BeforeBody = shared?.BeforeBody,

@@ -69,9 +69,14 @@ internal sealed class Envelope(MailboxAddress sender, bool needsSmtpUtf8, Recipi
         return (new Envelope(sender, needsUtf8, local, keys, mailboxes), null);
     }
 
+    /// <summary>Whether an envelope that a server without SMTPUTF8 cannot take (<see cref="For"/> gave a refusal, or no
+    /// mailbox) would go to one that offers it: then this refusal is one another exchanger may not give.</summary>
+    public static bool SendableWithSmtpUtf8(Invocation invocation, IPAddress ip) => For(invocation, utf8: true, ip).Envelope is { Mailboxes.Count: > 0 };
+
     /// <summary>MAIL's ESMTP parameters, each with a leading space: SMTPUTF8 when an address needs it, BODY=8BITMIME for
-    /// 8-bit text, SIZE= whenever the server takes it.</summary>
-    public string MailParameters(MessageFacts facts, SmtpCapabilities capabilities)
+    /// 8-bit text, SIZE= whenever the server takes it, REQUIRETLS when the message is under it (RFC 8689; the caller
+    /// has checked that the server offers it, over verified TLS).</summary>
+    public string MailParameters(MessageFacts facts, SmtpCapabilities capabilities, bool requireTls = false)
     {
         var parameters = new System.Text.StringBuilder();
         if (capabilities.HasFlag(SmtpCapabilities.UTF8) && NeedsSmtpUtf8)
@@ -87,6 +92,11 @@ internal sealed class Envelope(MailboxAddress sender, bool needsSmtpUtf8, Recipi
         if (capabilities.HasFlag(SmtpCapabilities.Size))
         {
             parameters.Append(System.Globalization.CultureInfo.InvariantCulture, $" SIZE={facts.WireLength}");
+        }
+
+        if (requireTls)
+        {
+            parameters.Append(" REQUIRETLS");
         }
 
         return parameters.ToString();
@@ -105,20 +115,30 @@ internal sealed class Envelope(MailboxAddress sender, bool needsSmtpUtf8, Recipi
         return local.Select((r, i) => r ?? FromReply(replies, keys[i]!, ip)).ToList();
     }
 
-    private static RecipientReport FromReply(Dictionary<string, SmtpReply> replies, string key, IPAddress ip)
+    private static RecipientReport FromReply(Dictionary<string, SmtpReply> replies, string key, IPAddress ip) =>
+        replies.TryGetValue(key, out var reply) ? FromRcptReply(reply, ip) : Reports.NoAnswerForRecipient(ip);
+
+    /// <summary>One report per argv recipient from one per mailbox (a delivery split into several transactions,
+    /// <see cref="TransactionLedger"/>): the one decided here, else its mailbox's.</summary>
+    public IReadOnlyList<RecipientReport> RecipientReports(IReadOnlyList<RecipientReport> perMailbox)
     {
-        if (!replies.TryGetValue(key, out var reply))
+        var byKey = new Dictionary<string, RecipientReport>(StringComparer.Ordinal);
+        for (var j = 0; j < mailboxes.Count; j++)
         {
-            return Reports.NoAnswerForRecipient(ip);
+            byKey[MailboxKey(mailboxes[j].Address)] = perMailbox[j];
         }
 
-        return reply.Code switch
+        return local.Select((r, i) => r ?? byKey[keys[i]!]).ToList();
+    }
+
+    /// <summary>A recipient's report from the reply to its RCPT.</summary>
+    public static RecipientReport FromRcptReply(SmtpReply reply, IPAddress ip) =>
+        reply.Code switch
         {
             >= 200 and < 300 => RecipientReport.Accepted,
             >= 500 and < 600 => new RecipientReport(RecipientLetter.Rejected, Reports.RecipientRejected(ip) + Reports.RemoteHostSaid(reply.Lines)),
             _ => new RecipientReport(RecipientLetter.Deferred, Reports.RecipientRejected(ip) + Reports.RemoteHostSaid(reply.Lines)),
         };
-    }
 
     /// <summary>What makes two recipients one mailbox, so one RCPT: the local part as it is (case-sensitive, RFC 5321
     /// 2.4: <c>User@</c> and <c>user@</c> may be two people), the domain in any case.</summary>

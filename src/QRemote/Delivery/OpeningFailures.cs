@@ -18,22 +18,31 @@ internal static class OpeningFailures
 {
     /// <summary>The outcome of <paramref name="e"/>, thrown while opening in <paramref name="stage"/>, and the TLS state
     /// for the log; null for an exception that is not a way opening fails (it goes on up).</summary>
+    /// <param name="requireTls">The message is under REQUIRETLS (RFC 8689): a server without STARTTLS, or whose certificate
+    /// does not verify, definitely cannot take it (<see cref="ExchangerRefusal.RequireTls"/>); a handshake that merely broke
+    /// off is a deferral still.</param>
     public static (TransactionOutcome Outcome, string Tls)? For(Exception e, SmtpStage stage, TlsPolicy policy, IPAddress ip, QRemoteSmtpClient client,
-        ReplyRecorder recorder, TextWriter? transcript)
+        ReplyRecorder recorder, TextWriter? transcript, bool requireTls = false)
     {
         var tls = policy.Mode != TlsMode.Off;
         var verified = policy.Required;
         if (e is NotSupportedException && verified)
         {
             // Required TLS and no STARTTLS offered: never plain text. Another exchanger may do better.
-            return (new(Reports.TlsNotOffered(ip, policy.Why), TryNextAddress: true), "required, not offered");
+            return (requireTls
+                ? new(Reports.RequireTlsNotVerified(ip, policy.Why, "no STARTTLS offered"), TryNextAddress: true, Refusal: ExchangerRefusal.RequireTls) { TlsReport = TlsReportResult.StarttlsNotSupported }
+                : new(Reports.TlsNotOffered(ip, policy.Why), TryNextAddress: true) { TlsReport = TlsReportResult.StarttlsNotSupported }, "required, not offered");
         }
 
         if (verified && (e is SslHandshakeException || (e is SmtpCommandException && stage == SmtpStage.StartTls)))
         {
             var why = client.VerificationFailure ?? e.InnerException?.Message ?? e.Message;
             transcript?.WriteLine($"tls: required by {policy.Why}, failed: {why}");
-            return (new(Reports.TlsNotVerified(ip, policy.Why, why), TryNextAddress: true), "required, verification failed");
+            // Only a certificate that was seen and refused is definite; a broken handshake or a refused STARTTLS may mend.
+            var result = client.VerificationResult is { } seen && seen != TlsReportResult.Success ? seen : TlsReportResult.ValidationFailure;
+            return (requireTls && client.VerificationFailure is not null
+                ? new(Reports.RequireTlsNotVerified(ip, policy.Why, why), TryNextAddress: true, Refusal: ExchangerRefusal.RequireTls) { TlsReport = result }
+                : new(Reports.TlsNotVerified(ip, policy.Why, why), TryNextAddress: true) { TlsReport = result }, "required, verification failed");
         }
 
         switch (e)

@@ -16,8 +16,9 @@ namespace QRemote.Delivery;
 /// <see cref="OpeningFailures"/>), AUTH, the checks before MAIL (<see cref="Envelope"/>), the flight
 /// (<see cref="PipelinedSender"/>), the verdict (<see cref="TransactionVerdict"/>).
 /// </summary>
-/// <param name="credentials">smtproutes credentials (qmail's AUTH patch syntax) for this route, or null.</param>
-internal sealed class SmtpTransaction(Invocation invocation, MessageSource message, QmailConfig config, TextWriter? transcript, TimeProvider time, SmtpRoute? credentials = null)
+/// <param name="credentials">The relay route (smtproutes or authsenders) with its credentials, if any; null by MX. Its port 465
+/// means implicit TLS.</param>
+internal sealed partial class SmtpTransaction(Invocation invocation, MessageSource message, QmailConfig config, TextWriter? transcript, TimeProvider time, SmtpRoute? credentials = null)
 {
     /// <summary>How much later than <c>timeoutremote</c> MailKit's own timeout fires.</summary>
     private const int BackstopMilliseconds = 10_000;
@@ -38,21 +39,14 @@ internal sealed class SmtpTransaction(Invocation invocation, MessageSource messa
     /// plain retry after an opportunistic handshake failed.</param>
     public async Task<TransactionOutcome> RunAsync(Socket socket, Destination destination, TlsPolicy policy, SessionOptions? sessionOptions, CancellationToken cancellationToken)
     {
-        var recorder = new ReplyRecorder(transcript, time, TimeSpan.FromSeconds(config.TimeoutRemote), () => Abort(socket));
-        var client = new QRemoteSmtpClient(recorder)
-        {
-            LocalDomain = config.HeloHost,
-            // The recorder's watchdog is the clock that decides (and says why in the transcript); MailKit's own
-            // per-operation timeout is only a backstop, set later so the two never race to end a connection.
-            Timeout = checked((config.TimeoutRemote * 1000) + BackstopMilliseconds),
-            CheckCertificateRevocation = false,
-        };
-        var session = new SmtpSession(socket, client, recorder, time);
+        var session = NewSession(socket);
         var kept = false;
         try
         {
             (var outcome, kept) = await OpenAndTransactAsync(session, destination, policy, sessionOptions, cancellationToken).ConfigureAwait(false);
-            return outcome with { Tls = session.Tls };
+            // TLS reporting: a failure seen while opening stands; else the verdict of the certificate check a policy made
+            // (none under opportunistic TLS), which is the handshake's: the session may have ended since.
+            return outcome with { Tls = session.Tls, TlsReport = outcome.TlsReport ?? session.Client.VerificationResult };
         }
         finally
         {
@@ -85,81 +79,76 @@ internal sealed class SmtpTransaction(Invocation invocation, MessageSource messa
         }
     }
 
+    private SmtpSession NewSession(Socket socket)
+    {
+        var recorder = new ReplyRecorder(transcript, time, TimeSpan.FromSeconds(config.TimeoutRemote), () => Abort(socket));
+        var client = new QRemoteSmtpClient(recorder)
+        {
+            LocalDomain = config.HeloHost,
+            // The recorder's watchdog is the clock that decides (and says why in the transcript); MailKit's own
+            // per-operation timeout is only a backstop, set later so the two never race to end a connection.
+            Timeout = checked((config.TimeoutRemote * 1000) + BackstopMilliseconds),
+            CheckCertificateRevocation = false,
+        };
+        return new SmtpSession(socket, client, recorder, time);
+    }
+
     private async Task<(TransactionOutcome Outcome, bool Kept)> OpenAndTransactAsync(SmtpSession session, Destination destination, TlsPolicy policy,
         SessionOptions? sessionOptions, CancellationToken cancellationToken)
     {
-        var client = session.Client;
-        if (policy.Mode != TlsMode.Off && ClientTls.Configure(client, policy, destination, config, time, transcript) is { } unreadable)
-        {
-            session.Tls = unreadable;
-            return (new(Reports.UnableToReadControlFiles(), TryNextAddress: false), false);
-        }
-
-        // MailKit takes greeting, EHLO/HELO and STARTTLS in one call: the stage follows the commands it writes.
         var progress = new SendProgress { Stage = SmtpStage.Greeting };
-        session.Recorder.CommandSent = progress.Opened;
-        try
+        if (await OpenAsync(session, destination, policy, progress, cancellationToken).ConfigureAwait(false) is { } failed)
         {
-            await client.ConnectAsync(session.Socket, UriHost(destination), destination.Port,
-                policy.Required ? SecureSocketOptions.StartTls : policy.Mode != TlsMode.Off ? SecureSocketOptions.StartTlsWhenAvailable : SecureSocketOptions.None,
-                cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (OpeningFailures.For(e, progress.Stage, policy, destination.Address, client, session.Recorder, transcript) is { } failure)
-        {
-            session.Tls = failure.Tls;
-            return (failure.Outcome, false);
-        }
-
-        session.Tls = ClientTls.Describe(client, policy);
-        session.TlsSummary = ClientTls.Summary(client, policy);
-        transcript?.WriteLine($"tls: {session.Tls}");
-        if (await AuthenticateAsync(session, destination, cancellationToken).ConfigureAwait(false) is { } refused)
-        {
-            return (refused, false);
+            return (failed, false);
         }
 
         return await TransactAsync(session, destination, progress, reuse: false, sessionOptions, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>AUTH with the smtproutes credentials, only inside TLS: never a plain-text password. Null when the
-    /// transaction may go on (authenticated, no credentials, or a relay that offers no AUTH).</summary>
-    private async Task<TransactionOutcome?> AuthenticateAsync(SmtpSession session, Destination destination, CancellationToken cancellationToken)
+    /// <summary>Greeting, EHLO, STARTTLS, AUTH: null when the session is ready for MAIL, else the outcome.</summary>
+    private async Task<TransactionOutcome?> OpenAsync(SmtpSession session, Destination destination, TlsPolicy policy, SendProgress progress,
+        CancellationToken cancellationToken)
     {
         var client = session.Client;
-        var ip = destination.Address;
-        if (credentials is not { User: { } user, Password: { } password })
+        session.Policy = policy;
+        if (policy.Mode != TlsMode.Off && ClientTls.Configure(client, policy, destination, config, time, transcript) is { } unreadable)
         {
-            return null;
+            session.Tls = unreadable;
+            return new(Reports.UnableToReadControlFiles(), TryNextAddress: false);
         }
 
-        if (!client.IsSecure)
-        {
-            await session.QuitAsync().ConfigureAwait(false);
-            return new(Reports.AuthWithoutTls(ip), TryNextAddress: true);
-        }
-
-        if (client.AuthenticationMechanisms.Count == 0)
-        {
-            transcript?.WriteLine("auth: the relay offers no AUTH; sending without");
-            return null;
-        }
-
+        // MailKit takes greeting, EHLO/HELO and STARTTLS in one call: the stage follows the commands it writes.
+        session.Recorder.CommandSent = progress.Opened;
+        // A relay on port 465 speaks TLS from the first byte (RFC 8314): under any policy, notlshosts too (nothing
+        // plain listens there); verified when the policy says so, as STARTTLS would be.
+        var implicitTls = credentials is { ImplicitTls: true } && destination.Port == credentials.Port;
         try
         {
-            await client.AuthenticateAsync(new System.Net.NetworkCredential(user, password), cancellationToken).ConfigureAwait(false);
-            transcript?.WriteLine($"auth: authenticated as {user}");
-            return null;
+            await client.ConnectAsync(session.Socket, UriHost(destination), destination.Port,
+                implicitTls ? SecureSocketOptions.SslOnConnect
+                : policy.Required ? SecureSocketOptions.StartTls : policy.Mode != TlsMode.Off ? SecureSocketOptions.StartTlsWhenAvailable : SecureSocketOptions.None,
+                cancellationToken).ConfigureAwait(false);
         }
-        catch (AuthenticationException e)
+        catch (SslHandshakeException e) when (implicitTls && !policy.Required)
         {
-            var reply = session.Recorder.LastReply ?? SmtpReply.FromMailKit(535, e.Message);
-            await session.QuitAsync().ConfigureAwait(false);
-            return new(DeliveryReport.MessageOnly(MessageLetter.Deferred, Reports.AuthFailed(ip) + Reports.RemoteHostSaid(reply.Lines)), false);
+            // Opportunistic, but there is no plain text to retry with on this port: a deferral, the next address tried.
+            var why = e.InnerException?.Message ?? e.Message;
+            transcript?.WriteLine($"tls: implicit TLS handshake failed: {why}");
+            session.Tls = "implicit TLS, handshake failed";
+            return new(Reports.ImplicitTlsFailed(destination.Address, why), TryNextAddress: true);
         }
-        catch (Exception e) when (OpeningFailures.IsConnectionFailure(e))
+        catch (Exception e) when (OpeningFailures.For(e, progress.Stage, policy, destination.Address, client, session.Recorder, transcript,
+            config.RequiresTls(message.Facts)) is { } failure)
         {
-            return new(Reports.ConnectionDied(ip, possibleDuplicate: false, []), TryNextAddress: true);
+            session.Tls = failure.Tls;
+            return failure.Outcome with { RetryWithoutTls = failure.Outcome.RetryWithoutTls && !implicitTls };
         }
+
+        session.Tls = ClientTls.Describe(client, policy);
+        session.TlsSummary = ClientTls.Summary(client, policy);
+        transcript?.WriteLine($"tls: {session.Tls}");
+        ReadLimits(session, progress);
+        return await RelayAuthentication.RunAsync(session, destination.Address, credentials, transcript, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>From the SIZE check to the last reply: envelope, MAIL, RCPT, DATA or BDAT, the message.</summary>
@@ -168,6 +157,15 @@ internal sealed class SmtpTransaction(Invocation invocation, MessageSource messa
     {
         var client = session.Client;
         var ip = destination.Address;
+        var requireTls = config.RequiresTls(message.Facts);
+
+        // REQUIRETLS (RFC 8689): the exchanger's policy was verified before connecting (Deliverer); the server must also
+        // offer the keyword, inside TLS. Checked first: a server that cannot take the message at all is skipped.
+        if (requireTls && !(client.IsSecure && client.Capabilities.HasFlag(SmtpCapabilities.RequireTLS)))
+        {
+            await session.QuitAsync().ConfigureAwait(false);
+            return (new(Reports.RequireTlsNotOffered(ip), TryNextAddress: true, Refusal: ExchangerRefusal.RequireTls), false);
+        }
 
         // SIZE (RFC 1870): a message over the advertised limit is refused here, before MAIL.
         if (client.Capabilities.HasFlag(SmtpCapabilities.Size) && client.MaxSize > 0 && message.Facts.WireLength > client.MaxSize)
@@ -180,13 +178,22 @@ internal sealed class SmtpTransaction(Invocation invocation, MessageSource messa
         if (envelope is null || envelope.Mailboxes.Count == 0)
         {
             await session.QuitAsync().ConfigureAwait(false);
-            return (new(refusal ?? Reports.GivingUp(ip, envelope!.RecipientReports(progress, ip)), false), false);
+            // Nothing to send only for want of SMTPUTF8: another exchanger that offers it is tried before this is the answer.
+            var utf8Elsewhere = !client.Capabilities.HasFlag(SmtpCapabilities.UTF8) && Envelope.SendableWithSmtpUtf8(invocation, ip);
+            return (new(refusal ?? Reports.GivingUp(ip, envelope!.RecipientReports(progress, ip)), TryNextAddress: utf8Elsewhere,
+                Refusal: utf8Elsewhere ? ExchangerRefusal.SmtpUtf8 : ExchangerRefusal.None), false);
+        }
+
+        var batches = TransactionBatches.Split(envelope.Mailboxes.Select(m => m.Address).ToList(), session.Limits);
+        if (batches.Count > 1)
+        {
+            return await TransactInBatchesAsync(session, destination, envelope, batches, reuse, sessionOptions, cancellationToken).ConfigureAwait(false);
         }
 
         // MAIL, RCPT, DATA or BDAT, the message: one flight when the server pipelines.
         try
         {
-            await PipelinedSender.SendAsync(client, session.Recorder, envelope.Sender.Address, envelope.MailParameters(message.Facts, client.Capabilities),
+            await PipelinedSender.SendAsync(client, session.Recorder, envelope.Sender.Address, envelope.MailParameters(message.Facts, client.Capabilities, requireTls),
                 envelope.Mailboxes.Select(m => m.Address).ToList(), message, client.Capabilities.HasFlag(SmtpCapabilities.Pipelining),
                 client.Capabilities.HasFlag(SmtpCapabilities.Chunking), progress, cancellationToken, reuse, sessionOptions?.BeforeBody).ConfigureAwait(false);
         }

@@ -16,11 +16,13 @@ namespace QRemote.Delivery;
 /// <item>opportunistic STARTTLS (RFC 7435).</item>
 /// </list>
 /// A message with <c>TLS-Required: No</c> (RFC 8689 5) turns DANE and MTA-STS into opportunistic TLS; the
-/// operator's own files still apply.
+/// operator's own files still apply. A message under REQUIRETLS (<c>Require-TLS-ESMTP: yes</c> with
+/// <c>control/qremote-requiretls</c>) is never waived so: RFC 8689 4 has REQUIRETLS win, and the caller passes
+/// <paramref name="tlsRequiredNo"/> false for it; it goes only to exchangers <see cref="QualifiesForRequireTls"/> says.
 /// <para>An smtproutes route with credentials never ends opportunistic: the password goes only to a relay whose
 /// certificate was verified (<see cref="ForCredentials"/>).</para>
 /// </summary>
-/// <param name="credentials">The smtproutes route when it carries AUTH credentials (else null or a route without them).</param>
+/// <param name="credentials">The smtproutes or authsenders route when it carries AUTH credentials (else null or a route without them).</param>
 /// <param name="trustBundle">The PEM bundle of system trust roots for credential routes; null: <see cref="SystemTrust.BundlePath"/>
 /// (SSL_CERT_FILE as the process found it, else Debian's bundle).</param>
 internal sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResolver resolver, RouteKind route, bool tlsRequiredNo, StsRequirement? sts,
@@ -29,10 +31,16 @@ internal sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResol
     /// <summary>The control file listing relays that may get smtproutes credentials over unverified TLS, one a line.</summary>
     public const string AuthUnverifiedFile = "qremote-auth-unverified";
 
+    /// <summary>RFC 8689 4.2.1: a message under REQUIRETLS goes only over TLS whose certificate is verified, to a server
+    /// found securely: DANE (secure MX and TLSA), MTA-STS enforce (the exchanger in the HTTPS-fetched policy), or the
+    /// operator's own word for that host (control/tlshosts, or an smtproutes relay with credentials verified against the
+    /// system roots). Opportunistic TLS, MTA-STS testing and notlshosts do not qualify.</summary>
+    public static bool QualifiesForRequireTls(TlsPolicy policy) => policy.Required;
+
     public async Task<TlsPolicy> ForAsync(Destination destination, CancellationToken cancellationToken)
     {
         var policy = await DecideAsync(destination, cancellationToken).ConfigureAwait(false);
-        return credentials is { User: not null, Password: not null } ? ForCredentials(policy, destination) : policy;
+        return credentials is { User: not null, Password: not null } ? ForCredentials(policy, destination, credentials.Source) : policy;
     }
 
     /// <summary>
@@ -46,7 +54,7 @@ internal sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResol
     /// <item>with no trust roots to read, the relay is not used (a deferral, #4.7.5).</item>
     /// </list>
     /// </summary>
-    private TlsPolicy ForCredentials(TlsPolicy policy, Destination destination)
+    private TlsPolicy ForCredentials(TlsPolicy policy, Destination destination, string source)
     {
         if (policy.Mode != TlsMode.Opportunistic)
         {
@@ -64,7 +72,7 @@ internal sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResol
             catch (ControlFileException e)
             {
                 // Unreadable: the opt-out cannot be known, so it is not assumed; and nothing is sent on a guess.
-                return new TlsPolicy(TlsMode.Unusable, null, $"smtproutes credentials for {relay}: {e.Message}");
+                return new TlsPolicy(TlsMode.Unusable, null, $"{source} credentials for {relay}: {e.Message}");
             }
 
             if (unverified.Any(l => string.Equals(l.Trim().TrimEnd('.'), relay, StringComparison.OrdinalIgnoreCase)))
@@ -75,9 +83,9 @@ internal sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResol
 
         var bundle = trustBundle ?? SystemTrust.BundlePath;
         return File.Exists(bundle)
-            ? new TlsPolicy(TlsMode.Verified, bundle, $"the system trust roots in {bundle} (smtproutes credentials)")
+            ? new TlsPolicy(TlsMode.Verified, bundle, $"the system trust roots in {bundle} ({source} credentials)")
             : new TlsPolicy(TlsMode.Unusable, null,
-                $"smtproutes credentials for {relay} need a verified relay: no control/tlshosts/{relay.ToLowerInvariant()}.pem, no secure TLSA records, no trust roots at {bundle}");
+                $"{source} credentials for {relay} need a verified relay: no control/tlshosts/{relay.ToLowerInvariant()}.pem, no secure TLSA records, no trust roots at {bundle}");
     }
 
     private async Task<TlsPolicy> DecideAsync(Destination destination, CancellationToken cancellationToken)
@@ -111,12 +119,12 @@ internal sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResol
 
             if (tlsa.Status == TlsaStatus.Failed)
             {
-                return new TlsPolicy(TlsMode.Unusable, null, $"DANE: {tlsa.Detail}");
+                return new TlsPolicy(TlsMode.Unusable, null, $"DANE: {tlsa.Detail}") { Report = new(TlsReportPolicyType.Tlsa, [], TlsReportResult.DnssecInvalid) };
             }
 
             if (tlsa.Status == TlsaStatus.Secure)
             {
-                return new TlsPolicy(TlsMode.Dane, null, $"DANE: {tlsa.Detail}") { Tlsa = tlsa.Records, DaneNames = names };
+                return new TlsPolicy(TlsMode.Dane, null, $"DANE: {tlsa.Detail}") { Tlsa = tlsa.Records, DaneNames = names, Report = new(TlsReportPolicyType.Tlsa, tlsa.Records.Select(r => r.ToString()).ToList()) };
             }
         }
 
@@ -133,8 +141,11 @@ internal sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResol
             }
 
             return sts.MatchesMx(destination.ExchangerName)
-                ? new TlsPolicy(TlsMode.MtaSts, null, $"MTA-STS {sts.Why}") { Roots = sts.Roots }
-                : new TlsPolicy(TlsMode.Unusable, null, $"MTA-STS {sts.Why}: {destination.ExchangerName} is not in the policy's mx list");
+                ? new TlsPolicy(TlsMode.MtaSts, null, $"MTA-STS {sts.Why}") { Roots = sts.Roots, Report = new(TlsReportPolicyType.Sts, sts.PolicyLines) }
+                : new TlsPolicy(TlsMode.Unusable, null, $"MTA-STS {sts.Why}: {destination.ExchangerName} is not in the policy's mx list")
+                {
+                    Report = new(TlsReportPolicyType.Sts, sts.PolicyLines, TlsReportResult.ValidationFailure),
+                };
         }
 
         return local;

@@ -58,6 +58,10 @@ internal sealed class DestinationList
         }
     }
 
+    /// <summary>An exchanger's address lookup failed temporarily during the last enumeration, though others may have been
+    /// yielded: a delivery whose exchangers all refused is then not certain to fail everywhere.</summary>
+    public bool TemporaryFailureSeen { get; private set; }
+
     /// <summary>The addresses in order, one exchanger's at a time (for the connection race between its
     /// IPv6 and IPv4 addresses, and its TLS policy, decided once); when there was none at all, one last step that
     /// says why.</summary>
@@ -116,6 +120,7 @@ internal sealed class DestinationList
             {
                 var (addresses, status, secure) = await lookups[name].WaitAsync(cancellationToken).ConfigureAwait(false);
                 soft |= status == DnsStatus.TemporaryFailure;
+                TemporaryFailureSeen |= soft;
                 found.AddRange(addresses.Select(a => _destination(name, preference, a, secure)));
             }
 

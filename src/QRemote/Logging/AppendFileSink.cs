@@ -25,7 +25,34 @@ internal sealed class AppendFileSink : ILogEventSink, IDisposable
     public AppendFileSink(string path, ITextFormatter formatter)
     {
         _formatter = formatter ?? throw new ArgumentNullException(nameof(formatter));
-        _fd = Libc.OpenRegularNoFollow(path, Libc.OWronly | Libc.OCreat | Libc.OAppend, Libc.Mode0640);
+        _fd = OpenForAppend(path);
+    }
+
+    /// <summary>Opens <paramref name="path"/> as this sink does: O_APPEND, no link followed, a lone regular file, created 0640.
+    /// -1 when it cannot be.</summary>
+    public static int OpenForAppend(string path) => Libc.OpenRegularNoFollow(path, Libc.OWronly | Libc.OCreat | Libc.OAppend, Libc.Mode0640);
+
+    /// <summary>Appends <paramref name="line"/> to <paramref name="path"/> in one write(2), with the sink's safety (the TLS
+    /// report spool's writers). False when the file could not be opened or the write was short.</summary>
+    public static unsafe bool AppendLine(string path, byte[] line)
+    {
+        var fd = OpenForAppend(path);
+        if (fd < 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            fixed (byte* p = line)
+            {
+                return Libc.Write(fd, p, line.Length) == line.Length;
+            }
+        }
+        finally
+        {
+            _ = Libc.Close(fd);
+        }
     }
 
     /// <summary>False when the file could not be opened (events are then dropped).</summary>

@@ -10,7 +10,18 @@ internal static class HeaderScan
     /// the delivery (a message about a broken TLS setup, say). <paramref name="head"/> is the start of the
     /// message; only the header (to the first empty line) is read, folded lines unfolded.
     /// </summary>
-    public static bool TlsRequiredNo(ReadOnlySpan<byte> head)
+    public static bool TlsRequiredNo(ReadOnlySpan<byte> head) => Has(head, "TLS-Required:", "No");
+
+    /// <summary>
+    /// <c>Require-TLS-ESMTP: yes</c>: Postfix 3.11's smtpd writes it (<c>requiretls_esmtp_header</c>) for a message that
+    /// came with MAIL's REQUIRETLS parameter (RFC 8689), which qmail's queue cannot carry. Only <c>yes</c> (in any case)
+    /// counts: it is the one value Postfix writes, and anything else asks for nothing this program can name.
+    /// </summary>
+    public static bool RequireTlsEsmtp(ReadOnlySpan<byte> head) => Has(head, "Require-TLS-ESMTP:", "yes");
+
+    /// <summary>Whether a field named <paramref name="name"/> (with its colon) has the value <paramref name="value"/>,
+    /// both in any case, the value without the white space around it.</summary>
+    private static bool Has(ReadOnlySpan<byte> head, string name, string value)
     {
         var found = false;
         string? field = null;
@@ -28,19 +39,16 @@ internal static class HeaderScan
                 continue;
             }
 
-            found |= IsNo(field);
+            found |= Is(field, name, value);
             field = Encoding.Latin1.GetString(line);
         }
 
-        return found || IsNo(field);
+        return found || Is(field, name, value);
     }
 
-    private static bool IsNo(string? field)
-    {
-        const string Name = "TLS-Required:";
-        return field is not null && field.StartsWith(Name, StringComparison.OrdinalIgnoreCase)
-            && field[Name.Length..].Trim().Equals("No", StringComparison.OrdinalIgnoreCase);
-    }
+    private static bool Is(string? field, string name, string value) =>
+        field is not null && field.StartsWith(name, StringComparison.OrdinalIgnoreCase)
+            && field[name.Length..].Trim().Equals(value, StringComparison.OrdinalIgnoreCase);
 
     private static List<byte[]> Lines(ReadOnlySpan<byte> head)
     {

@@ -190,6 +190,7 @@ internal sealed class MessageSource : IAsyncDisposable
             long length = 0, wire = 0;
             var eightBit = false;
             var tlsRequiredNo = false;
+            var requireTls = false;
             var last = (byte)'\n';
             int read;
             while ((read = await stream.ReadAsync(buffer.AsMemory(0, BufferSize), cancellationToken).ConfigureAwait(false)) > 0)
@@ -198,6 +199,7 @@ internal sealed class MessageSource : IAsyncDisposable
                 if (length == 0)
                 {
                     tlsRequiredNo = HeaderScan.TlsRequiredNo(chunk);
+                    requireTls = HeaderScan.RequireTlsEsmtp(chunk);
                 }
 
                 length += read;
@@ -206,7 +208,7 @@ internal sealed class MessageSource : IAsyncDisposable
                 wire += encoder.Encode(chunk, scratch);
             }
 
-            return new MessageFacts(length, wire, last == (byte)'\n', eightBit, tlsRequiredNo);
+            return new MessageFacts(length, wire, last == (byte)'\n', eightBit, tlsRequiredNo, requireTls);
         }
         finally
         {

@@ -20,6 +20,9 @@ internal sealed record QmailConfig
 
     public required SmtpRoutes Routes { get; init; }
 
+    /// <summary><c>control/authsenders</c> (s/qmail): routes and credentials by envelope sender, before smtproutes.</summary>
+    public AuthSenders AuthSenders { get; init; } = AuthSenders.Empty;
+
     /// <summary>Seconds to wait for a TCP connection (<c>timeoutconnect</c>).</summary>
     public int TimeoutConnect { get; init; } = DefaultTimeoutConnect;
 
@@ -29,6 +32,13 @@ internal sealed record QmailConfig
     /// <summary>Rewrite recipient domains to the end of their CNAME chain (RFC 1123 5.2.2, obsolete):
     /// on only when <c>control/qremote-canonicalize</c> holds 1.</summary>
     public bool CanonicalizeRecipients { get; init; }
+
+    /// <summary>Honour <c>Require-TLS-ESMTP: yes</c> in a message's header as MAIL's REQUIRETLS (RFC 8689, docs/tls.md): on
+    /// only when <c>control/qremote-requiretls</c> holds 1.</summary>
+    public bool RequireTls { get; init; }
+
+    /// <summary>Whether this message's delivery is under REQUIRETLS: the switch is on and the header asks for it.</summary>
+    public bool RequiresTls(Message.MessageFacts facts) => RequireTls && facts.RequireTlsEsmtp;
 
     /// <summary><c>control/clientcert.pem</c> (qmail's TLS patch): the certificate and key offered to servers that ask,
     /// when the file exists. Read when a handshake needs it.</summary>
@@ -69,6 +79,10 @@ internal sealed record QmailConfig
         var routes = SmtpRoutes.Parse(routeLines);
         settings.Add(new("smtproutes", routeLines.Count == 0 ? "(none)" : string.Join("; ", routeLines.Select(SmtpRouteDisplay.WithoutPassword)), control.Exists("smtproutes") ? "file" : "missing"));
 
+        var senderLines = control.ReadLines(AuthSenders.FileName);
+        settings.Add(new(AuthSenders.FileName, senderLines.Count == 0 ? "(none)" : string.Join("; ", senderLines.Select(SmtpRouteDisplay.AuthSenderWithoutPassword)),
+            control.Exists(AuthSenders.FileName) ? "file" : "missing"));
+
         var timeoutConnect = Math.Clamp(control.ReadInt("timeoutconnect", DefaultTimeoutConnect), 1, MaxTimeout);
         settings.Add(new("timeoutconnect", timeoutConnect.ToString(System.Globalization.CultureInfo.InvariantCulture), control.Exists("timeoutconnect") ? "file" : "default"));
         var timeoutRemote = Math.Clamp(control.ReadInt("timeoutremote", DefaultTimeoutRemote), 1, MaxTimeout);
@@ -76,6 +90,9 @@ internal sealed record QmailConfig
 
         var canonicalize = control.ReadInt("qremote-canonicalize", 0) == 1;
         settings.Add(new("qremote-canonicalize", canonicalize ? "1" : "0", control.Exists("qremote-canonicalize") ? "file" : "default"));
+
+        var requireTls = control.ReadInt("qremote-requiretls", 0) == 1;
+        settings.Add(new("qremote-requiretls", requireTls ? "1" : "0", control.Exists("qremote-requiretls") ? "file" : "default"));
 
         var clientCert = control.Exists("clientcert.pem") ? Path.Combine(control.Directory, "clientcert.pem") : null;
         settings.Add(new("clientcert.pem", clientCert ?? "(none)", clientCert is null ? "missing" : "file"));
@@ -110,9 +127,11 @@ internal sealed record QmailConfig
             MtaStsCacheDirectory = string.IsNullOrWhiteSpace(stsCache) ? DefaultMtaStsCache : stsCache.Trim(),
             HeloHost = heloHost,
             Routes = routes,
+            AuthSenders = AuthSenders.Parse(senderLines),
             TimeoutConnect = timeoutConnect,
             TimeoutRemote = timeoutRemote,
             CanonicalizeRecipients = canonicalize,
+            RequireTls = requireTls,
             Settings = settings,
         };
     }

@@ -91,6 +91,12 @@ internal static class Reports
     public static RecipientReport NoAnswerForRecipient(IPAddress ip) =>
         new(RecipientLetter.Deferred, $"{Host(ip)} gave no answer for this recipient.\n");
 
+    /// <summary>Ours (RFC 9422): the server's LIMITS MAILMAX had this delivery open as many connections as one delivery
+    /// may (<c>SmtpTransaction.MaxConnections</c>); the recipients left are deferred, not tried.</summary>
+    public static RecipientReport TransactionsPerConnectionExhausted(IPAddress ip) =>
+        new(RecipientLetter.Deferred,
+            $"{Host(ip)} takes few transactions per connection (LIMITS MAILMAX) and this delivery opened as many connections as it may; this recipient was not tried. (#4.5.3)\n");
+
     public static DeliveryReport GivingUp(IPAddress ip, IReadOnlyList<RecipientReport> recipients) =>
         new(recipients, MessageLetter.Failed, $"Giving up on {Host(ip)}.\n");
 
@@ -108,6 +114,25 @@ internal static class Reports
     public static DeliveryReport TlsNotVerified(IPAddress ip, string policy, string why) => Defer(
         $"Connected to {Host(ip)} but its TLS certificate did not verify against {policy} ({ReportText.Sanitize(why)}). (#4.7.1)\n");
 
+    /// <summary>Ours (RFC 8689): the message is under REQUIRETLS (docs/tls.md) and this exchanger has no verified TLS policy;
+    /// it was not tried. The delivery's report only when every exchanger refused it so.</summary>
+    public static DeliveryReport RequireTlsNoPolicy(string exchanger) => Fail(
+        $"Sorry, {OutSafe(exchanger)} has no verified TLS policy (DANE, MTA-STS enforce or control/tlshosts): REQUIRETLS support required (RFC 8689). (#5.7.30)\n");
+
+    /// <summary>Ours (RFC 8689): under REQUIRETLS, the server offered no STARTTLS or its certificate did not verify; nothing
+    /// was sent.</summary>
+    public static DeliveryReport RequireTlsNotVerified(IPAddress ip, string policy, string why) => Fail(
+        $"Connected to {Host(ip)} but its TLS did not verify against {policy} ({ReportText.Sanitize(why)}): REQUIRETLS support required (RFC 8689). (#5.7.30)\n");
+
+    /// <summary>Ours (RFC 8689): under REQUIRETLS, verified TLS, and the server does not offer REQUIRETLS; nothing was sent.</summary>
+    public static DeliveryReport RequireTlsNotOffered(IPAddress ip) => Fail(
+        $"Connected to {Host(ip)} but it does not offer REQUIRETLS: REQUIRETLS support required (RFC 8689). (#5.7.30)\n");
+
+    /// <summary>Ours: every exchanger refused the message before it was sent, but not all for the same reason (one lacks
+    /// SMTPUTF8, another REQUIRETLS): a deferral, since no one reason is certain to hold.</summary>
+    public static DeliveryReport RefusedForDifferentReasons() => Defer(
+        "Sorry, every mail exchanger refused this message before it was sent, not all for the same reason (SMTPUTF8, REQUIRETLS). (#4.4.0)\n");
+
     /// <summary>Ours: the daemon took the delivery and went away after the message started to go out.</summary>
     public static DeliveryReport DaemonOutcomeUnknown() => Defer(
         "The QRemote daemon went away while sending the message; the outcome is unknown. Possible duplicate! (#4.3.0)\n");
@@ -120,6 +145,14 @@ internal static class Reports
     /// <summary>Ours: smtproutes gives credentials, and they are never sent without TLS.</summary>
     public static DeliveryReport AuthWithoutTls(IPAddress ip) => Defer(
         $"Connected to {Host(ip)} but TLS was not established, and AUTH credentials are never sent in plain text. (#4.7.0)\n");
+
+    /// <summary>Ours: the relay offers AUTH, but none of the mechanisms QRemote uses (docs/control-files.md); nothing sent.</summary>
+    public static DeliveryReport AuthNoMechanism(IPAddress ip, string offered) => Defer(
+        $"Connected to {Host(ip)} but it offers no AUTH mechanism I use (it offers {ReportText.Sanitize(offered)}). (#4.7.0)\n");
+
+    /// <summary>Ours: a relay on port 465 (implicit TLS, RFC 8314) whose handshake failed; there is no plain text to fall back to.</summary>
+    public static DeliveryReport ImplicitTlsFailed(IPAddress ip, string why) => Defer(
+        $"Connected to {Host(ip)} but the TLS handshake on its implicit-TLS port failed ({ReportText.Sanitize(why)}). (#4.7.0)\n");
 
     /// <summary>Ours: the relay refused our credentials (a deferral, as Postfix's default: the password may be fixed).</summary>
     public static string AuthFailed(IPAddress ip) => $"Connected to {Host(ip)} but authentication was rejected.\n";

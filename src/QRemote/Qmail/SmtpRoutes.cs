@@ -13,7 +13,15 @@ internal sealed class SmtpRoutes
 {
     private readonly Dictionary<string, SmtpRoute?> _routes;
 
-    private SmtpRoutes(Dictionary<string, SmtpRoute?> routes) => _routes = routes;
+    /// <summary>No key is longer: a longer suffix of the host is never looked up (a host argument of 128 KB of dots
+    /// would otherwise cost a lookup of each of its suffixes, each as long as the rest).</summary>
+    private readonly int _longestKey;
+
+    private SmtpRoutes(Dictionary<string, SmtpRoute?> routes)
+    {
+        _routes = routes;
+        _longestKey = routes.Count == 0 ? 0 : routes.Keys.Max(k => k.Length);
+    }
 
     public static SmtpRoutes Parse(IEnumerable<string> lines)
     {
@@ -36,9 +44,14 @@ internal sealed class SmtpRoutes
     /// <summary>The route for <paramref name="host"/>; null when mail for it goes by MX.</summary>
     public SmtpRoute? Find(string host)
     {
+        if (_routes.Count == 0)
+        {
+            return null;
+        }
+
         for (var i = 0; i <= host.Length; i++)
         {
-            if (i == 0 || i == host.Length || host[i] == '.')
+            if ((i == 0 || i == host.Length || host[i] == '.') && host.Length - i <= _longestKey)
             {
                 if (_routes.TryGetValue(host[i..], out var route))
                 {
@@ -50,7 +63,8 @@ internal sealed class SmtpRoutes
         return null;
     }
 
-    private static SmtpRoute? ParseTarget(string target)
+    /// <summary><c>relay[:port][ user password]</c>; null for an empty relay ("by MX").</summary>
+    internal static SmtpRoute? ParseTarget(string target)
     {
         // "relay:port user password"; the relay may be a bracketed IPv6 literal holding colons.
         string? user = null, password = null;

@@ -22,13 +22,18 @@ internal sealed class QRemoteSmtpClient : SmtpClient
     /// <summary>Why verification failed, when it did.</summary>
     public string? VerificationFailure { get; private set; }
 
+    /// <summary>The TLS reporting result (RFC 8460 4.3) of the last certificate check, decided in the check; null when no
+    /// policy checked one (opportunistic TLS).</summary>
+    public TlsReportResult? VerificationResult { get; private set; }
+
     /// <summary>Verified TLS: the chain must end at one of <paramref name="roots"/> and the certificate must name the host.</summary>
     public void RequireVerified(X509Certificate2Collection roots)
     {
         TrustedRoots = roots;
-        ServerCertificateValidationCallback = (_, _, _, errors) =>
+        ServerCertificateValidationCallback = (_, _, chain, errors) =>
         {
             VerificationFailure = errors == SslPolicyErrors.None ? null : errors.ToString();
+            VerificationResult = errors == SslPolicyErrors.None ? TlsReportResult.Success : TlsReportResults.ForCertificate(errors, chain);
             return errors == SslPolicyErrors.None;
         };
     }
@@ -48,6 +53,7 @@ internal sealed class QRemoteSmtpClient : SmtpClient
             if (certificate is null)
             {
                 VerificationFailure = "no certificate";
+                VerificationResult = TlsReportResult.ValidationFailure;
                 return false;
             }
 
@@ -60,7 +66,8 @@ internal sealed class QRemoteSmtpClient : SmtpClient
                 presented.AddRange(chain.ChainElements.Select(e => e.Certificate));
             }
 
-            VerificationFailure = DaneCheck.Verify(tlsa, leaf, presented.DistinctBy(c => c.Thumbprint).ToList(), names, now);
+            (VerificationFailure, var result) = DaneCheck.Check(tlsa, leaf, presented.DistinctBy(c => c.Thumbprint).ToList(), names, now);
+            VerificationResult = result;
             return VerificationFailure is null;
         };
     }

@@ -29,6 +29,17 @@ internal sealed class SmtpSession(Socket socket, QRemoteSmtpClient client, Reply
     /// <summary>Transactions completed on it.</summary>
     public int Transactions { get; set; }
 
+    /// <summary>What its last EHLO reply said in RFC 9422 LIMITS: a cache hands it out only while <c>MAILMAX</c> allows
+    /// another transaction.</summary>
+    public SmtpLimits Limits { get; set; } = SmtpLimits.None;
+
+    /// <summary>The TLS policy it was opened under: a delivery that must open another connection to the same address
+    /// (MAILMAX reached) opens it the same way.</summary>
+    public Tls.TlsPolicy? Policy { get; set; }
+
+    /// <summary>Whether <c>MAILMAX</c> allows another transaction on it.</summary>
+    public bool MayStartTransaction => Limits.MailMax is not { } most || Transactions < most;
+
     public TimeSpan Age(TimeProvider clock) => clock.GetElapsedTime(Opened);
 
     /// <summary>

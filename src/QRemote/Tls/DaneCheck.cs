@@ -16,18 +16,24 @@ internal static class DaneCheck
 {
     /// <param name="names">The names a DANE-TA certificate may carry: the MX name and, for a secure alias, its target
     /// (RFC 7672 3.2.2).</param>
-    public static string? Verify(IReadOnlyList<TlsaAssociation> records, X509Certificate2 leaf, IReadOnlyList<X509Certificate2> presented, IReadOnlyList<string> names, DateTime now)
+    public static string? Verify(IReadOnlyList<TlsaAssociation> records, X509Certificate2 leaf, IReadOnlyList<X509Certificate2> presented, IReadOnlyList<string> names, DateTime now) =>
+        Check(records, leaf, presented, names, now).Why;
+
+    /// <summary><see cref="Verify"/>, with the TLS reporting result (RFC 8460 4.3) decided here, where the failure is seen:
+    /// no usable record is <see cref="TlsReportResult.TlsaInvalid"/> though the session goes on.</summary>
+    public static (string? Why, TlsReportResult Result) Check(IReadOnlyList<TlsaAssociation> records, X509Certificate2 leaf, IReadOnlyList<X509Certificate2> presented,
+        IReadOnlyList<string> names, DateTime now)
     {
         var usable = records.Where(r => r.Usable).ToList();
         if (usable.Count == 0)
         {
             // RFC 7672 2.2: TLSA records exist but none is usable: TLS is still mandatory, unauthenticated.
-            return null;
+            return (null, TlsReportResult.TlsaInvalid);
         }
 
         if (usable.Any(r => r.Usage == TlsaAssociation.DaneEe && r.Matches(leaf)))
         {
-            return null;
+            return (null, TlsReportResult.Success);
         }
 
         foreach (var anchor in presented.Where(c => usable.Any(r => r.Usage == TlsaAssociation.DaneTa && r.Matches(c))))
@@ -37,17 +43,19 @@ internal static class DaneCheck
             chain.ChainPolicy.VerificationTime = now;
             if (chain.Build(leaf) && names.Any(n => leaf.MatchesHostname(n.TrimEnd('.'), allowWildcards: true, allowCommonName: true)))
             {
-                return null;
+                return (null, TlsReportResult.Success);
             }
 
             if (chain.ChainStatus.Length > 0)
             {
-                return $"DANE-TA: the chain to the matching trust anchor failed: {chain.ChainStatus[0].StatusInformation.Trim()}";
+                var expired = chain.ChainStatus.Any(s => s.Status.HasFlag(X509ChainStatusFlags.NotTimeValid));
+                return ($"DANE-TA: the chain to the matching trust anchor failed: {chain.ChainStatus[0].StatusInformation.Trim()}",
+                    expired ? TlsReportResult.CertificateExpired : TlsReportResult.CertificateNotTrusted);
             }
 
-            return $"DANE-TA: the certificate does not name {string.Join(" or ", names)}";
+            return ($"DANE-TA: the certificate does not name {string.Join(" or ", names)}", TlsReportResult.CertificateHostMismatch);
         }
 
-        return $"no TLSA record matches the server's certificate ({usable.Count} usable record{(usable.Count == 1 ? "" : "s")})";
+        return ($"no TLSA record matches the server's certificate ({usable.Count} usable record{(usable.Count == 1 ? "" : "s")})", TlsReportResult.ValidationFailure);
     }
 }

@@ -37,7 +37,36 @@ internal sealed class MtaStsFetcher(IDnsLookup dns, MtaStsOptions options, TimeP
         // Why a connection or a handshake failed, in our words: HttpClient wraps both in generic messages.
         string? connectError = null;
         string? certificateError = null;
-        using var handler = new SocketsHttpHandler
+        using var handler = CreateHandler($"mta-sts.{domain}", e => connectError = e, e => certificateError = e);
+        using var client = new HttpClient(handler, disposeHandler: false) { Timeout = Timeout.InfiniteTimeSpan };
+        using var request = new HttpRequestMessage(HttpMethod.Get, PolicyUri(domain, options.HttpsPort))
+        {
+            Version = HttpVersion.Version11,
+            VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
+        };
+        request.Headers.UserAgent.Add(UserAgent);
+        try
+        {
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
+            return await ReadPolicyAsync(response, linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return Failed($"no complete answer in {timeout.TotalSeconds:0.#} s");
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or SocketException or AuthenticationException or InvalidOperationException)
+        {
+            return Failed(certificateError ?? connectError ?? Innermost(e)) with { WebPkiInvalid = certificateError is not null };
+        }
+    }
+
+    public static ProductInfoHeaderValue UserAgent { get; } = new("QRemote", typeof(MtaStsFetcher).Assembly.GetName().Version?.ToString(3) ?? "0");
+
+    /// <summary>The HTTP handler of a fetch (TLS reporting's HTTPS POST uses it too): our resolver, TLS 1.2 or newer, the
+    /// roots given only, no redirects, proxy, cookies or decompression; each failure told in our words.</summary>
+    /// <param name="host">The host, for the certificate failure's text.</param>
+    internal SocketsHttpHandler CreateHandler(string host, Action<string> connectFailed, Action<string> certificateFailed) =>
+        new()
         {
             AllowAutoRedirect = false, // RFC 8461 3.3: 3xx MUST NOT be followed.
             UseProxy = false,
@@ -48,7 +77,7 @@ internal sealed class MtaStsFetcher(IDnsLookup dns, MtaStsOptions options, TimeP
             ConnectCallback = async (context, token) =>
             {
                 var (stream, error) = await ConnectAsync(context.DnsEndPoint, token).ConfigureAwait(false);
-                connectError = error;
+                connectFailed(error);
                 return stream ?? throw new HttpRequestException(error);
             },
             SslOptions = new SslClientAuthenticationOptions
@@ -64,32 +93,11 @@ internal sealed class MtaStsFetcher(IDnsLookup dns, MtaStsOptions options, TimeP
                     }
 
                     var status = chain?.ChainStatus.Select(s => s.Status.ToString()).Distinct().ToArray() ?? [];
-                    certificateError = $"certificate of mta-sts.{domain} did not verify ({errors}{(status.Length > 0 ? ": " + string.Join(", ", status) : "")})";
+                    certificateFailed($"certificate of {host} did not verify ({errors}{(status.Length > 0 ? ": " + string.Join(", ", status) : "")})");
                     return false;
                 },
             },
         };
-        using var client = new HttpClient(handler, disposeHandler: false) { Timeout = Timeout.InfiniteTimeSpan };
-        using var request = new HttpRequestMessage(HttpMethod.Get, PolicyUri(domain, options.HttpsPort))
-        {
-            Version = HttpVersion.Version11,
-            VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
-        };
-        request.Headers.UserAgent.Add(new ProductInfoHeaderValue("QRemote", typeof(MtaStsFetcher).Assembly.GetName().Version?.ToString(3) ?? "0"));
-        try
-        {
-            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
-            return await ReadPolicyAsync(response, linked.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            return Failed($"no complete answer in {timeout.TotalSeconds:0.#} s");
-        }
-        catch (Exception e) when (e is HttpRequestException or IOException or SocketException or AuthenticationException or InvalidOperationException)
-        {
-            return Failed(certificateError ?? connectError ?? Innermost(e));
-        }
-    }
 
     /// <summary>The body of a 200 <c>text/plain</c> answer of at most <see cref="MtaStsOptions.MaxBodyBytes"/>, in
     /// UTF-8; anything else is a failure saying what came instead.</summary>
@@ -141,7 +149,7 @@ internal sealed class MtaStsFetcher(IDnsLookup dns, MtaStsOptions options, TimeP
 
     private static MtaStsFetch Failed(string error) => new(null, error);
 
-    private static string Innermost(Exception e)
+    internal static string Innermost(Exception e)
     {
         while (e.InnerException is not null)
         {

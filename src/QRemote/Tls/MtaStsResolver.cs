@@ -68,12 +68,13 @@ internal sealed class MtaStsResolver(IDnsLookup dns, MtaStsOptions options, Time
             var notAgain = $"fetch of id {fetchId} failed at {Stamp(failedAt)}; not tried again before {Stamp(failedAt + MtaStsCache.RetryAfterFailure)}";
             return fresh is not null
                 ? Result(fresh, $"{Describe(fresh)}, cached; {notAgain}{record}")
-                : Result(null, $"{notAgain}; {noCache}");
+                : Result(null, $"{notAgain}; {noCache}") with { Failure = TlsReportResult.StsPolicyFetchError };
         }
 
         var fetched = await new MtaStsFetcher(_dns, _options, _time).FetchAsync(name, cancellationToken).ConfigureAwait(false);
         var now = _time.GetUtcNow();
         string? why;
+        var failure = fetched.WebPkiInvalid ? TlsReportResult.StsWebpkiInvalid : TlsReportResult.StsPolicyFetchError;
         if (fetched.Body is { } body)
         {
             var policy = MtaStsPolicy.Parse(body, fetchId, now, out var error);
@@ -85,6 +86,7 @@ internal sealed class MtaStsResolver(IDnsLookup dns, MtaStsOptions options, Time
             }
 
             why = $"policy not valid: {error}";
+            failure = TlsReportResult.StsPolicyInvalid;
         }
         else
         {
@@ -96,7 +98,7 @@ internal sealed class MtaStsResolver(IDnsLookup dns, MtaStsOptions options, Time
         _cache.RememberFailure(name, fetchId, now);
         return fresh is not null
             ? Result(fresh, $"{Describe(fresh)}, cached; {why}{record}")
-            : Result(null, $"{why}; {noCache}");
+            : Result(null, $"{why}; {noCache}") with { Failure = failure };
     }
 
     /// <summary>

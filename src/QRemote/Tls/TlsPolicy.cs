@@ -21,6 +21,10 @@ internal sealed record TlsPolicy(TlsMode Mode, string? CaFile, string Why)
     /// <summary>MTA-STS: the WebPKI roots the certificate must chain to.</summary>
     public System.Security.Cryptography.X509Certificates.X509Certificate2Collection? Roots { get; init; }
 
+    /// <summary>DANE and MTA-STS: what the policy's sessions are recorded under for TLS reporting (RFC 8460); null for the
+    /// operator's own files and opportunistic TLS, which are not reported.</summary>
+    public TlsReportPolicy? Report { get; init; }
+
     /// <summary>TLS or nothing: no plain-text retry, a missing STARTTLS is a failure of this address.</summary>
     public bool Required => Mode is TlsMode.Verified or TlsMode.Dane or TlsMode.MtaSts;
 

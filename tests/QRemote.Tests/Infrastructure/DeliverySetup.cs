@@ -32,4 +32,7 @@ internal sealed record DeliverySetup
     public ISessionCache? Connections { get; init; }
 
     public DnsCache? DnsCache { get; init; }
+
+    /// <summary>Records TLS results (TLS reporting); null: nothing recorded.</summary>
+    public QRemote.Tls.TlsReportRecorder? TlsReport { get; init; }
 }

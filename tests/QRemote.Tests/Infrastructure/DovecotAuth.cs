@@ -29,7 +29,9 @@ internal sealed class DovecotAuth : IDisposable
     public (string, string)[] PostfixParameters =>
         [("smtpd_sasl_auth_enable", "yes"), ("smtpd_sasl_type", "dovecot"), ("smtpd_sasl_path", Socket)];
 
-    public static DovecotAuth Start(IReadOnlyDictionary<string, string> users)
+    /// <param name="mechanisms">Dovecot's <c>auth_mechanisms</c>: what Postfix offers in EHLO's AUTH. SCRAM-SHA-1 and
+    /// SCRAM-SHA-256 work from the plaintext passwords kept here.</param>
+    public static DovecotAuth Start(IReadOnlyDictionary<string, string> users, string mechanisms = "plain login")
     {
         if (!File.Exists(Program))
         {
@@ -46,7 +48,7 @@ internal sealed class DovecotAuth : IDisposable
             log_path = {{dir}}/dovecot.log
             protocols = none
             ssl = no
-            auth_mechanisms = plain login
+            auth_mechanisms = {{mechanisms}}
             passdb {
               driver = passwd-file
               args = scheme=PLAIN username_format=%u {{dir}}/passwd

@@ -34,6 +34,7 @@ internal static class Harness
             MtaSts = setup.MtaSts,
             Connections = setup.Connections,
             DnsCache = setup.DnsCache,
+            TlsReport = setup.TlsReport,
         };
         var report = await Deliverer.DeliverAsync(new Invocation(host, sender, recipients), source, options, CancellationToken.None);
         return Shown(ReportWriter.Format(report));

@@ -17,7 +17,9 @@ internal static class QmailRspawn
 {
     public const string User = "nobody";
 
-    public static RspawnResult Run(string qmailHome, string messageFile, string[] argv, NetworkNamespace? netns = null, string[]? options = null, bool stdinFromPipe = false)
+    /// <param name="program">What to run instead of the published binary's qmail-remote (with <paramref name="options"/>: qremote).</param>
+    public static RspawnResult Run(string qmailHome, string messageFile, string[] argv, NetworkNamespace? netns = null, string[]? options = null, bool stdinFromPipe = false,
+        string? program = null)
     {
         File.SetUnixFileMode(messageFile, (UnixFileMode)0b110_100_100);
         // qmail-rspawn's working directory is HOME/queue/mess, root-owned: nobody cannot write there.
@@ -37,7 +39,7 @@ internal static class QmailRspawn
         // to stdout and opens the message file as stdin, as qmail-rspawn's fork does.
         args.AddRange(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/env", "-", "PATH=/usr/bin:/bin",
             "/bin/sh", "-c", stdinFromPipe ? "m=$1; shift; cat \"$m\" | \"$0\" \"$@\" 2>&1" : "m=$1; shift; exec \"$0\" \"$@\" <\"$m\" 2>&1",
-            options is null ? PublishedBinary.QmailRemote : PublishedBinary.Path, messageFile]);
+            program ?? (options is null ? PublishedBinary.QmailRemote : PublishedBinary.Path), messageFile]);
         args.AddRange(options ?? []);
         args.AddRange(argv);
         FinishedProcess run;

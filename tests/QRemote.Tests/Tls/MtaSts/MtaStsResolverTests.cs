@@ -234,7 +234,10 @@ public sealed class MtaStsResolverTests
     {
         var result = await Resolver(443).GetPolicyAsync("hostless.mtasts.test", CancellationToken.None);
         Assert.That(result, Is.EqualTo(new MtaStsResult(null,
-            "fetch of id hostless1 failed: mta-sts.hostless.mtasts.test does not exist; no cached policy")));
+            "fetch of id hostless1 failed: mta-sts.hostless.mtasts.test does not exist; no cached policy")
+        {
+            Failure = TlsReportResult.StsPolicyFetchError,
+        }));
     }
 
     // ---- the HTTPS fetch ------------------------------------------------------------------------------------------
@@ -267,7 +270,7 @@ public sealed class MtaStsResolverTests
     {
         using var server = OpensslPolicyServer.Start(GoodHost, "policy", "version: STSv1\nmode: enforce\nmx: mx1.good.mtasts.test\n");
         var result = await Resolver(server.Port).GetPolicyAsync(Good, CancellationToken.None);
-        Assert.That(result, Is.EqualTo(new MtaStsResult(null, "fetch of id good1 failed: policy not valid: no max_age; no cached policy")));
+        Assert.That(result, Is.EqualTo(new MtaStsResult(null, "fetch of id good1 failed: policy not valid: no max_age; no cached policy") { Failure = TlsReportResult.StsPolicyInvalid }));
         Assert.That(Directory.GetFileSystemEntries(_cache).Select(Path.GetFileName), Is.EqualTo(new[] { ".failed-" + Good }), "no policy kept; the failure remembered");
     }
 
@@ -284,7 +287,7 @@ public sealed class MtaStsResolverTests
             File.CreateSymbolicLink(CacheFile(Good), victim);
             using var server = OpensslPolicyServer.Start(GoodHost, "policy", "version: STSv1\nmode: enforce\nmx: mx1.good.mtasts.test\n");
             var failed = await Resolver(server.Port).GetPolicyAsync(Good, CancellationToken.None);
-            Assert.That(failed, Is.EqualTo(new MtaStsResult(null, "fetch of id good1 failed: policy not valid: no max_age; no cached policy")));
+            Assert.That(failed, Is.EqualTo(new MtaStsResult(null, "fetch of id good1 failed: policy not valid: no max_age; no cached policy") { Failure = TlsReportResult.StsPolicyInvalid }));
             Assert.That(File.ReadAllText(victim), Is.EqualTo("precious\n"), "the failure marker written through its link");
             Assert.That(File.ResolveLinkTarget(Path.Combine(_cache, ".failed-" + Good), false), Is.Null, "the marker is a file of its own now");
 
@@ -336,7 +339,7 @@ public sealed class MtaStsResolverTests
 
         server.Serve(Padded(65537));
         var refused = await Resolver(server.Port, cache: null).GetPolicyAsync(Good, CancellationToken.None);
-        Assert.That(refused, Is.EqualTo(new MtaStsResult(null, "fetch of id good1 failed: body over 65536 bytes; no cached policy")));
+        Assert.That(refused, Is.EqualTo(new MtaStsResult(null, "fetch of id good1 failed: body over 65536 bytes; no cached policy") { Failure = TlsReportResult.StsPolicyFetchError }));
     }
 
     [Test]
@@ -357,7 +360,7 @@ public sealed class MtaStsResolverTests
     {
         using var server = new ScriptedHttpsServer(GoodHost, "policy", ScriptedHttpsServer.Http(status, headers, Enforce));
         var result = await Resolver(server.Port).GetPolicyAsync(Good, CancellationToken.None);
-        Assert.That(result, Is.EqualTo(new MtaStsResult(null, $"fetch of id good1 failed: {why}; no cached policy")));
+        Assert.That(result, Is.EqualTo(new MtaStsResult(null, $"fetch of id good1 failed: {why}; no cached policy") { Failure = TlsReportResult.StsPolicyFetchError }));
         Assert.That(server.Requests, Has.Count.EqualTo(1));
     }
 
@@ -379,7 +382,7 @@ public sealed class MtaStsResolverTests
         var location = $"https://mta-sts.{Good}:{target.Port}/.well-known/mta-sts.txt";
         using var server = new ScriptedHttpsServer(GoodHost, "policy", ScriptedHttpsServer.Http("301 Moved Permanently", "Location: " + location, ""));
         var result = await Resolver(server.Port).GetPolicyAsync(Good, CancellationToken.None);
-        Assert.That(result, Is.EqualTo(new MtaStsResult(null, $"fetch of id good1 failed: HTTP 301 to {location}, not 200; no cached policy")));
+        Assert.That(result, Is.EqualTo(new MtaStsResult(null, $"fetch of id good1 failed: HTTP 301 to {location}, not 200; no cached policy") { Failure = TlsReportResult.StsPolicyFetchError }));
         Assert.That(target.Requests, Is.Empty);
     }
 
@@ -389,7 +392,7 @@ public sealed class MtaStsResolverTests
         using var server = new ScriptedHttpsServer(GoodHost, "policy", "", silent: true);
         var clock = Stopwatch.StartNew();
         var result = await Resolver(server.Port, timeout: TimeSpan.FromSeconds(2)).GetPolicyAsync(Good, CancellationToken.None);
-        Assert.That(result, Is.EqualTo(new MtaStsResult(null, "fetch of id good1 failed: no complete answer in 2 s; no cached policy")));
+        Assert.That(result, Is.EqualTo(new MtaStsResult(null, "fetch of id good1 failed: no complete answer in 2 s; no cached policy") { Failure = TlsReportResult.StsPolicyFetchError }));
         Assert.That(clock.Elapsed, Is.InRange(TimeSpan.FromSeconds(1.9), TimeSpan.FromSeconds(10)));
         Assert.That(server.Requests, Has.Count.EqualTo(1));
     }
