@@ -38,8 +38,11 @@ internal static class SelfTest
     [
         "me", "helohost", "smtproutes", "timeoutconnect", "timeoutremote", "qremote-canonicalize", "clientcert.pem",
         "tlsclientciphers", "outgoingip", "qremote-mta-sts-cache", LogSettings.ControlFile, "qremote-daemon",
-        "qremote-auth-unverified",
+        "qremote-auth-unverified", "qremote-requiretls", AuthSenders.FileName, TlsReportTarget.ControlFile,
     ];
+
+    /// <summary>Files that may hold a password or a key: said to be readable, their contents never shown.</summary>
+    private static readonly string[] SecretFileNames = ["clientcert.pem", "smtproutes", AuthSenders.FileName];
 
     /// <summary>Directories of per-host files (qmail's TLS patch): each must be listable and its files readable.</summary>
     public static readonly string[] ControlDirectoryNames = ["tlshosts", "notlshosts"];
@@ -125,7 +128,7 @@ internal static class SelfTest
             }
             else
             {
-                yield return SelfTestCheck.Pass($"control/{file}", file == "clientcert.pem" ? "readable" : $"readable: {Shorten(line)}");
+                yield return SelfTestCheck.Pass($"control/{file}", SecretFileNames.Contains(file) ? "readable" : $"readable: {Shorten(line)}");
             }
         }
 

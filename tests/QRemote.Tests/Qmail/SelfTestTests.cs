@@ -82,6 +82,19 @@ public sealed class SelfTestTests : IDisposable
     private IReadOnlyList<string> BindLog() => _bind.QueryLog();
 
     [Test]
+    public void Files_that_hold_passwords_are_said_to_be_readable_and_never_shown()
+    {
+        using var home = Home();
+        home.WriteControl("authsenders", "info@qremote.test:relay.qremote.test:587|info@qremote.test|sekrit-one\n");
+        home.WriteControl("smtproutes", "qremote.test:relay.qremote.test:587 user sekrit-two\n");
+        var run = SelfTest(home, _resolvConf);
+        Assert.That(run.ExitCode, Is.Zero, run.Text + run.Errors);
+        Assert.That(Lines(run), Has.Member("ok   control/authsenders: readable"));
+        Assert.That(Lines(run), Has.Member("ok   control/smtproutes: readable"));
+        Assert.That(run.Text + run.Errors, Does.Not.Contain("sekrit"));
+    }
+
+    [Test]
     public void A_name_given_is_the_one_looked_up()
     {
         using var home = Home();
