@@ -22,6 +22,8 @@ using System.Diagnostics;
 var qmailHomeArgument = Argument("qmail-home", "/var/qmail");
 var prefixArgument = Argument("prefix", "/usr/local/libexec/qremote");
 var linkArgument = Argument("link", "qremote");
+// The user qmail-rspawn runs qmail-remote as: the selftest runs as it (qmail built with other user names, and tests).
+var qmailUserArgument = Argument("qmail-user", "qmailr");
 
 const UnixFileMode Mode0755 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
     | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
@@ -222,6 +224,49 @@ string HomeUnderQmail(InstallPaths p)
     return line is null ? null : System.IO.Path.TrimEndingDirectorySeparator(line.Substring("qmail home: ".Length).Trim());
 }
 
+// Runs `binaryPath --selftest` under its person name (as root, the binary runs its checks again as the qmail user with
+// qmail's empty environment in QMAILHOME/queue/mess) and refuses, changing nothing, unless every check passed: a
+// qmail-remote that cannot read its control files, resolve or load TLS would defer or bounce every delivery
+// (notqmail #244). Prints the selftest's lines.
+void RequireSelfTest(string binaryPath, InstallPaths p)
+{
+    // A directory qmailr can search (the temporary one is 0700), holding the binary under the name qremote.
+    var named = System.IO.Directory.CreateTempSubdirectory("qremote-selftest-").FullName;
+    System.IO.File.SetUnixFileMode(named, Mode0755);
+    var asQremote = System.IO.Path.Combine(named, "qremote");
+    System.IO.File.CreateSymbolicLink(asQremote, binaryPath);
+    int rc;
+    string output;
+    try
+    {
+        var psi = new ProcessStartInfo(asQremote) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add("--selftest");
+        psi.ArgumentList.Add($"--qmail-home={p.Home}");
+        psi.Environment["QREMOTE_SELFTEST_USER"] = qmailUserArgument;
+        using var proc = Process.Start(psi);
+        var stdout = proc.StandardOutput.ReadToEndAsync();
+        var stderr = proc.StandardError.ReadToEnd();
+        if (!proc.WaitForExit(120_000))
+        {
+            proc.Kill(entireProcessTree: true);
+            throw new CakeException($"{binaryPath} --selftest did not finish in 120 s; nothing was changed in {p.Bin}");
+        }
+        rc = proc.ExitCode;
+        output = (stdout.Result + stderr).TrimEnd();
+    }
+    finally
+    {
+        System.IO.Directory.Delete(named, recursive: true);
+    }
+    foreach (var line in output.Split('\n')) Say($"install: selftest: {line}");
+    if (rc != 0)
+    {
+        var failed = output.Split('\n').Where(l => l.StartsWith("FAIL", StringComparison.Ordinal)).ToList();
+        throw new CakeException($"the new binary's --selftest failed (exit {rc}{(failed.Count > 0 ? ": " + string.Join("; ", failed) : "")}); " +
+            $"{p.Remote} was not switched to it and nothing was changed in {p.Bin}. Fix what it says and run Install again.");
+    }
+}
+
 Task("InstallCheck")
     .Description("Install's checks, made before Publish so that a wrong --qmail-home fails at once")
     .Does(() =>
@@ -241,6 +286,7 @@ Task("Install")
     var plan = PlanInstall(p);
     var root = IsRoot();
     var changes = 0;
+    var selfTested = false;
     if (!FileExists(binary)) throw new CakeException($"{binary.FullPath} does not exist: run the Publish target first");
 
     // 1. The binary: PREFIX/qremote, mode 0755, owned by root when we are root. A new copy is made under
@@ -286,6 +332,8 @@ Task("Install")
             }
             if (rc != 0 || !version.StartsWith("qremote ", StringComparison.Ordinal))
                 throw new CakeException($"the copied binary does not run here (exit {rc}: {version}); nothing was changed in {p.Bin}");
+            RequireSelfTest(temp, p);
+            selfTested = true;
 
             var existed = PathKind(p.Installed) != "missing";
             System.IO.File.Move(temp, p.Installed, overwrite: true);
@@ -379,6 +427,10 @@ Task("Install")
             $"install: WARNING: run by qmail-rspawn (no options, empty environment) this QRemote reads {seen}/control, " +
             $"not {p.Home}/control: it does not find its qmail home by itself yet. For a qmail whose home is not {seen}, " +
             "check that QMAILHOME/queue/mess and QMAILHOME/control exist (docs/install.md, \"A qmail home other than /var/qmail\").");
+
+    // The symlink goes only to a binary whose selftest passed (made above when the binary was replaced), and
+    // before anything in QMAILHOME/bin is touched.
+    if (plan != "linked" && !selfTested) RequireSelfTest(p.Installed, p);
 
     // 2. The original: kept as qmail-remote.orig by a hard link, so that qmail-remote never goes missing.
     if (plan == "keep-original")

@@ -6,8 +6,12 @@
 # QMAILHOME/bin/qmail-remote is a small shell script standing in for qmail's binary. The script
 # installs, installs again (nothing may change), checks the symlink and qmail-remote.orig, runs
 # `QMAILHOME/bin/qmail-remote --version` through the symlink (a position there: an improper invocation), uninstalls, uninstalls again, and
-# checks the original is back byte for byte. Then the refusals: no QMAILHOME/bin, Uninstall with
-# no qmail-remote.orig, Install with a different qmail-remote.orig already there.
+# checks the original is back byte for byte. Then the refusals: a binary whose --selftest fails
+# (a control file qmailr cannot read), no QMAILHOME/bin, Uninstall with no qmail-remote.orig,
+# Install with a different qmail-remote.orig already there.
+#
+# The selftest runs as the qmail user given to Install: `nobody` here (--qmail-user), since a test machine has
+# no qmailr; it looks up control/me through /etc/resolv.conf, so the machine's resolver must answer.
 #
 # Nothing outside the temporary directory is touched (PREFIX is in it too) but artifacts/, where
 # the first Install publishes the binary (dotnet cake --target=Publish, a minute or so). The
@@ -29,13 +33,13 @@ step() { echo; echo "==== $*"; }
 # Runs a Cake target, prints its own lines (install:/uninstall:/Error:), returns Cake's exit code.
 cake() {
   local rc=0 out
-  out="$(dotnet cake "$@" 2>&1)" || rc=$?
+  out="$(dotnet cake "$@" --qmail-user=nobody 2>&1)" || rc=$?
   printf '%s\n' "$out" | grep -E '^(install|uninstall): |Error: ' || true
   return "$rc"
 }
 
 chmod 0755 "$work"   # as /usr/local is: qmailr must reach the binary
-mkdir -p "$bin" "$home/control"
+mkdir -p "$bin" "$home/control" "$home/queue/mess"
 cat >"$bin/qmail-remote" <<'EOF'
 #!/bin/sh
 # stand-in for qmail's own qmail-remote
@@ -90,6 +94,18 @@ out="$(cake --target=Uninstall --qmail-home="$home" --prefix="$prefix")" || { ec
 echo "$out"
 echo "$out" | grep -q 'uninstall: nothing to do' || fail "second Uninstall did not say it had nothing to do"
 cmp "$bin/qmail-remote" "$work/pristine" || fail "second Uninstall changed the original"
+
+step "Refusal: a binary whose --selftest fails is not installed"
+echo 192.0.2.1 >"$home/control/outgoingip"
+chmod 0600 "$home/control/outgoingip"   # root's only: qmailr (here nobody) could not read it, and would defer every delivery
+out="$(cake --target=Install --qmail-home="$home" --prefix="$prefix")" && { echo "$out"; fail "Install succeeded although the selftest fails"; }
+echo "$out"
+echo "$out" | grep -q '^install: selftest: FAIL control/outgoingip: exists but cannot be read' || fail "the selftest's FAIL line is not shown"
+echo "$out" | grep -q 'was not switched' || fail "Install did not say it refused to switch"
+[ -f "$bin/qmail-remote" ] && [ ! -L "$bin/qmail-remote" ] && cmp "$bin/qmail-remote" "$work/pristine" || fail "the refused Install changed qmail-remote"
+[ ! -e "$bin/qmail-remote.orig" ] || fail "the refused Install made qmail-remote.orig"
+[ ! -e "$prefix/qremote" ] || fail "the refused Install left $prefix/qremote"
+rm "$home/control/outgoingip"
 
 step "Refusal: no QMAILHOME/bin"
 if cake --target=Install --qmail-home="$work/nowhere" --prefix="$prefix"; then fail "Install succeeded without $work/nowhere/bin"; fi

@@ -44,6 +44,12 @@ internal sealed record CommandLine
     /// <summary><c>--day YYYY-MM-DD</c> (with --tls-report): that UTC day only.</summary>
     public DateOnly? Day { get; init; }
 
+    /// <summary><c>--selftest [NAME]</c>: whether this binary can deliver as qmail runs it (Qmail/SelfTest.cs).</summary>
+    public bool SelfTest { get; init; }
+
+    /// <summary><c>--selftest-child</c>: the checks as the user the root <c>--selftest</c> started (never given by hand).</summary>
+    public bool SelfTestChild { get; init; }
+
     /// <summary><c>--socket PATH</c> (the daemon's only): its Unix socket (default: control/qremote-daemon's line,
     /// else <see cref="DefaultSocket"/>).</summary>
     public string? Socket { get; init; }
@@ -152,6 +158,8 @@ internal sealed record CommandLine
                 "--dry-run" when !daemon => result with { DryRun = true },
                 "--day" when !daemon => DateOnly.TryParseExact(Value(), "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day)
                     ? result with { Day = day } : result with { Error = "--day needs a date, YYYY-MM-DD" },
+                "--selftest" when !daemon => result with { SelfTest = true },
+                "--selftest-child" when !daemon => result with { SelfTest = true, SelfTestChild = true },
                 "--socket" when daemon => result with { Socket = Value() },
                 "--daemon" when !daemon => result with { Error = "the daemon is its own program now: run qremote-daemon (docs/daemon.md)" },
                 "--qmail-home" => result with { QmailHome = Value() },
@@ -197,6 +205,8 @@ internal sealed record CommandLine
           --tls-report         send the TLS reports (RFC 8460) of the days completed since the last run
                                (docs/tls-reporting.md); with --dry-run: show them, send nothing;
                                with --day YYYY-MM-DD: that UTC day only
+          --selftest [NAME]    can this binary deliver as qmail runs it (as qmailr when run as root):
+                               control files, a DNS lookup of NAME (default helohost), TLS; exit 0 if so
           --qmail-home DIR     qmail's home (default: HOME when run in HOME/queue/mess, as
                                qmail-rspawn runs it, else /var/qmail; env QREMOTE_QMAIL_HOME)
           --resolv-conf FILE   nameservers (default /etc/resolv.conf; env QREMOTE_RESOLV_CONF)

@@ -13,7 +13,7 @@ namespace QRemote;
 internal static class PersonCommands
 {
     public static bool Wanted(CommandLine command) =>
-        command.Help || command.Version || command.ShowConfig || command.Plan || command.TlsReport || command.Error is not null;
+        command.Help || command.Version || command.ShowConfig || command.Plan || command.TlsReport || command.SelfTest || command.Error is not null;
 
     public static int Run(CommandLine command)
     {
@@ -38,6 +38,10 @@ internal static class PersonCommands
         if (command.Help)
         {
             stdout.WriteLine(CommandLine.Usage);
+        }
+        else if (command.SelfTest)
+        {
+            return SelfTest.Run(command, stdout);
         }
         else if (command.TlsReport)
         {

@@ -40,6 +40,9 @@ internal static class DaemonServer
         var settings = DaemonSettings.Of(command);
         using var connections = new ConnectionCache(ConnectionLimits.Default, TimeProvider.System);
         var dns = new DnsCache(TimeProvider.System);
+        // Cached MTA-STS policies refreshed before they expire, with no delivery waiting on it (docs/mta-sts.md).
+        var refresh = Task.Run(() => QRemote.Tls.MtaStsRefresher.RunAsync(QRemote.Tls.MtaStsRefresher.ForDaemon(settings.QmailHome, command.ResolvConf, command.HttpsPort, dns, TimeProvider.System),
+            QRemote.Tls.MtaStsRefresher.Interval, TimeProvider.System, line => Console.Error.WriteLine($"qremote daemon: {line}"), stop), CancellationToken.None);
         using var hardStop = new CancellationTokenSource();
         using var active = new SemaphoreSlim(MaxActive);
         var running = 0;
@@ -98,6 +101,7 @@ internal static class DaemonServer
         }
 
         await hardStop.CancelAsync().ConfigureAwait(false);
+        await refresh.ConfigureAwait(false);
         await Console.Error.WriteLineAsync($"qremote daemon: stopped; {connections.Reused} deliveries on reused connections").ConfigureAwait(false);
         return 0;
     }

@@ -100,6 +100,29 @@ internal sealed class MtaStsCache(string? directory)
         return MtaStsPolicy.Parse(text[(end + 2)..], id, when, out _);
     }
 
+    /// <summary>The policy domains with a file here (at most <paramref name="max"/>): names that are policy domains as
+    /// <see cref="MtaStsResolver.TryPolicyDomain"/> makes them, so never a temporary file, a failure marker or junk.</summary>
+    public IReadOnlyList<string> Domains(int max)
+    {
+        if (directory is null)
+        {
+            return [];
+        }
+
+        try
+        {
+            return System.IO.Directory.EnumerateFiles(directory)
+                .Select(Path.GetFileName)
+                .Where(n => n is not null && MtaStsResolver.TryPolicyDomain(n, out var name) && name == n)
+                .Take(max)
+                .ToList()!;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return [];
+        }
+    }
+
     /// <summary>Keeps a freshly fetched policy body.</summary>
     /// <returns>Null when it was written (or there is no cache directory); otherwise why not, for the log.</returns>
     public string? Store(string domain, string id, DateTimeOffset fetched, string body)

@@ -22,6 +22,13 @@ internal sealed record MtaStsPolicy(MtaStsMode Mode, IReadOnlyList<string> MxPat
     /// <summary>Whether the policy may still be applied at <paramref name="now"/>.</summary>
     public bool IsFreshAt(DateTimeOffset now) => now < Expires;
 
+    /// <summary>When the policy is due to be fetched again: half its max_age after the fetch, so that a refresh has the
+    /// other half to succeed before the policy lapses (RFC 8461 10.2 asks for refreshes before expiry).</summary>
+    public DateTimeOffset RefreshDue => Fetched + (MaxAge / 2);
+
+    /// <summary>Whether the policy is still usable at <paramref name="now"/> but in its refresh window.</summary>
+    public bool RefreshDueAt(DateTimeOffset now) => IsFreshAt(now) && now >= RefreshDue;
+
     /// <summary>
     /// Parses a policy body by RFC 8461 section 3.2's grammar: <c>key: value</c> lines ending in LF or CRLF;
     /// <c>version: STSv1</c>, <c>mode</c> (testing, enforce or none), <c>max_age</c> (1 to 10 digits) once each,
@@ -160,6 +167,12 @@ internal sealed record MtaStsPolicy(MtaStsMode Mode, IReadOnlyList<string> MxPat
     public bool MatchesMx(string host)
     {
         var name = (host.EndsWith('.') ? host[..^1] : host).ToLowerInvariant();
+        // Patterns are ASCII (A-labels, RFC 8461 4.1); an MX name in U-labels is compared in its A-label form.
+        if (!System.Text.Ascii.IsValid(name))
+        {
+            name = MtaStsResolver.ToALabels(name) ?? "";
+        }
+
         if (name.Length == 0)
         {
             return false;

@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text;
 using ARSoft.Tools.Net;
 using ARSoft.Tools.Net.Dns;
 using QRemote.Dns;
@@ -8,7 +10,9 @@ namespace QRemote.Tls;
 /// MTA-STS policy discovery for one recipient domain (RFC 8461 sections 3 and 5.1):
 /// <list type="number">
 /// <item>TXT at <c>_mta-sts.DOMAIN</c> (CNAMEs followed): exactly one record starting <c>v=STSv1;</c>, with an id.</item>
-/// <item>Its id equal to the cached policy's, and that policy unexpired: the cached policy, nothing fetched.</item>
+/// <item>Its id equal to the cached policy's, and that policy unexpired and not yet in its refresh window (past half
+/// its max_age: <see cref="MtaStsPolicy.RefreshDueAt"/>): the cached policy, nothing fetched.</item>
+/// <item>In the refresh window: fetched again, with or without a TXT record; a failure keeps the cached policy.</item>
 /// <item>Otherwise the policy is fetched (<see cref="MtaStsFetcher"/>), parsed, cached and used; if that fails, an
 /// unexpired cached policy is used (RFC 8461 3.3: "the sender MUST apply that cached policy").</item>
 /// <item>No valid TXT record, or a failed TXT lookup: an unexpired cached policy if there is one, else no policy.</item>
@@ -29,33 +33,41 @@ internal sealed class MtaStsResolver(IDnsLookup dns, MtaStsOptions options, Time
     {
         if (!TryPolicyDomain(domain, out var name))
         {
-            return Result(null, $"{domain} is not a domain name: no policy");
+            return Result(null, $"{ReportableName(domain)} is not a domain name: no policy");
         }
 
         var cached = _cache.Load(name);
         var fresh = cached is not null && cached.IsFreshAt(_time.GetUtcNow()) ? cached : null;
+        // In its refresh window (past half its max_age) a fresh policy is fetched again, whatever the TXT record
+        // says, so that neither a quiet domain nor an attacker blocking DNS lets it run out (RFC 8461 10.2).
+        var due = fresh is not null && fresh.RefreshDueAt(_time.GetUtcNow());
         // Why the cached one is not used, when there is one: said when nothing else is found.
         var noCache = cached is null ? "no cached policy" : $"cached policy id {cached.Id} expired {Stamp(cached.Expires)}";
 
         var (id, recordProblem, temporary) = await LookupRecordAsync(name, cancellationToken).ConfigureAwait(false);
-        if (id is null)
+        if (id is null && !due)
         {
             return fresh is not null
                 ? Result(fresh, $"{Describe(fresh)}, cached; {recordProblem}")
                 : Result(null, temporary ? $"{recordProblem}; {noCache}" : recordProblem!);
         }
 
-        if (fresh is not null && fresh.Id == id)
+        if (fresh is not null && fresh.Id == id && !due)
         {
             return Result(fresh, $"{Describe(fresh)}, cached");
         }
 
-        if (_cache.RecentFailure(name, id, _time.GetUtcNow()) is { } failedAt)
+        // A refresh without a usable TXT record keeps the cached id: the id names a version, and none is announced.
+        var fetchId = id ?? fresh!.Id;
+        var refresh = fresh is not null && fresh.Id == fetchId;
+        // What the TXT lookup said, when a refresh went ahead without it.
+        var record = id is null ? $"; {recordProblem}" : "";
+        if (_cache.RecentFailure(name, fetchId, _time.GetUtcNow()) is { } failedAt)
         {
             // Not asked again so soon (RFC 8461 3.3): a policy host that is down must not cost every delivery a fetch.
-            var notAgain = $"fetch of id {id} failed at {Stamp(failedAt)}; not tried again before {Stamp(failedAt + MtaStsCache.RetryAfterFailure)}";
+            var notAgain = $"fetch of id {fetchId} failed at {Stamp(failedAt)}; not tried again before {Stamp(failedAt + MtaStsCache.RetryAfterFailure)}";
             return fresh is not null
-                ? Result(fresh, $"{Describe(fresh)}, cached; {notAgain}")
+                ? Result(fresh, $"{Describe(fresh)}, cached; {notAgain}{record}")
                 : Result(null, $"{notAgain}; {noCache}") with { Failure = TlsReportResult.StsPolicyFetchError };
         }
 
@@ -65,12 +77,12 @@ internal sealed class MtaStsResolver(IDnsLookup dns, MtaStsOptions options, Time
         var failure = fetched.WebPkiInvalid ? TlsReportResult.StsWebpkiInvalid : TlsReportResult.StsPolicyFetchError;
         if (fetched.Body is { } body)
         {
-            var policy = MtaStsPolicy.Parse(body, id, now, out var error);
+            var policy = MtaStsPolicy.Parse(body, fetchId, now, out var error);
             if (policy is not null)
             {
-                var stored = _cache.Store(name, id, now, body);
+                var stored = _cache.Store(name, fetchId, now, body);
                 _cache.ForgetFailure(name);
-                return Result(policy, $"{Describe(policy)}, fetched{(stored is null ? "" : "; not cached: " + stored)}");
+                return Result(policy, $"{Describe(policy)}, {(refresh ? "refreshed" : "fetched")}{(stored is null ? "" : "; not cached: " + stored)}{record}");
             }
 
             why = $"policy not valid: {error}";
@@ -81,10 +93,11 @@ internal sealed class MtaStsResolver(IDnsLookup dns, MtaStsOptions options, Time
             why = fetched.Error;
         }
 
-        why = $"fetch of id {id} failed: {why}";
-        _cache.RememberFailure(name, id, now);
+        // RFC 8461 5.1: a failed fetch never replaces a policy that is still valid; that one is applied until it expires.
+        why = $"fetch of id {fetchId} failed: {why}";
+        _cache.RememberFailure(name, fetchId, now);
         return fresh is not null
-            ? Result(fresh, $"{Describe(fresh)}, cached; {why}")
+            ? Result(fresh, $"{Describe(fresh)}, cached; {why}{record}")
             : Result(null, $"{why}; {noCache}") with { Failure = failure };
     }
 
@@ -125,11 +138,22 @@ internal sealed class MtaStsResolver(IDnsLookup dns, MtaStsOptions options, Time
     /// <summary>
     /// The policy domain as looked up and as the cache file's name: lower case, no final dot, letters, digits,
     /// hyphens and underscores in labels of 1 to 63, short enough that <c>_mta-sts.</c> fits in front. So never a
-    /// path: no slash, no leading dot. Literals and non-ASCII names have no policy.
+    /// path: no slash, no leading dot. A name with U-labels becomes its A-labels (RFC 8461 3.3 and 4.1:
+    /// <see cref="ToALabels"/>); literals and names that are not valid IDNs have no policy.
     /// </summary>
     internal static bool TryPolicyDomain(string domain, out string name)
     {
         name = (domain.EndsWith('.') ? domain[..^1] : domain).ToLowerInvariant();
+        if (!Ascii.IsValid(name))
+        {
+            if (ToALabels(name) is not { } aLabels)
+            {
+                return false;
+            }
+
+            name = aLabels;
+        }
+
         if (name.Length is 0 || name.Length > 253 - "_mta-sts.".Length)
         {
             return false;
@@ -145,6 +169,51 @@ internal sealed class MtaStsResolver(IDnsLookup dns, MtaStsOptions options, Time
 
         return true;
     }
+
+    private static readonly IdnMapping Idna = new() { UseStd3AsciiRules = true, AllowUnassigned = false };
+
+    /// <summary>
+    /// The A-label form (<c>xn--...</c>, lower case) of a name with U-labels, or null when it is not a name IDNA can
+    /// carry. The binary runs with invariant globalization (no ICU): <see cref="IdnMapping"/> then encodes Punycode
+    /// and checks the STD3 rules and label lengths, but maps and normalizes nothing. So the case mapping is done here
+    /// first (<see cref="string.ToLowerInvariant"/>, full Unicode simple case mapping even in invariant mode), and a
+    /// label is refused unless each of its code points is a lower-case or caseless letter, a mark or a decimal digit
+    /// (RFC 5892's LetterDigits, less upper case), or ASCII: no symbols, punctuation, spaces, controls, format
+    /// characters or U+FFFD (what undecodable argv bytes become). Not checked without ICU: NFC (a name in another
+    /// normal form gets a different A-label, as its MX lookup does) and RFC 5892's contextual rules.
+    /// </summary>
+    internal static string? ToALabels(string name)
+    {
+        var lower = name.ToLowerInvariant();
+        foreach (var rune in lower.EnumerateRunes())
+        {
+            if (rune.IsAscii)
+            {
+                continue;
+            }
+
+            switch (Rune.GetUnicodeCategory(rune))
+            {
+                case UnicodeCategory.LowercaseLetter or UnicodeCategory.OtherLetter or UnicodeCategory.ModifierLetter
+                    or UnicodeCategory.NonSpacingMark or UnicodeCategory.SpacingCombiningMark or UnicodeCategory.DecimalDigitNumber:
+                    break;
+                default:
+                    return null;
+            }
+        }
+
+        try
+        {
+            return Idna.GetAscii(lower).ToLowerInvariant();
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>A host as it may appear in <see cref="MtaStsResult.Detail"/>: argv is anyone's (a bounce's address).</summary>
+    private static string ReportableName(string domain) => domain.Length > 255 ? domain[..255] + "..." : domain;
 
     private static string Describe(MtaStsPolicy policy) =>
         $"{policy.Mode.ToString().ToLowerInvariant()}, id {policy.Id}, max_age {(long)policy.MaxAge.TotalSeconds}";

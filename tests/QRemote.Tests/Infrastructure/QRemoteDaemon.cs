@@ -32,7 +32,8 @@ internal sealed class QRemoteDaemon : IDisposable
     /// <summary>What it wrote to stderr (complete once it has exited).</summary>
     public string Errors => _process.HasExited ? _stderr.Result : "";
 
-    public static QRemoteDaemon Start(string qmailHome)
+    /// <param name="environment">More <c>NAME=VALUE</c> for its environment, after <c>PATH</c>.</param>
+    public static QRemoteDaemon Start(string qmailHome, params string[] environment)
     {
         var dir = Directory.CreateTempSubdirectory("qremote-daemon-").FullName;
         File.SetUnixFileMode(dir, (UnixFileMode)0b111_000_000);
@@ -40,8 +41,9 @@ internal sealed class QRemoteDaemon : IDisposable
         var socket = Path.Combine(dir, "qremote.sock");
         File.WriteAllText(Path.Combine(qmailHome, "control", "qremote-daemon"), socket + "\n");
         var info = new ProcessStartInfo("/usr/bin/setpriv") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var a in new[] { "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/env", "-", "PATH=/usr/bin:/bin",
-                     PublishedBinary.Daemon, $"--qmail-home={qmailHome}" })
+        string[] arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/env", "-", "PATH=/usr/bin:/bin", .. environment,
+            PublishedBinary.Daemon, $"--qmail-home={qmailHome}"];
+        foreach (var a in arguments)
         {
             info.ArgumentList.Add(a);
         }

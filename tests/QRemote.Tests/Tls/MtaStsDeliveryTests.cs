@@ -30,7 +30,8 @@ public sealed class MtaStsDeliveryTests : IDisposable
     {
         var mx = _ca.Issue("mx", "mx.enforce.sts.test", "mx.outside.sts.test", "mx.testing.sts.test");
         var other = _ca.Issue("other", "somebody.else.test");
-        var web = _ca.Issue("web", "mta-sts.enforce.sts.test", "mta-sts.outside.sts.test", "mta-sts.testing.sts.test", "mta-sts.wrongname.sts.test");
+        var web = _ca.Issue("web", "mta-sts.enforce.sts.test", "mta-sts.outside.sts.test", "mta-sts.testing.sts.test", "mta-sts.wrongname.sts.test",
+            "mta-sts.xn--bcher-kva.sts.test", "mta-sts.xn--mnchen-3ya.sts.test");
         _postfix = PostfixServer.Start(("smtpd_tls_security_level", "may"), ("smtpd_tls_chain_files", $"{mx.KeyFile}, {mx.ChainFile}"), ("smtpd_tls_loglevel", "1"));
         _wrongName = PostfixServer.StartOn(IPAddress.Parse("127.0.0.92"), _postfix.EndPoint.Port,
             ("smtpd_tls_security_level", "may"), ("smtpd_tls_chain_files", $"{other.KeyFile}, {other.ChainFile}"), ("smtpd_tls_loglevel", "1"));
@@ -56,6 +57,12 @@ public sealed class MtaStsDeliveryTests : IDisposable
             _mta-sts.wrongname TXT "v=STSv1; id=20261125"
             mta-sts.wrongname A 127.0.0.91
             nopolicy       MX   10 mx.outside
+            xn--bcher-kva  MX   10 mx.enforce
+            _mta-sts.xn--bcher-kva TXT "v=STSv1; id=20261126"
+            mta-sts.xn--bcher-kva A 127.0.0.91
+            xn--mnchen-3ya MX   10 mx.outside
+            _mta-sts.xn--mnchen-3ya TXT "v=STSv1; id=20261126"
+            mta-sts.xn--mnchen-3ya A 127.0.0.91
 
             """;
         _bind = Bind.Start(new Dictionary<string, string?> { ["sts.test"] = zone }, new HashSet<string>());
@@ -73,13 +80,13 @@ public sealed class MtaStsDeliveryTests : IDisposable
         _ca.Dispose();
     }
 
-    private async Task<(string Report, string Transcript)> DeliverAsync(string domain, string sender, string message = "Subject: sts\n\nhello\n")
+    private async Task<(string Report, string Transcript)> DeliverAsync(string domain, string sender, string message = "Subject: sts\n\nhello\n", string? recipient = null)
     {
         var text = new StringWriter();
         var transcript = TextWriter.Synchronized(text);
         var config = Harness.Config() with { MtaStsCacheDirectory = _cache };
         var roots = new Lazy<X509Certificate2Collection>(() => [_ca.Certificate]);
-        var report = await Harness.DeliverAsync(domain, sender, [$"rcpt@{domain}"], Encoding.UTF8.GetBytes(message), new()
+        var report = await Harness.DeliverAsync(domain, sender, [recipient ?? $"rcpt@{domain}"], Encoding.UTF8.GetBytes(message), new()
         {
             Config = config, SmtpPort = _postfix!.EndPoint.Port, ResolvConf = _resolvConf, Transcript = transcript,
             MtaSts = MtaStsRequirement.For(config, roots, TimeProvider.System, transcript, _policies!.Port),
@@ -132,6 +139,41 @@ public sealed class MtaStsDeliveryTests : IDisposable
         var (report, transcript) = await DeliverAsync("outside.sts.test", "waived-sts@sts.test", "TLS-Required: No\nSubject: sts\n\nhello\n");
         Assert.That(report, Does.StartWith("r\\0K127.0.0.3 accepted message."));
         Assert.That(transcript, Does.Contain("MTA-STS waived by TLS-Required: No"));
+    }
+
+    [Test]
+    public async Task A_u_label_domain_gets_its_policy_by_its_a_labels_and_enforce_delivers()
+    {
+        // The host as qmail passes it (UTF-8 U-labels); BIND knows only xn--bcher-kva; its MX is in the policy.
+        var (report, transcript) = await DeliverAsync("bücher.sts.test", "idn@sts.test", recipient: "rcpt@xn--bcher-kva.sts.test");
+        Assert.That(report, Does.StartWith("r\\0K127.0.0.3 accepted message."), transcript);
+        Assert.That(transcript, Does.Contain("mta-sts: bücher.sts.test: enforce, id 20261126, max_age 86400, fetched"));
+        Assert.That(transcript, Does.Contain("tls policy for mx.enforce.sts.test: MtaSts (MTA-STS enforce for bücher.sts.test, id 20261126)"));
+        Assert.That(File.Exists(Path.Combine(_cache, "xn--bcher-kva.sts.test")), Is.True, "cached under its A-labels");
+        _postfix!.WaitForLog("from=<idn@sts.test>");
+    }
+
+    [Test]
+    public async Task A_u_label_domain_under_enforce_refuses_an_mx_outside_its_policy()
+    {
+        var (report, transcript) = await DeliverAsync("münchen.sts.test", "idn-outside@sts.test", recipient: "rcpt@xn--mnchen-3ya.sts.test");
+        Assert.That(report, Does.StartWith("ZNo mail exchanger can be used under the TLS policy: MTA-STS enforce for ").And.Contain("mx.outside.sts.test is not in the policy's mx list."), transcript);
+        Assert.That(_postfix!.Log, Does.Not.Contain("from=<idn-outside@sts.test>"));
+    }
+
+    [Test]
+    public async Task A_host_that_is_not_a_valid_idn_gets_no_policy_and_is_delivered_as_before()
+    {
+        // Hostile code points in the host (a symbol, U+FFFD as undecodable bytes become): no policy, no crash; the
+        // delivery goes on to its MX lookup, which finds no such domain.
+        foreach (var host in new[] { "bü\u2603cher.sts.test", "b\uFFFDcher.sts.test" })
+        {
+            var (report, transcript) = await DeliverAsync(host, "hostile@sts.test", recipient: "rcpt@sts.test");
+            // (The MTA-STS line may come after the report: the MX lookup's NXDOMAIN ends the delivery first. MtaStsIdnTests
+            // checks that such names get no policy and no DNS question.)
+            Assert.That(report, Does.StartWith("D").Or.StartWith("Z"), transcript);
+            Assert.That(report, Does.Not.Contain("unexpected"));
+        }
     }
 
     [Test]

@@ -6,7 +6,7 @@ namespace QRemote.Tests.Tls.MtaSts;
 
 /// <summary>
 /// For every MTA-STS test: a BIND9 of its own, authoritative for <c>mtasts.test</c> (the <c>_mta-sts</c> TXT records
-/// and the policy hosts' addresses, on 127.0.0.81 to .88), and certificates: two CAs (<see cref="TestCa"/>) and policy
+/// and the policy hosts' addresses, on 127.0.0.81 to .89; .89 is bücher's, in A-labels), and certificates: two CAs (<see cref="TestCa"/>) and policy
 /// host certificates signed by one or the other. Tests whose DNS must change midway start a second BIND for
 /// <c>flip.test</c> (<see cref="FlipZone"/>).
 /// </summary>
@@ -25,6 +25,7 @@ public sealed class MtaStsFixture
     [
         "mta-sts.good.mtasts.test", "mta-sts.split.mtasts.test", "mta-sts.alias.mtasts.test", "mta-sts.two.mtasts.test",
         "mta-sts.noid.mtasts.test", "mta-sts.cname.mtasts.test", "mta-sts.hostless.mtasts.test", "mta-sts.flip.test",
+        "mta-sts.xn--bcher-kva.mtasts.test",
     ];
 
     public const string Zone = """
@@ -52,6 +53,8 @@ public sealed class MtaStsFixture
         _mta-sts.wild      TXT   "v=STSv1; id=wild1;"
         mta-sts.wild       A     127.0.0.86
         _mta-sts.hostless  TXT   "v=STSv1; id=hostless1;"
+        _mta-sts.xn--bcher-kva TXT "v=STSv1; id=idn1;"
+        mta-sts.xn--bcher-kva A  127.0.0.89
 
         """;
 
