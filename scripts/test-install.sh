@@ -10,7 +10,8 @@
 # (a control file qmailr cannot read), no QMAILHOME/bin, Uninstall with no qmail-remote.orig,
 # Install with a different qmail-remote.orig already there.
 #
-# The selftest runs as the qmail user given to Install: `nobody` here (--qmail-user), since a test machine has
+# The suite has the selftest refusals against a BIND of its own (tests/QRemote.Tests/EndToEnd/InstallTargetTests.cs);
+# this script is the longer walk by hand. The selftest runs as the qmail user given to Install: `nobody` here (--qmail-user), since a test machine has
 # no qmailr; it looks up control/me through /etc/resolv.conf, so the machine's resolver must answer.
 #
 # Nothing outside the temporary directory is touched (PREFIX is in it too) but artifacts/, where
