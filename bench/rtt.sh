@@ -132,6 +132,11 @@ if [ "${RTT_DAEMON:-1}" = 1 ]; then
   [ -S "$work/daemon.sock" ] || { cat "$work/daemon.out" >&2; echo "the daemon did not start" >&2; exit 1; }
   dargs=(--qmail-home="$work/qmail-d" --resolv-conf="$work/resolv.conf" rtt.test s@client.test r@rtt.test)
   clients=(qremote daemon lockstep)
+  # qremote-handover (docs/daemon.md), the small program qmail-remote may link to while the daemon runs: positions
+  # only, so the qmail home and resolver come from the environment, as an operator's would from the queue.
+  handover="$(dirname "$bin")/qremote-handover"
+  [ -x "$handover" ] || handover=""
+  hargs=(rtt.test s@client.test r@rtt.test)
 fi
 # In the background and waited for, so that a signal to this script runs the cleanup at once.
 drive() { ip netns exec "$c" python3 "$here/rtt-drive.py" "$@" | tee -a "$work/results" | { grep -v '^@' || true; } & wait $!; }
@@ -142,9 +147,13 @@ for rtt in "${rtts[@]}"; do
   echo "== RTT $rtt ms"
   drive single qremote "$rtt" "$runs" "$work/msg" -- "$bin" "${args[@]}"
   [ "${RTT_DAEMON:-1}" = 1 ] && drive single daemon "$rtt" "$runs" "$work/msg" -- "$bin" "${dargs[@]}"
+  [ -n "${handover:-}" ] && QREMOTE_QMAIL_HOME="$work/qmail-d" QREMOTE_RESOLV_CONF="$work/resolv.conf" \
+    drive single handover-bin "$rtt" "$runs" "$work/msg" -- "$handover" "${hargs[@]}"
   drive single lockstep "$rtt" "$runs" "$work/msg" -- "$lockstep" "${args[@]}"
   drive parallel qremote "$rtt" "$n,$par" "$work/msg" -- "$bin" "${args[@]}"
   [ "${RTT_DAEMON:-1}" = 1 ] && drive parallel daemon "$rtt" "$n,$par" "$work/msg" -- "$bin" "${dargs[@]}"
+  [ -n "${handover:-}" ] && QREMOTE_QMAIL_HOME="$work/qmail-d" QREMOTE_RESOLV_CONF="$work/resolv.conf" \
+    drive parallel handover-bin "$rtt" "$n,$par" "$work/msg" -- "$handover" "${hargs[@]}"
   drive parallel lockstep "$rtt" "$n,$par" "$work/msg" -- "$lockstep" "${args[@]}"
 done
 
