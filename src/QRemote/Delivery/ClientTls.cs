@@ -76,7 +76,8 @@ internal static class ClientTls
         };
         return policy.Mode switch
         {
-            TlsMode.Dane => Reports.TlsVerified(protocol, "DANE"),
+            // DANE-EE or DANE-TA, as Postfix logs it; TLSA records none of which is usable verify nothing (RFC 7672 2.2).
+            TlsMode.Dane => client.DaneVerifiedBy is { } usage ? Reports.TlsVerified(protocol, usage) : Reports.TlsNotVerified(protocol),
             TlsMode.MtaSts => Reports.TlsVerified(protocol, "MTA-STS"),
             TlsMode.Verified => Reports.TlsVerified(protocol, "certificate"),
             _ => Reports.TlsNotVerified(protocol),

@@ -34,8 +34,9 @@ internal sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResol
     /// <summary>RFC 8689 4.2.1: a message under REQUIRETLS goes only over TLS whose certificate is verified, to a server
     /// found securely: DANE (secure MX and TLSA), MTA-STS enforce (the exchanger in the HTTPS-fetched policy), or the
     /// operator's own word for that host (control/tlshosts, or an smtproutes relay with credentials verified against the
-    /// system roots). Opportunistic TLS, MTA-STS testing and notlshosts do not qualify.</summary>
-    public static bool QualifiesForRequireTls(TlsPolicy policy) => policy.Required;
+    /// system roots). Opportunistic TLS, MTA-STS testing, notlshosts, and DANE with no usable TLSA record do not
+    /// qualify.</summary>
+    public static bool QualifiesForRequireTls(TlsPolicy policy) => policy.Authenticates;
 
     public async Task<TlsPolicy> ForAsync(Destination destination, CancellationToken cancellationToken)
     {
@@ -47,8 +48,9 @@ internal sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResol
     /// A route with credentials needs a verified peer: whoever completes the handshake gets the password, so an
     /// opportunistic policy (which accepts any certificate, a man in the middle's self-signed one too) is replaced:
     /// <list type="number">
-    /// <item>control/tlshosts/RELAY.pem, DANE (the relay's secure TLSA records) and MTA-STS are verified already and
-    /// stand; notlshosts stands too (the transaction never sends credentials without TLS);</item>
+    /// <item>control/tlshosts/RELAY.pem, DANE (the relay's secure TLSA records, one of them usable) and MTA-STS are
+    /// verified already and stand; notlshosts stands too (the transaction never sends credentials without TLS);</item>
+    /// <item>DANE whose TLSA records are all unusable verifies nothing: it is treated as opportunistic here;</item>
     /// <item>a relay listed in control/qremote-auth-unverified keeps opportunistic TLS: the operator's explicit opt-out;</item>
     /// <item>else TLS is required and the certificate must chain to the system trust roots and name the relay;</item>
     /// <item>with no trust roots to read, the relay is not used (a deferral, #4.7.5).</item>
@@ -56,7 +58,7 @@ internal sealed class TlsPolicyResolver(string? controlDirectory, MailRouteResol
     /// </summary>
     private TlsPolicy ForCredentials(TlsPolicy policy, Destination destination, string source)
     {
-        if (policy.Mode != TlsMode.Opportunistic)
+        if (policy.Mode != TlsMode.Opportunistic && (policy.Mode != TlsMode.Dane || policy.Authenticates))
         {
             return policy;
         }

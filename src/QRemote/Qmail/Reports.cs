@@ -167,7 +167,7 @@ internal static class Reports
     // the JSON log (Postfix logs the same since 3.11). A line of its own keeps qmail's grammar: qmail-send writes each
     // newline of the text as a slash.
 
-    /// <summary>Ours: TLS with the certificate checked, by <paramref name="how"/> (DANE, MTA-STS, certificate).</summary>
+    /// <summary>Ours: TLS with the certificate checked, by <paramref name="how"/> (DANE-EE, DANE-TA, MTA-STS, certificate).</summary>
     public static string TlsVerified(string protocol, string how) => $"TLS: {protocol}, {how} verified\n";
 
     /// <summary>Ours: opportunistic TLS (RFC 7435), the certificate not checked.</summary>

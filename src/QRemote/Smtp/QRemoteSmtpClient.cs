@@ -66,11 +66,15 @@ internal sealed class QRemoteSmtpClient : SmtpClient
                 presented.AddRange(chain.ChainElements.Select(e => e.Certificate));
             }
 
-            (VerificationFailure, var result) = DaneCheck.Check(tlsa, leaf, presented.DistinctBy(c => c.Thumbprint).ToList(), names, now);
+            (VerificationFailure, var result, DaneVerifiedBy) = DaneCheck.Check(tlsa, leaf, presented.DistinctBy(c => c.Thumbprint).ToList(), names, now);
             VerificationResult = result;
             return VerificationFailure is null;
         };
     }
+
+    /// <summary>DANE: what verified the certificate (<c>DANE-EE</c>, <c>DANE-TA</c>), for the K text; null when no TLSA
+    /// record was usable (RFC 7672 2.2: TLS mandatory, unauthenticated) or before the handshake.</summary>
+    public string? DaneVerifiedBy { get; private set; }
 
     /// <summary>DANE: the SNI name (the TLSA base domain) when it is not the host MailKit connects to; null: MailKit's.</summary>
     public string? ServerName { get; private set; }

@@ -28,6 +28,11 @@ internal sealed record TlsPolicy(TlsMode Mode, string? CaFile, string Why)
     /// <summary>TLS or nothing: no plain-text retry, a missing STARTTLS is a failure of this address.</summary>
     public bool Required => Mode is TlsMode.Verified or TlsMode.Dane or TlsMode.MtaSts;
 
+    /// <summary>The certificate is checked: tlshosts, MTA-STS, and DANE with at least one usable TLSA record. DANE whose
+    /// secure TLSA records are all unusable (PKIX-TA and PKIX-EE, unknown parameters) still requires TLS but verifies
+    /// nothing (RFC 7672 2.2), so it is no ground for REQUIRETLS or for sending a password.</summary>
+    public bool Authenticates => Mode is TlsMode.Verified or TlsMode.MtaSts || (Mode is TlsMode.Dane && Tlsa.Any(r => r.Usable));
+
     public static TlsPolicy Opportunistic { get; } = new(TlsMode.Opportunistic, null, "no policy file: opportunistic");
 
     /// <summary>The second connection after an opportunistic handshake failed: plain text.</summary>

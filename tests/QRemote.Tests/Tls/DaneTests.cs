@@ -28,7 +28,7 @@ public sealed class DaneTests : IDisposable
     public void Start()
     {
         _ca = new TestCa("DANE Test CA");
-        var names = new[] { "good", "ta", "bad", "fail", "notls" }.Select(n => $"mx.{n}.dane.test").Concat(["mx.loose.insecure.test"]).ToArray();
+        var names = new[] { "good", "ta", "bad", "fail", "notls", "pkix" }.Select(n => $"mx.{n}.dane.test").Concat(["mx.loose.insecure.test"]).ToArray();
         var server = _ca.Issue("mx", names);
         // A certificate the server presents only to a client asking for real.sni.dane.test by SNI (Postfix's SNI
         // table: key first, then the chain); the default one above does not name it.
@@ -70,6 +70,9 @@ public sealed class DaneTests : IDisposable
             real.alias   A     127.0.0.3
             {tlsa}.real.alias TLSA 3 1 1 {eeHash}
             {tlsa}.mx.alias TLSA 3 1 1 {wrong}
+            pkix         MX    10 mx.pkix
+            mx.pkix      A     127.0.0.3
+            {tlsa}.mx.pkix TLSA 1 1 1 {eeHash}
             sni          MX    10 mx.sni
             mx.sni       CNAME real.sni
             real.sni     A     127.0.0.3
@@ -124,10 +127,22 @@ public sealed class DaneTests : IDisposable
         var sender = $"{usage.ToLowerInvariant()}@dane.test";
         var (report, transcript) = await DeliverAsync(domain, sender);
         Assert.That(report, Does.StartWith("r\\0K127.0.0.3 accepted message.\nRemote host said: 250 2.0.0 Ok"), usage);
-        Assert.That(report, Does.EndWith("\nTLS: TLSv1.3, DANE verified\n\\0"), "the K text says how the certificate was checked");
+        Assert.That(report, Does.EndWith($"\nTLS: TLSv1.3, {usage} verified\n\\0"), "the K text says how the certificate was checked");
         Assert.That(transcript, Does.Contain($"tls policy for mx.{domain}: Dane (DANE: _{_port}._tcp.mx.{domain}: 1 secure TLSA record)"));
         Assert.That(transcript, Does.Match(@"tls: Tls1[23] \w+, certificate verified \(DANE"));
         Postfix.WaitForLog($"from=<{sender}>");
+    }
+
+    [Test]
+    public async Task Tlsa_records_none_of_which_is_usable_require_tls_and_the_k_text_says_it_was_not_verified()
+    {
+        // PKIX-EE (usage 1) is not for SMTP (RFC 7672 3.1.3): TLS is still required (RFC 7672 2.2), but nothing was
+        // checked, and the K text must not claim a DANE verification.
+        var (report, transcript) = await DeliverAsync("pkix.dane.test", "pkix@dane.test");
+        Assert.That(report, Does.StartWith("r\\0K127.0.0.3 accepted message.\nRemote host said: 250 2.0.0 Ok"), transcript);
+        Assert.That(report, Does.EndWith("\nTLS: TLSv1.3, not verified\n\\0"), transcript);
+        Assert.That(transcript, Does.Contain($"tls policy for mx.pkix.dane.test: Dane (DANE: _{_port}._tcp.mx.pkix.dane.test: 1 secure TLSA record)"));
+        Postfix.WaitForLog("from=<pkix@dane.test>");
     }
 
     [Test]

@@ -41,6 +41,9 @@ public sealed class RequireTlsDaneTests : IDisposable
             mx2.rt       A     127.0.0.72
             _{_port}._tcp.mx1.rt TLSA 3 1 1 {wrong}
             _{_port}._tcp.mx2.rt TLSA 3 1 1 {ee}
+            pk           MX    10 mx3.pk
+            mx3.pk       A     127.0.0.73
+            _{_port}._tcp.mx3.pk TLSA 1 1 1 {ee}
 
             """;
         _bind = Bind.Start(new Dictionary<string, string?> { ["dane.test"] = zone }, new HashSet<string> { "dane.test" });
@@ -56,10 +59,10 @@ public sealed class RequireTlsDaneTests : IDisposable
         _ca.Dispose();
     }
 
-    private async Task<(string Report, string Transcript)> DeliverAsync()
+    private async Task<(string Report, string Transcript)> DeliverAsync(string domain = "rt.dane.test")
     {
         var text = new StringWriter();
-        var report = await Harness.DeliverAsync("rt.dane.test", "sender@rt.test", ["rcpt@rt.dane.test"],
+        var report = await Harness.DeliverAsync(domain, "sender@rt.test", [$"rcpt@{domain}"],
             Encoding.UTF8.GetBytes("Require-TLS-ESMTP: yes\nSubject: dane\n\nhello\n"),
             new() { Config = Harness.Config() with { RequireTls = true }, SmtpPort = _port, ResolvConf = _resolvConf, Transcript = TextWriter.Synchronized(text) });
         return (report, text.ToString());
@@ -71,7 +74,7 @@ public sealed class RequireTlsDaneTests : IDisposable
         using var first = RequireTlsTests.Serve(RequireTlsTests.First, _port, new(_certificate));
         using var second = RequireTlsTests.Serve(RequireTlsTests.Second, _port, new(_certificate));
         var (report, transcript) = await DeliverAsync();
-        Assert.That(report, Is.EqualTo("r\\0K127.0.0.72 accepted message.\nRemote host said: 250 2.0.0 queued\nTLS: TLSv1.3, DANE verified\n\\0"), transcript);
+        Assert.That(report, Is.EqualTo("r\\0K127.0.0.72 accepted message.\nRemote host said: 250 2.0.0 queued\nTLS: TLSv1.3, DANE-EE verified\n\\0"), transcript);
         Assert.That(transcript, Does.Contain($"tls policy for mx2.rt.dane.test: Dane (DANE: _{_port}._tcp.mx2.rt.dane.test: 1 secure TLSA record)"));
         WaitFor.Condition(() => first.Sessions.Count == 1, "the first exchanger's session");
         Assert.That(first.Sessions.Single().Received, Is.EqualTo("EHLO qremote.test\r\nSTARTTLS\r\n"), "refused in the handshake: nothing inside TLS");
@@ -89,5 +92,17 @@ public sealed class RequireTlsDaneTests : IDisposable
         Assert.That(report, Is.EqualTo("DConnected to 127.0.0.72 but it does not offer REQUIRETLS: REQUIRETLS support required (RFC 8689). (#5.7.30)\n\\0"), transcript);
         Assert.That(transcript, Does.Contain("tls: required by DANE: "));
         Assert.That(RequireTlsTests.Wire(second), Is.EqualTo(RequireTlsTests.Opening + "QUIT\r\n"));
+    }
+
+    [Test]
+    public async Task Tlsa_records_none_of_which_is_usable_are_no_verified_policy_for_requiretls()
+    {
+        // Secure TLSA records, but only PKIX-EE (usage 1), which DANE for SMTP does not use (RFC 7672 3.1.3): TLS would
+        // be required and verify nothing, so REQUIRETLS (RFC 8689 4.2.1) has no verified TLS here: not even a connection.
+        using var third = RequireTlsTests.Serve(System.Net.IPAddress.Parse("127.0.0.73"), _port, new(_certificate));
+        var (report, transcript) = await DeliverAsync("pk.dane.test");
+        Assert.That(report, Is.EqualTo("DSorry, mx3.pk.dane.test has no verified TLS policy (DANE, MTA-STS enforce or control/tlshosts): "
+            + "REQUIRETLS support required (RFC 8689). (#5.7.30)\n\\0"), transcript);
+        Assert.That(third.Sessions, Is.Empty, "no connection to an exchanger REQUIRETLS cannot use");
     }
 }
