@@ -1,8 +1,7 @@
 using System.Net;
 using System.Net.Security;
-using System.Net.Sockets;
-using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using QRemote.Tests.Infrastructure;
 
 namespace QRemote.Tests.Tls.MtaSts;
 
@@ -12,26 +11,16 @@ namespace QRemote.Tests.Tls.MtaSts;
 /// another status, a redirect, another Content-Type, a Content-Length, or no answer at all. It sends
 /// <see cref="Response"/> as given after reading a request's head, then closes.
 /// </summary>
-internal sealed class ScriptedHttpsServer : IDisposable
+internal sealed class ScriptedHttpsServer : HttpsTestServer
 {
-    private readonly TcpListener _listener;
-    private readonly X509Certificate2 _certificate;
-    private readonly CancellationTokenSource _stop = new();
     private readonly List<string> _requests = [];
-    private readonly Task _loop;
 
     public ScriptedHttpsServer(IPAddress address, string certificate, string response, bool silent = false)
+        : base(address, MtaStsFixture.Certificate(certificate), MtaStsFixture.Key(certificate))
     {
-        _certificate = X509Certificate2.CreateFromPemFile(MtaStsFixture.Certificate(certificate), MtaStsFixture.Key(certificate));
         Response = Encoding.UTF8.GetBytes(response);
         Silent = silent;
-        _listener = new TcpListener(address, 0);
-        _listener.Start();
-        Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
-        _loop = Task.Run(AcceptAsync);
     }
-
-    public int Port { get; }
 
     public byte[] Response { get; set; }
 
@@ -54,78 +43,33 @@ internal sealed class ScriptedHttpsServer : IDisposable
     public static string Http(string status, string headers, string body) =>
         $"HTTP/1.1 {status}\r\n{headers}{(headers.Length > 0 ? "\r\n" : "")}Connection: close\r\n\r\n{body}";
 
-    private async Task AcceptAsync()
+    protected override async Task ServeAsync(SslStream tls, CancellationToken stop)
     {
-        while (!_stop.IsCancellationRequested)
+        var head = new StringBuilder();
+        var buffer = new byte[4096];
+        while (!head.ToString().Contains("\r\n\r\n", StringComparison.Ordinal) && head.Length < 65536)
         {
-            TcpClient client;
-            try
-            {
-                client = await _listener.AcceptTcpClientAsync(_stop.Token);
-            }
-            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+            var n = await tls.ReadAsync(buffer, stop);
+            if (n == 0)
             {
                 return;
             }
 
-            _ = Task.Run(() => ServeAsync(client));
+            head.Append(Encoding.Latin1.GetString(buffer, 0, n));
         }
-    }
 
-    private async Task ServeAsync(TcpClient client)
-    {
-        using (client)
+        lock (_requests)
         {
-            try
-            {
-                await using var tls = new SslStream(client.GetStream());
-                await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = _certificate }, _stop.Token);
-                var head = new StringBuilder();
-                var buffer = new byte[4096];
-                while (!head.ToString().Contains("\r\n\r\n", StringComparison.Ordinal) && head.Length < 65536)
-                {
-                    var n = await tls.ReadAsync(buffer, _stop.Token);
-                    if (n == 0)
-                    {
-                        return;
-                    }
-
-                    head.Append(Encoding.Latin1.GetString(buffer, 0, n));
-                }
-
-                lock (_requests)
-                {
-                    _requests.Add(head.ToString());
-                }
-
-                if (Silent)
-                {
-                    await Task.Delay(Timeout.Infinite, _stop.Token);
-                }
-
-                await tls.WriteAsync(Response, _stop.Token);
-                await tls.FlushAsync(_stop.Token);
-                tls.Close();
-            }
-            catch (Exception e) when (e is IOException or OperationCanceledException or System.Security.Authentication.AuthenticationException or ObjectDisposedException)
-            {
-            }
+            _requests.Add(head.ToString());
         }
-    }
 
-    public void Dispose()
-    {
-        _stop.Cancel();
-        _listener.Stop();
-        try
+        if (Silent)
         {
-            _loop.Wait(5000);
-        }
-        catch (AggregateException)
-        {
+            await Task.Delay(Timeout.Infinite, stop);
         }
 
-        _stop.Dispose();
-        _certificate.Dispose();
+        await tls.WriteAsync(Response, stop);
+        await tls.FlushAsync(stop);
+        tls.Close();
     }
 }
