@@ -6,7 +6,8 @@ namespace QRemote.Posix;
 /// The libc calls QRemote makes itself, in one place: .NET has no managed way to open a file with
 /// <c>O_NOFOLLOW</c>, to append in one <c>write(2)</c>, to flock a file qmail's tools share, to pass a
 /// descriptor (SCM_RIGHTS), to set the native environment (setenv), to read the kernel's entropy without
-/// loading OpenSSL (getrandom), or to examine a socket's directory without following links (lstat).
+/// loading OpenSSL (getrandom), to examine a socket's directory without following links (lstat), or to list this
+/// host's addresses without reading a dozen files per interface (getifaddrs).
 /// Constants are Linux x86-64's, the one target QRemote is published for
 /// (<c>O_DIRECTORY</c> and <c>O_NOFOLLOW</c>, among others, differ on arm64: a port must revisit them).
 /// </summary>
@@ -158,6 +159,27 @@ internal static unsafe partial class Libc
 
     [LibraryImport("libc", EntryPoint = "getrandom")]
     public static partial nint GetRandom(void* buffer, nuint length, uint flags);
+
+    /// <summary>getifaddrs(3): every address of every interface, the list .NET's NetworkInterface is built from, without
+    /// the files (/proc/net/*, /sys/class/net/*, resolv.conf) it reads for each interface's other properties.</summary>
+    [LibraryImport("libc", EntryPoint = "getifaddrs", SetLastError = true)]
+    public static partial int GetIfAddrs(IfAddrs** list);
+
+    [LibraryImport("libc", EntryPoint = "freeifaddrs")]
+    public static partial void FreeIfAddrs(IfAddrs* list);
+
+    public const ushort AfInet = 2;
+    public const ushort AfInet6 = 10;
+
+    /// <summary>struct ifaddrs (getifaddrs(3)), the fields up to the address QRemote reads.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IfAddrs
+    {
+        public IfAddrs* Next;
+        public byte* Name;
+        public uint Flags;
+        public byte* Address;
+    }
 
     /// <summary>True when <paramref name="fd"/> is a regular file with exactly one name: not a FIFO or a device someone
     /// put at the path, and not a hard link to a file elsewhere (O_NOFOLLOW stops symbolic links only).</summary>
