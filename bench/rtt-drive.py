@@ -13,6 +13,7 @@ run. The last line of output is a tab-separated record for rtt.sh's table.
 """
 import concurrent.futures
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -34,6 +35,12 @@ def deliver(argv, message):
     return elapsed
 
 
+def machine_idle():
+    """(idle + iowait jiffies, all jiffies) of every CPU, from /proc/stat."""
+    f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    return f[3] + f[4], sum(f)
+
+
 def main():
     mode, label, rtt, count, message, dashdash, *argv = sys.argv[1:]
     assert dashdash == "--"
@@ -50,11 +57,20 @@ def main():
         print(f"@single\t{label}\t{rtt:g}\t{median:.1f}\t{min(times):.1f}\t{max(times):.1f}\t{runs}\t{rtts}")
     else:
         n, par = (int(x) for x in count.split(","))
+        idle0, self0, kids0 = machine_idle(), resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         with concurrent.futures.ThreadPoolExecutor(par) as pool:
-            list(pool.map(lambda _: deliver(argv, message), range(n)))
+            times = sorted(t * 1000 for t in pool.map(lambda _: deliver(argv, message), range(n)))
         elapsed = time.perf_counter() - start
+        idle1, self1, kids1 = machine_idle(), resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = lambda a, b: (b.ru_utime + b.ru_stime - a.ru_utime - a.ru_stime) * 1000 / n
         print(f"  {label:9} {n} deliveries, {par} in parallel: {elapsed:6.2f} s, {n / elapsed:6.1f} msg/s (every report K)")
+        # Where the time went: each delivery's wall time (the first PAR open what later ones reuse), the CPU of the
+        # client processes and of this driver per delivery, and how idle the machine's CPUs were meanwhile.
+        idle = (idle1[0] - idle0[0]) / max(1, idle1[1] - idle0[1])
+        print(f"            each: median {times[n // 2]:.1f} ms, 90th {times[n * 9 // 10]:.1f}, max {times[-1]:.1f}; "
+              f"CPU per delivery: clients {cpu(kids0, kids1):.1f} ms, this driver {cpu(self0, self1):.1f} ms; "
+              f"CPUs idle {idle:.0%}")
         print(f"@parallel\t{label}\t{rtt:g}\t{n}\t{par}\t{elapsed:.2f}\t{n / elapsed:.1f}")
 
 

@@ -7,10 +7,10 @@
 #     (BIND9, authoritative for rtt.test, on 10.77.1.53; Postfix's smtp-sink on 10.77.1.25:25 and
 #     [fd77:1::25]:25);
 #   - in each a persistent TUN device "wire", routed to the other side (IPv4 and IPv6);
-#   - bench/wire.py, a user-space delay line: it holds both TUN devices and writes every packet read
-#     from one into the other RTT/2 later, in order, packets in flight overlapping. Every packet
-#     crosses it: DNS over UDP, TCP SYN and SYN-ACK, data, ACKs, FINs. Its own cost is about 0.5 ms
-#     per round trip (a TCP connect at 40 ms RTT takes 40.5 ms).
+#   - a user-space delay line (bench/wire.c, compiled here with cc; bench/wire.py, the same in Python,
+#     for the runs that log every packet, or with WIRE=py): it holds both TUN devices and writes every
+#     packet read from one into the other RTT/2 later, in order, packets in flight overlapping. Every
+#     packet crosses it: DNS over UDP, TCP SYN and SYN-ACK, data, ACKs, FINs.
 # The zone: rtt.test MX 10 mx.rtt.test; mx.rtt.test A 10.77.1.25 and AAAA fd77:1::25. BIND sends no
 # additional section (minimal-responses yes, as a recursive resolver such as Unbound does), so the
 # addresses are asked for; RTT_ADDITIONAL=1 makes BIND send the exchanger's A and AAAA with the MX
@@ -77,9 +77,20 @@ for ns in "$c" "$s"; do ip -n "$ns" link set wire up; done
 ip -n "$c" route add 10.77.1.0/24 dev wire; ip -n "$c" -6 route add fd77:1::/64 dev wire
 ip -n "$s" route add 10.77.0.0/24 dev wire; ip -n "$s" -6 route add fd77::/64 dev wire
 
+# The delay line: bench/wire.c compiled here (its CPU is a fraction of the Python one's, which competed with the
+# measured processes in the 200-delivery runs), bench/wire.py when a packet log is wanted or WIRE=py.
+cwire=""
+if [ "${WIRE:-c}" != py ] && command -v cc >/dev/null; then
+  cc -O2 -Wall -o "$work/wire" "$here/wire.c" && cwire="$work/wire"
+fi
 start_wire() { # RTT_MS [LOG]
   stop "$wire"; wire=""
-  python3 "$here/wire.py" "$c" wire "$s" wire "$(python3 -c "print($1/2)")" ${2:+"$2"} > "$work/wire.out" 2>&1 & wire=$!
+  local half; half=$(python3 -c "print($1/2)")
+  if [ -z "${2:-}" ] && [ -n "$cwire" ]; then
+    "$cwire" "$c" wire "$s" wire "$half" > "$work/wire.out" 2>&1 & wire=$!
+  else
+    python3 "$here/wire.py" "$c" wire "$s" wire "$half" ${2:+"$2"} > "$work/wire.out" 2>&1 & wire=$!
+  fi
   for _ in $(seq 100); do grep -qs ready "$work/wire.out" && return 0; sleep 0.05; done
   cat "$work/wire.out" >&2; echo "the wire did not start" >&2; exit 1
 }
@@ -141,7 +152,7 @@ fi
 # In the background and waited for, so that a signal to this script runs the cleanup at once.
 drive() { ip netns exec "$c" python3 "$here/rtt-drive.py" "$@" | tee -a "$work/results" | { grep -v '^@' || true; } & wait $!; }
 
-echo "rtt: qremote $bin; lockstep $lockstep; BIND minimal-responses $minimal; server $sink; message $(wc -c < "$work/msg") bytes"
+echo "rtt: wire $([ -n "$cwire" ] && echo bench/wire.c || echo bench/wire.py); qremote $bin; lockstep $lockstep; BIND minimal-responses $minimal; server $sink; message $(wc -c < "$work/msg") bytes"
 for rtt in "${rtts[@]}"; do
   start_wire "$rtt"
   echo "== RTT $rtt ms"
@@ -192,12 +203,12 @@ for line in open(sys.argv[1]):
     elif f[0] == "@parallel": rate[(f[2], f[1])] = f
     elif f[0] == "@flights": waits[f[1]] = f[3]
 print("\nsummary (one delivery: wall time in ms, and its median in RTTs; rate: RTT_N deliveries, RTT_PAR at a time)")
-print(f"{'RTT ms':>6}  {'client':9} {'median':>8} {'min':>8} {'max':>8} {'RTTs':>6} {'msg/s':>7} {'rate/lockstep':>14}")
+print(f"{'RTT ms':>6}  {'client':12} {'median':>8} {'min':>8} {'max':>8} {'RTTs':>6} {'msg/s':>7} {'rate/lockstep':>14}")
 for rtt in sorted({k[0] for k in single}, key=float):
-    for client in [c for c in ("qremote", "daemon", "lockstep") if (rtt, c) in single]:
+    for client in [c for c in ("qremote", "daemon", "handover-bin", "lockstep") if (rtt, c) in single]:
         s, p = single[(rtt, client)], rate[(rtt, client)]
         ratio = float(p[6]) / float(rate[(rtt, "lockstep")][6])
-        print(f"{rtt:>6}  {client:9} {s[3]:>8} {s[4]:>8} {s[5]:>8} {s[7]:>6} {p[6]:>7} {ratio:13.2f}x")
+        print(f"{rtt:>6}  {client:12} {s[3]:>8} {s[4]:>8} {s[5]:>8} {s[7]:>6} {p[6]:>7} {ratio:13.2f}x")
 for client, w in waits.items():
     print(f"round trips before QUIT, counted by the wire: {client} {w}")
 PY
