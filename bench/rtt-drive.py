@@ -12,6 +12,7 @@ that is not exactly one accepted recipient and K, or a delivery that takes over 
 run. The last line of output is a tab-separated record for rtt.sh's table.
 """
 import concurrent.futures
+import os
 import re
 import resource
 import statistics
@@ -58,18 +59,32 @@ def main():
     else:
         n, par = (int(x) for x in count.split(","))
         idle0, self0, kids0 = machine_idle(), resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        with concurrent.futures.ThreadPoolExecutor(par) as pool:
-            times = sorted(t * 1000 for t in pool.map(lambda _: deliver(argv, message), range(n)))
-        elapsed = time.perf_counter() - start
-        idle1, self1, kids1 = machine_idle(), resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = lambda a, b: (b.ru_utime + b.ru_stime - a.ru_utime - a.ru_stime) * 1000 / n
+        par_bin = os.environ.get("RTT_PAR_BIN")
+        if par_bin:
+            # bench/rtt-par.c: forks the deliveries as qmail-rspawn does, checks each report the same way.
+            p = subprocess.run([par_bin, str(n), str(par), message, *argv], capture_output=True, timeout=600)
+            if p.returncode != 0:
+                sys.exit(p.stderr.decode(errors="replace") or f"FAILED: rtt-par exit {p.returncode}")
+            f = p.stdout.split()
+            elapsed, median, p90, worst, client_cpu, driver_cpu = float(f[0]), float(f[2]), float(f[3]), float(f[4]), float(f[5]), float(f[6])
+            driver = "the C driver"
+        else:
+            start = time.perf_counter()
+            with concurrent.futures.ThreadPoolExecutor(par) as pool:
+                times = sorted(t * 1000 for t in pool.map(lambda _: deliver(argv, message), range(n)))
+            elapsed = time.perf_counter() - start
+            self1, kids1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = lambda a, b: (b.ru_utime + b.ru_stime - a.ru_utime - a.ru_stime) * 1000 / n
+            median, p90, worst = times[n // 2], times[n * 9 // 10], times[-1]
+            client_cpu, driver_cpu = cpu(kids0, kids1), cpu(self0, self1)
+            driver = "this driver"
+        idle1 = machine_idle()
         print(f"  {label:9} {n} deliveries, {par} in parallel: {elapsed:6.2f} s, {n / elapsed:6.1f} msg/s (every report K)")
         # Where the time went: each delivery's wall time (the first PAR open what later ones reuse), the CPU of the
-        # client processes and of this driver per delivery, and how idle the machine's CPUs were meanwhile.
+        # client processes and of the driver per delivery, and how idle the machine's CPUs were meanwhile.
         idle = (idle1[0] - idle0[0]) / max(1, idle1[1] - idle0[1])
-        print(f"            each: median {times[n // 2]:.1f} ms, 90th {times[n * 9 // 10]:.1f}, max {times[-1]:.1f}; "
-              f"CPU per delivery: clients {cpu(kids0, kids1):.1f} ms, this driver {cpu(self0, self1):.1f} ms; "
+        print(f"            each: median {median:.1f} ms, 90th {p90:.1f}, max {worst:.1f}; "
+              f"CPU per delivery: clients {client_cpu:.1f} ms, {driver} {driver_cpu:.1f} ms; "
               f"CPUs idle {idle:.0%}")
         print(f"@parallel\t{label}\t{rtt:g}\t{n}\t{par}\t{elapsed:.2f}\t{n / elapsed:.1f}")
 

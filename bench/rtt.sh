@@ -83,6 +83,11 @@ cwire=""
 if [ "${WIRE:-c}" != py ] && command -v cc >/dev/null; then
   cc -O2 -Wall -o "$work/wire" "$here/wire.c" && cwire="$work/wire"
 fi
+# The parallel runs' driver: bench/rtt-par.c (forks each delivery as qmail-rspawn does), or the Python one with
+# DRIVER=py or without cc. rtt-drive.py runs it and prints the same lines.
+if [ "${DRIVER:-c}" != py ] && command -v cc >/dev/null; then
+  cc -O2 -Wall -o "$work/rtt-par" "$here/rtt-par.c" && export RTT_PAR_BIN="$work/rtt-par"
+fi
 start_wire() { # RTT_MS [LOG]
   stop "$wire"; wire=""
   local half; half=$(python3 -c "print($1/2)")
@@ -152,7 +157,7 @@ fi
 # In the background and waited for, so that a signal to this script runs the cleanup at once.
 drive() { ip netns exec "$c" python3 "$here/rtt-drive.py" "$@" | tee -a "$work/results" | { grep -v '^@' || true; } & wait $!; }
 
-echo "rtt: wire $([ -n "$cwire" ] && echo bench/wire.c || echo bench/wire.py); qremote $bin; lockstep $lockstep; BIND minimal-responses $minimal; server $sink; message $(wc -c < "$work/msg") bytes"
+echo "rtt: wire $([ -n "$cwire" ] && echo bench/wire.c || echo bench/wire.py); parallel driver $([ -n "${RTT_PAR_BIN:-}" ] && echo bench/rtt-par.c || echo bench/rtt-drive.py); qremote $bin; lockstep $lockstep; BIND minimal-responses $minimal; server $sink; message $(wc -c < "$work/msg") bytes"
 for rtt in "${rtts[@]}"; do
   start_wire "$rtt"
   echo "== RTT $rtt ms"
