@@ -56,8 +56,7 @@ internal sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAdd
         // An exchanger listed at several preferences (in any letter case) is one exchanger, at its best one.
         var exchangers = records.Count == 0
             ? [(Name: mx.FinalName, Preference: 0)]
-            : records.GroupBy(r => r.ExchangeDomainName.ToString(false), StringComparer.OrdinalIgnoreCase)
-                .Select(g => (Name: g.First().ExchangeDomainName, Preference: g.Min(r => (int)r.Preference))).ToList();
+            : BestPreferences(records);
         var implicitMx = records.Count == 0;
         Note(implicitMx ? $"no MX for {mx.FinalName}: implicit MX" : $"MX {string.Join(", ", exchangers.Select(e => $"{e.Preference} {e.Name}"))}");
 
@@ -245,8 +244,8 @@ internal sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAdd
         var aaaaTask = FromAdditionalOrQuery<AaaaRecord>(name, RecordType.Aaaa, carrier, cancellationToken);
         var a = await aTask.ConfigureAwait(false);
         var aaaa = await aaaaTask.ConfigureAwait(false);
-        var v4 = a.Records.OfType<ARecord>().Select(r => r.Address).Distinct().ToList();
-        var v6 = aaaa.Records.OfType<AaaaRecord>().Select(r => r.Address).Distinct().ToList();
+        var v4 = DistinctAddresses<ARecord>(a.Records);
+        var v6 = DistinctAddresses<AaaaRecord>(aaaa.Records);
         var merged = AddressOrder.Interleave(v6, v4);
 
         var status = a.Status == DnsStatus.TemporaryFailure || aaaa.Status == DnsStatus.TemporaryFailure
@@ -256,6 +255,47 @@ internal sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAdd
         var secure = a.Status == DnsStatus.Ok && aaaa.Status == DnsStatus.Ok && a.Authentic && aaaa.Authentic;
         Note($"{name}: {(merged.Count == 0 ? status.ToString() : string.Join(" ", merged))}{(secure ? " (secure)" : "")}");
         return (merged, status, secure);
+    }
+
+    /// <summary>Each exchanger once, named as its first record names it, at the best preference it is listed at, in the
+    /// order of its first record. A loop for the reason <see cref="DistinctAddresses{T}"/> gives.</summary>
+    private static List<(DomainName Name, int Preference)> BestPreferences(List<MxRecord> records)
+    {
+        var exchangers = new List<(DomainName Name, int Preference)>();
+        var index = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
+        foreach (var record in records)
+        {
+            var key = record.ExchangeDomainName.ToString(false);
+            if (index.TryGetValue(key, out var i))
+            {
+                exchangers[i] = (exchangers[i].Name, Math.Min(exchangers[i].Preference, record.Preference));
+            }
+            else
+            {
+                index[key] = exchangers.Count;
+                exchangers.Add((record.ExchangeDomainName, record.Preference));
+            }
+        }
+
+        return exchangers;
+    }
+
+    /// <summary>The addresses of the A or AAAA records among <paramref name="records"/>, each once, in their order. A loop,
+    /// not <c>OfType().Select().Distinct()</c>: LINQ's Select on an iterator is a generic virtual call that a Native AOT
+    /// process resolves through the runtime type loader the first time, 1% of an MX delivery's CPU.</summary>
+    private static List<IPAddress> DistinctAddresses<T>(IReadOnlyList<DnsRecordBase> records)
+        where T : IAddressRecord
+    {
+        var addresses = new List<IPAddress>();
+        foreach (var record in records)
+        {
+            if (record is T address && !addresses.Contains(address.Address))
+            {
+                addresses.Add(address.Address);
+            }
+        }
+
+        return addresses;
     }
 
     private async Task<CnameChain.Followed> FromAdditionalOrQuery<T>(DomainName name, RecordType type, DnsMessage? carrier, CancellationToken cancellationToken)

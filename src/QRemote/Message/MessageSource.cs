@@ -76,13 +76,14 @@ internal sealed class MessageSource : IAsyncDisposable
     {
         _stream.Seek(_start, SeekOrigin.Begin);
         var encoder = new WireEncoder(dotStuff);
-        var input = ArrayPool<byte>.Shared.Rent(BufferSize);
-        var output = ArrayPool<byte>.Shared.Rent(WireEncoder.MaxOutputLength(BufferSize));
+        var chunk = ChunkSize(Facts.Length);
+        var input = ArrayPool<byte>.Shared.Rent(chunk);
+        var output = ArrayPool<byte>.Shared.Rent(WireEncoder.MaxOutputLength(chunk));
         long written = 0;
         try
         {
             int read;
-            while ((read = await _stream.ReadAsync(input.AsMemory(0, BufferSize), cancellationToken).ConfigureAwait(false)) > 0)
+            while ((read = await ReadAsync(_stream, input, chunk, cancellationToken).ConfigureAwait(false)) > 0)
             {
                 var n = encoder.Encode(input.AsSpan(0, read), output);
                 await destination.WriteAsync(output.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
@@ -175,6 +176,23 @@ internal sealed class MessageSource : IAsyncDisposable
         return spool;
     }
 
+    /// <summary>One read of the message. A file's (the queue file, or the spool: <see cref="_stream"/> is always one, so is
+    /// what <see cref="ScanAsync"/> reads) is a plain read(2): FileStream's ReadAsync on a descriptor not opened for
+    /// asynchronous I/O hands a blocking read to the thread pool, which a delivery process otherwise never starts
+    /// (<see cref="Delivery.DeliveryThreads"/>), and a read of a regular file does not wait on anything that a
+    /// cancellation could cut short anyway.</summary>
+    private static ValueTask<int> ReadAsync(Stream stream, byte[] buffer, int count, CancellationToken cancellationToken) =>
+        stream is FileStream
+            ? ValueTask.FromResult(stream.Read(buffer, 0, count))
+            : stream.ReadAsync(buffer.AsMemory(0, count), cancellationToken);
+
+    /// <summary>How much to read at a time for a message of <paramref name="length"/> bytes: all of it, when that is under
+    /// <see cref="BufferSize"/>. A delivery's message is usually a few KB, and the encoder's output buffer is twice the
+    /// chunk, so 64 KB chunks made every small message take 192 KB of new heap (the 128 KB one on the large-object
+    /// heap), cleared and page-faulted in every process (docs/performance.md). The file may still grow or shrink: the
+    /// loops read until end of file whatever the size, so the chunk only decides how many reads that takes.</summary>
+    private static int ChunkSize(long length) => (int)Math.Clamp(length, 512, BufferSize);
+
     private const int Eisdir = 21;
     private const int Einval = 22;
     private const int Eopnotsupp = 95;
@@ -182,8 +200,9 @@ internal sealed class MessageSource : IAsyncDisposable
     private static async Task<MessageFacts> ScanAsync(Stream stream, long start, CancellationToken cancellationToken)
     {
         stream.Seek(start, SeekOrigin.Begin);
-        var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
-        var scratch = ArrayPool<byte>.Shared.Rent(WireEncoder.MaxOutputLength(BufferSize));
+        var size = ChunkSize(stream.Length - start);
+        var buffer = ArrayPool<byte>.Shared.Rent(size);
+        var scratch = ArrayPool<byte>.Shared.Rent(WireEncoder.MaxOutputLength(size));
         try
         {
             var encoder = new WireEncoder(dotStuff: false);
@@ -193,7 +212,7 @@ internal sealed class MessageSource : IAsyncDisposable
             var requireTls = false;
             var last = (byte)'\n';
             int read;
-            while ((read = await stream.ReadAsync(buffer.AsMemory(0, BufferSize), cancellationToken).ConfigureAwait(false)) > 0)
+            while ((read = await ReadAsync(stream, buffer, size, cancellationToken).ConfigureAwait(false)) > 0)
             {
                 var chunk = buffer.AsSpan(0, read);
                 if (length == 0)
