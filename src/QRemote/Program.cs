@@ -39,6 +39,7 @@ internal static class Program
             return PersonCommands.Run(command);
         }
 
+        DeliveryThreads.UseOneSocketThread();
         using var stop = new StopSignals();
         Write(Deliver(command, stop), command.Positional);
         return 0;

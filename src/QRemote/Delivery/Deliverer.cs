@@ -42,11 +42,11 @@ internal static class Deliverer
         options.TlsReport?.Begin(invocation.Host, dns, cancellationToken);
         using var resolutionDeadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         resolutionDeadline.CancelAfter(MailRouteResolver.PhaseDeadline);
-        // MTA-STS's TXT lookup goes out with the MX query, not after it: no round trip added to a delivery (and
-        // on a thread of its own: its answer is parsed as it comes, and must not hold up the MX query).
+        // MTA-STS's TXT lookup goes out with the MX query, not after it: no round trip added to a delivery. Started,
+        // not awaited: it runs up to its query and goes on when the answer comes (no Task.Run: DeliveryThreads).
         var stsLookup = options.MtaSts is null || route is not null || MailRouteResolver.TryLiteral(invocation.Host, out _)
             ? null
-            : Task.Run(() => options.MtaSts(invocation.Host, dns, cancellationToken), cancellationToken);
+            : options.MtaSts(invocation.Host, dns, cancellationToken);
         Resolution resolution;
         try
         {

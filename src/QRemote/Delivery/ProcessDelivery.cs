@@ -37,10 +37,8 @@ internal static class ProcessDelivery
 
         if (!MailRouteResolver.TryLiteral(invocation.Host, out _))
         {
-            // DNS will be needed: its parser's one-time set-up goes on in parallel (DnsTransport.WarmUp), drawing its
-            // IDs from the kernel rather than from OpenSSL (ArSoftRandom).
+            // DNS will be needed: ARSoft draws its message IDs from the kernel rather than from OpenSSL (ArSoftRandom).
             ArSoftRandom.Install();
-            DnsTransport.WarmUp();
         }
 
         if (DeliveryRun.LoadConfig(command.QmailHome, out var unreadable) is not { } config)

@@ -59,15 +59,6 @@ internal static class DnsTransport
         return [.. buffer];
     }
 
-    /// <summary>
-    /// Starts ARSoft's one-time initialization on another thread, so it is done by the time the first answer comes.
-    /// Every <see cref="DnsMessage"/> ARSoft makes (parsing included) draws a transaction ID from BouncyCastle's
-    /// SecureRandom, whose static initialization takes 2.4 to 2.9 ms (measured: a Stopwatch around the first
-    /// <c>new DnsMessage()</c> in an AOT build, 0.006 ms once BouncyCastle's SecureRandom had been made). Started at
-    /// the top of a delivery, it overlaps reading the control files and the message, and the first query's trip.
-    /// </summary>
-    public static void WarmUp() => _ = Task.Run(() => new DnsMessage());
-
     /// <summary>A transaction ID nobody off-path can guess (the Kaminsky attack): from the OS's CSPRNG.</summary>
     public static ushort NewId() => Entropy.NextUInt16();
 
