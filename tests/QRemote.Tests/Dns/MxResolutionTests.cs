@@ -178,6 +178,20 @@ public sealed partial class MxResolutionTests
     }
 
     [Test]
+    public async Task An_exchanger_listed_twice_in_any_case_is_one_exchanger_at_its_best_preference()
+    {
+        // twice.qremote.test: MX 20 MX.Twice, MX 10 mx.twice, MX 30 other.twice (the grouping is a loop of ours, not LINQ).
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var dns = new DnsLookup(ResolverConfig.Parse(File.ReadAllText(DnsFixture.ResolvConf)));
+        var resolver = new MailRouteResolver(dns, new FixedLocalAddresses(IPAddress.Loopback), new Random(1));
+        var resolution = await resolver.ResolveMxAsync("twice.qremote.test", 25, cts.Token);
+        Assert.That(resolution, Is.TypeOf<Resolution.Found>(), () => string.Join("\n", resolver.Trace));
+        var destinations = await ((Resolution.Found)resolution).Destinations.ToListAsync(cts.Token);
+        Assert.That(destinations.Select(d => (d.ExchangerName.ToLowerInvariant(), d.Preference, d.Address.ToString())),
+            Is.EqualTo(new[] { ("mx.twice.qremote.test", 10, "127.0.0.26"), ("other.twice.qremote.test", 30, "127.0.0.27") }));
+    }
+
+    [Test]
     public async Task Equal_preferences_are_both_used_across_runs()
     {
         var first = IPAddress.Parse("127.0.0.15");

@@ -68,6 +68,11 @@ internal static class DnsFixture
             twomx        MX    20 second.twomx
             first.twomx  A     127.0.0.24
             second.twomx A     127.0.0.25
+            twice        MX    20 MX.Twice
+            twice        MX    10 mx.twice
+            twice        MX    30 other.twice
+            mx.twice     A     127.0.0.26
+            other.twice  A     127.0.0.27
             backup       MX    10 dead.backup
             backup       MX    20 live.backup
             dead.backup  A     127.0.0.19
