@@ -1,7 +1,7 @@
 namespace QRemote.Delivery;
 
 /// <summary>
-/// The threads a process that makes one delivery runs on: its main thread, and one thread for every socket, on which
+/// The threads a process that makes one delivery runs on: its main thread, and one thread for all its sockets, on which
 /// each socket operation's continuation runs as the operation completes. By default .NET hands every completion to the
 /// thread pool, which in a process this short starts two or three workers and a gate thread, each created, spinning
 /// in <c>sched_yield</c> while it waits (445 calls in one MX delivery), and handed work across cores: 13% of an MX

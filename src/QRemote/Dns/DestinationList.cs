@@ -152,13 +152,15 @@ internal sealed class DestinationList
     /// (docs/performance.md).</summary>
     private static List<List<(string Name, int Preference)>> PreferenceLevels(IReadOnlyList<(string Name, int Preference)> exchangers)
     {
+        // Indexed by preference, so a hostile answer of thousands of MX records costs one pass, not a search per record.
         var levels = new List<List<(string Name, int Preference)>>();
+        var byPreference = new Dictionary<int, List<(string Name, int Preference)>>();
         foreach (var exchanger in exchangers)
         {
-            var level = levels.Find(l => l[0].Preference == exchanger.Preference);
-            if (level is null)
+            if (!byPreference.TryGetValue(exchanger.Preference, out var level))
             {
                 level = [];
+                byPreference[exchanger.Preference] = level;
                 levels.Add(level);
             }
 

@@ -286,10 +286,12 @@ internal sealed class MailRouteResolver(IDnsLookup dns, ILocalAddresses localAdd
     private static List<IPAddress> DistinctAddresses<T>(IReadOnlyList<DnsRecordBase> records)
         where T : IAddressRecord
     {
+        // A set beside the list, so a hostile answer of thousands of records costs one pass, as Distinct did.
         var addresses = new List<IPAddress>();
+        var seen = new HashSet<IPAddress>();
         foreach (var record in records)
         {
-            if (record is T address && !addresses.Contains(address.Address))
+            if (record is T address && seen.Add(address.Address))
             {
                 addresses.Add(address.Address);
             }
